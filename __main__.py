@@ -1,0 +1,48 @@
+"""serverless-ml-pipeline: stack config -> components -> stack outputs. No resource logic lives here."""
+
+import pulumi
+
+from components.aws_context import AwsContext
+from components.event_bus import EventBus, EventBusArgs
+from components.powertools import powertools_layer_arn
+from components.transform_function import TransformFunction, TransformFunctionArgs
+from settings import InvalidStackConfig, load_settings, read_stack_config
+
+try:
+    settings = load_settings(read_stack_config(), stack=pulumi.get_stack())
+except InvalidStackConfig as error:
+    raise pulumi.RunError(str(error)) from None
+
+aws_context = AwsContext.for_region(settings.region)
+powertools = powertools_layer_arn(
+    partition=aws_context.partition,
+    region=settings.region,
+    runtime=settings.functions.runtime,
+    architecture=settings.functions.architecture,
+    version=settings.functions.powertools_layer_version,
+)
+
+bus = EventBus(
+    "ingest",
+    EventBusArgs(aws=aws_context, data=settings.data, queue=settings.queue),
+)
+transform = TransformFunction(
+    "transform",
+    TransformFunctionArgs(
+        runtime=settings.functions,
+        transform=settings.transform,
+        layer_arns=[powertools],
+        bucket_name=bus.bucket.bucket,
+        bucket_arn=bus.bucket.arn,
+        raw_prefix=settings.data.raw_prefix,
+        raw_suffix=settings.data.raw_suffix,
+        queue_arn=bus.queue.arn,
+        key_arn=bus.key.arn,
+    ),
+)
+
+pulumi.export("bucket", bus.bucket.bucket)
+pulumi.export("upload_prefix", settings.data.raw_prefix)
+pulumi.export("queue_url", bus.queue.url)
+pulumi.export("dead_letter_queue_url", bus.dead_letter_queue.url)
+pulumi.export("transform_function", transform.function.name)

@@ -1,0 +1,1 @@
+"""One ComponentResource per architectural part of the pipeline, each with its typed args."""

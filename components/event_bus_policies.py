@@ -1,0 +1,76 @@
+"""Resource policies of the event bus: the key, both buckets, the topic and the queues."""
+
+from __future__ import annotations
+
+from components.policy_documents import (
+    Document,
+    allow,
+    deny_insecure_transport,
+    document,
+    from_source,
+    service,
+)
+
+# Actions a service needs to write to and read from a resource encrypted with the key. SNS developer guide,
+# "Key management" (AWS service event sources -> encrypted topic, topic -> encrypted queue).
+SERVICE_KEY_ACTIONS = ["kms:GenerateDataKey*", "kms:Decrypt"]
+
+
+def data_key_policy(*, partition: str, account_id: str, bucket_arn: str, topic_arn: str) -> Document:
+    """Key policy: IAM policies of this account govern the key; S3 may use it only for this bucket's
+    notifications to the encrypted topic, SNS only for this topic's deliveries to the encrypted queues."""
+    return document(
+        {
+            "Sid": "EnableIamPolicies",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",  # in a key policy "*" means this key
+        },
+        allow(
+            "AllowBucketNotificationsToEncryptedTopic", SERVICE_KEY_ACTIONS, ["*"],
+            Principal=service("s3.amazonaws.com"), Condition=from_source(account_id, bucket_arn),
+        ),
+        allow(
+            "AllowTopicDeliveriesToEncryptedQueues", SERVICE_KEY_ACTIONS, ["*"],
+            Principal=service("sns.amazonaws.com"), Condition=from_source(account_id, topic_arn),
+        ),
+    )  # fmt: skip
+
+
+def data_bucket_policy(*, bucket_arn: str) -> Document:
+    return document(deny_insecure_transport(["s3:*"], [bucket_arn, f"{bucket_arn}/*"]))
+
+
+def log_bucket_policy(*, log_bucket_arn: str, log_prefix: str, account_id: str, source_bucket_arn: str) -> Document:
+    """S3 user guide, "Enabling Amazon S3 server access logging": the logging service principal writes
+    under the prefix, only for the source bucket of this account."""
+    return document(
+        allow(
+            "AllowServerAccessLogsFromDataBucket", ["s3:PutObject"], [f"{log_bucket_arn}/{log_prefix}*"],
+            Principal=service("logging.s3.amazonaws.com"), Condition=from_source(account_id, source_bucket_arn),
+        ),
+        deny_insecure_transport(["s3:*"], [log_bucket_arn, f"{log_bucket_arn}/*"]),
+    )  # fmt: skip
+
+
+def topic_policy(*, topic_arn: str, account_id: str, bucket_arn: str) -> Document:
+    return document(
+        allow(
+            "AllowDataBucketToPublish", ["sns:Publish"], [topic_arn],
+            Principal=service("s3.amazonaws.com"), Condition=from_source(account_id, bucket_arn),
+        ),
+        deny_insecure_transport(["sns:Publish"], [topic_arn]),
+    )  # fmt: skip
+
+
+def queue_policy(*, queue_arn: str, account_id: str, topic_arn: str) -> Document:
+    """Only the upload topic may send; the dead-letter queue takes the same policy, as the subscription's
+    own redrive target for deliveries SNS could not make."""
+    return document(
+        allow(
+            "AllowUploadTopicToSend", ["sqs:SendMessage"], [queue_arn],
+            Principal=service("sns.amazonaws.com"), Condition=from_source(account_id, topic_arn),
+        ),
+        deny_insecure_transport(["sqs:*"], [queue_arn]),
+    )  # fmt: skip

@@ -1,0 +1,109 @@
+"""The transform function and what it needs to run: role, log group, queue trigger."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.packaging import build_package
+from components.policy_documents import assumed_by, render
+from components.transform_policies import transform_policy
+from settings import FunctionRuntime, TransformSettings
+
+HANDLER = "transform.handler.lambda_handler"
+
+
+@dataclass(frozen=True)
+class TransformFunctionArgs:
+    runtime: FunctionRuntime
+    transform: TransformSettings
+    layer_arns: list[str]
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    raw_prefix: str
+    raw_suffix: str
+    queue_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+
+
+class TransformFunction(pulumi.ComponentResource):
+    """Creates the transform Lambda function with:
+
+    - its own role, allowed exactly what the function and its SQS trigger use: read the upload prefix,
+      write `processed/` and `rejected/`, receive/delete on its queue, the data key, its own log group;
+    - a log group kept for `logRetentionDays`, written as structured JSON at `logLevel`;
+    - the SQS event source mapping with partial batch responses (`ReportBatchItemFailures`), batch size,
+      batching window and maximum concurrency from config;
+    - the code package built from `functions/transform` and `functions/shared`, and the Powertools layer.
+    """
+
+    def __init__(self, name: str, args: TransformFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("serverless-ml-pipeline:pipeline:TransformFunction", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        runtime, transform = args.runtime, args.transform
+
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", retention_in_days=runtime.log_retention_days, opts=child
+        )
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps(assumed_by("lambda.amazonaws.com")),
+            description=f"Runs the {name} function",
+            opts=child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            role=self.role.id,
+            policy=render(
+                transform_policy,
+                bucket_arn=args.bucket_arn,
+                raw_prefix=args.raw_prefix,
+                queue_arn=args.queue_arn,
+                key_arn=args.key_arn,
+                log_group_arn=self.log_group.arn,
+            ),
+            opts=child,
+        )
+        self.function = aws.lambda_.Function(
+            name,
+            role=self.role.arn,
+            runtime=runtime.runtime,
+            architectures=[runtime.architecture],
+            handler=HANDLER,
+            code=pulumi.FileArchive(str(build_package("transform"))),
+            memory_size=transform.memory_mb,
+            timeout=transform.timeout_seconds,
+            layers=args.layer_arns,
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={
+                    "DATA_BUCKET": args.bucket_name,
+                    "RAW_PREFIX": args.raw_prefix,
+                    "RAW_SUFFIX": args.raw_suffix,
+                    "POWERTOOLS_SERVICE_NAME": name,
+                }
+            ),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="JSON",
+                log_group=self.log_group.name,
+                application_log_level=runtime.log_level,
+                system_log_level="WARN",
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+        # Creating the mapping checks that the role can read the queue: the role policy must exist first.
+        self.trigger = aws.lambda_.EventSourceMapping(
+            f"{name}-trigger",
+            event_source_arn=args.queue_arn,
+            function_name=self.function.arn,
+            batch_size=transform.batch_size,
+            maximum_batching_window_in_seconds=transform.batching_window_seconds,
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
+                maximum_concurrency=transform.max_concurrency
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+        self.register_outputs({"function_name": self.function.name, "log_group": self.log_group.name})

@@ -1,0 +1,1 @@
+"""The transform function: turns uploaded CSVs announced on the queue into training data."""

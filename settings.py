@@ -1,0 +1,410 @@
+"""The one typed, validated view of a stack's configuration.
+
+Every key of the `serverless-ml-pipeline` namespace is declared once in `OPTIONS` with its default,
+its allowed values and a one-line description; the README's config table is generated from the same
+declarations (see `config_reference_markdown`). `load_settings` reads a stack's raw config, checks every
+key and the rules that span keys, and raises one `InvalidStackConfig` that lists each bad key, its value
+and what is allowed, before the program registers a single resource.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+PROJECT = "serverless-ml-pipeline"
+
+T = TypeVar("T")
+
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, retentionInDays).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# Lambda's own bounds (Lambda developer guide, "Configuring function memory / timeout").
+LAMBDA_MEMORY_MB = (128, 10240)
+LAMBDA_TIMEOUT_SECONDS = (1, 900)
+# Runtimes that are supported by Lambda and have a Powertools v3 layer; 3.12 is the oldest the code targets.
+LAMBDA_RUNTIMES = ("python3.12", "python3.13", "python3.14")
+LAMBDA_ARCHITECTURES = ("arm64", "x86_64")
+# Lambda LoggingConfig ApplicationLogLevel values that Python logging also knows.
+LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
+
+# SQS event source mapping bounds (Lambda API reference, CreateEventSourceMapping): standard queues take
+# batches of 1-10,000 records, but more than 10 only with a batching window of at least 1 second.
+SQS_BATCH_SIZE = (1, 10_000)
+SQS_UNWINDOWED_MAX_BATCH = 10
+SQS_BATCHING_WINDOW_SECONDS = (0, 300)
+SQS_MAX_CONCURRENCY = (2, 1000)
+SQS_MAX_RECEIVE_COUNT = (1, 1000)
+SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
+# Lambda developer guide, "Using Lambda with Amazon SQS": the queue's visibility timeout should be at
+# least six times the function timeout plus the batching window, so a throttled batch can be retried
+# before its messages reappear.
+VISIBILITY_TIMEOUT_FACTOR = 6
+
+KMS_DELETION_WINDOW_DAYS = (7, 30)
+
+# Prefixes the pipeline writes to; an upload prefix inside one of them would feed the pipeline its own output.
+PIPELINE_PREFIXES = ("processed/", "rejected/", "models/", "capture/")
+
+_PREFIX = re.compile(r"^(?:[A-Za-z0-9!_.*'()-]+/)+$")
+_SUFFIX = re.compile(r"^\.[A-Za-z0-9][A-Za-z0-9._-]{0,30}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d$")
+
+
+class InvalidStackConfig(ValueError):
+    """The stack's config has one or more bad keys; the message lists each of them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid stack config ({len(problems)} problem(s)):\n{lines}")
+
+
+@dataclass(frozen=True)
+class Option(Generic[T]):
+    """One config key: how to read it, what it may be, and its default."""
+
+    key: str
+    default: T
+    description: str
+    allowed: str
+    parse: Callable[[str], T]
+    valid: Callable[[T], bool]
+    default_text: str | None = None
+
+    @property
+    def documented_default(self) -> str:
+        if self.default_text is not None:
+            return self.default_text
+        if isinstance(self.default, bool):
+            return str(self.default).lower()
+        return str(self.default)
+
+
+def _parse_int(raw: str) -> int:
+    return int(raw.strip())
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("true", "false"):
+        raise ValueError(raw)
+    return value == "true"
+
+
+def _integer(key: str, default: int, bounds: tuple[int, int], description: str) -> Option[int]:
+    lo, hi = bounds
+    return Option(key, default, description, f"an integer from {lo} to {hi}", _parse_int, lambda v: lo <= v <= hi)
+
+
+def _boolean(key: str, default: bool, description: str) -> Option[bool]:
+    return Option(key, default, description, "true or false", _parse_bool, lambda _: True)
+
+
+def _choice(key: str, default: str, choices: tuple[str, ...], description: str) -> Option[str]:
+    return Option(key, default, description, "one of " + ", ".join(choices), str.strip, lambda v: v in choices)
+
+
+def _pattern(key: str, default: str, pattern: re.Pattern[str], allowed: str, description: str) -> Option[str]:
+    return Option(key, default, description, allowed, str, lambda v: bool(pattern.fullmatch(v)))
+
+
+RAW_PREFIX = Option(
+    "rawPrefix",
+    "raw/",
+    "Key prefix under which uploaded CSVs start the pipeline (`<prefix><dataset>/<file>`).",
+    "S3-safe path segments ending in '/', outside " + ", ".join(PIPELINE_PREFIXES),
+    str,
+    lambda v: bool(_PREFIX.fullmatch(v)) and not any(v.startswith(p) or p.startswith(v) for p in PIPELINE_PREFIXES),
+)
+RAW_SUFFIX = _pattern(
+    "rawSuffix", ".csv", _SUFFIX, "a '.' followed by 1-31 letters, digits, '.', '_' or '-'",
+    "Key suffix (case-sensitive, as S3 filters are) of the uploads that start the pipeline.",
+)  # fmt: skip
+PROTECT_DATA = _boolean(
+    "protectData",
+    True,
+    "Protect the data bucket, log bucket and KMS key: `pulumi destroy` refuses, and they are retained if "
+    "removed from the program. When false, destroy empties and deletes the buckets.",
+)
+KEY_DELETION_WINDOW = _integer(
+    "kmsKeyDeletionWindowDays", 30, KMS_DELETION_WINDOW_DAYS,
+    "Waiting period before a deleted KMS key is really destroyed.",
+)  # fmt: skip
+NONCURRENT_VERSION_DAYS = _integer(
+    "noncurrentVersionDays", 90, (1, 36500),
+    "Days a data-bucket object version is kept after a newer version replaces it.",
+)  # fmt: skip
+INCOMPLETE_UPLOAD_DAYS = _integer(
+    "incompleteUploadDays", 7, (1, 365), "Days after which unfinished multipart uploads are aborted."
+)
+ACCESS_LOG_DAYS = _integer(
+    "accessLogDays", 365, (1, 36500), "Days the data bucket's server access logs are kept."
+)
+LOG_RETENTION = Option(
+    "logRetentionDays",
+    365,
+    "Retention of the functions' CloudWatch log groups.",
+    "one of " + ", ".join(map(str, LOG_RETENTION_DAYS)),
+    _parse_int,
+    lambda v: v in LOG_RETENTION_DAYS,
+)
+LAMBDA_RUNTIME = _choice(
+    "lambdaRuntime", "python3.13", LAMBDA_RUNTIMES, "Lambda runtime of every function."
+)
+LAMBDA_ARCHITECTURE = _choice(
+    "lambdaArchitecture", "arm64", LAMBDA_ARCHITECTURES,
+    "Instruction set of every function (arm64 costs less per GB-second).",
+)  # fmt: skip
+POWERTOOLS_LAYER_VERSION = _integer(
+    "powertoolsLayerVersion", 27, (1, 10_000),
+    "Version of the public AWS-managed layer `AWSLambdaPowertoolsPythonV3-<runtime>-<arch>`.",
+)  # fmt: skip
+LOG_LEVEL = _choice("logLevel", "INFO", LOG_LEVELS, "Application log level of every function.")
+TRANSFORM_MEMORY = _integer(
+    "transformMemoryMb", 1769, LAMBDA_MEMORY_MB,
+    "Memory of the transform function (1,769 MB is one full vCPU).",
+)  # fmt: skip
+TRANSFORM_TIMEOUT = _integer(
+    "transformTimeoutSeconds", 900, LAMBDA_TIMEOUT_SECONDS, "Timeout of the transform function."
+)
+TRANSFORM_BATCH_SIZE = _integer(
+    "transformBatchSize", 1, SQS_BATCH_SIZE,
+    "Messages per transform invocation; more than 10 needs transformBatchingWindowSeconds >= 1.",
+)  # fmt: skip
+TRANSFORM_BATCHING_WINDOW = _integer(
+    "transformBatchingWindowSeconds", 0, SQS_BATCHING_WINDOW_SECONDS,
+    "Seconds Lambda waits to fill a batch before invoking the transform.",
+)  # fmt: skip
+TRANSFORM_MAX_CONCURRENCY = _integer(
+    "transformMaxConcurrency", 10, SQS_MAX_CONCURRENCY,
+    "Most concurrent transform invocations the queue may drive (event source mapping MaximumConcurrency).",
+)  # fmt: skip
+MAX_RECEIVE_COUNT = _integer(
+    "queueMaxReceiveCount", 5, SQS_MAX_RECEIVE_COUNT,
+    "Deliveries of a message before it moves to the dead-letter queue.",
+)  # fmt: skip
+VISIBILITY_TIMEOUT = Option[int | None](
+    "queueVisibilityTimeoutSeconds",
+    None,
+    "Visibility timeout of the upload queue; set by hand only to exceed the derived minimum.",
+    f"an integer from the derived minimum to {SQS_MAX_VISIBILITY_TIMEOUT_SECONDS}",
+    _parse_int,
+    lambda v: v is not None and 0 <= v <= SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
+    default_text=f"{VISIBILITY_TIMEOUT_FACTOR} x transformTimeoutSeconds + transformBatchingWindowSeconds",
+)
+RAW_MESSAGE_DELIVERY = _boolean(
+    "rawMessageDelivery", False,
+    "Deliver S3 events to the queue without the SNS envelope (the transform reads both forms).",
+)  # fmt: skip
+ALARM_EMAIL = Option[str | None](
+    "alarmEmail",
+    None,
+    "E-mail address subscribed to the alarm topic (AWS sends a confirmation mail first).",
+    "an e-mail address",
+    str.strip,
+    lambda v: v is not None and bool(_EMAIL.fullmatch(v)),
+    default_text="(none)",
+)
+
+OPTIONS: tuple[Option[Any], ...] = (
+    RAW_PREFIX,
+    RAW_SUFFIX,
+    PROTECT_DATA,
+    KEY_DELETION_WINDOW,
+    NONCURRENT_VERSION_DAYS,
+    INCOMPLETE_UPLOAD_DAYS,
+    ACCESS_LOG_DAYS,
+    LOG_RETENTION,
+    LAMBDA_RUNTIME,
+    LAMBDA_ARCHITECTURE,
+    POWERTOOLS_LAYER_VERSION,
+    LOG_LEVEL,
+    TRANSFORM_MEMORY,
+    TRANSFORM_TIMEOUT,
+    TRANSFORM_BATCH_SIZE,
+    TRANSFORM_BATCHING_WINDOW,
+    TRANSFORM_MAX_CONCURRENCY,
+    MAX_RECEIVE_COUNT,
+    VISIBILITY_TIMEOUT,
+    RAW_MESSAGE_DELIVERY,
+    ALARM_EMAIL,
+)
+
+REGION_KEY = "aws:region"
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    raw_prefix: str
+    raw_suffix: str
+    protect: bool
+    key_deletion_window_days: int
+    noncurrent_version_days: int
+    incomplete_upload_days: int
+    access_log_days: int
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    max_receive_count: int
+    visibility_timeout_seconds: int
+    raw_message_delivery: bool
+
+
+@dataclass(frozen=True)
+class FunctionRuntime:
+    """What every function of the stack shares."""
+
+    runtime: str
+    architecture: str
+    powertools_layer_version: int
+    log_level: str
+    log_retention_days: int
+
+
+@dataclass(frozen=True)
+class TransformSettings:
+    memory_mb: int
+    timeout_seconds: int
+    batch_size: int
+    batching_window_seconds: int
+    max_concurrency: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    stack: str
+    region: str
+    data: DataSettings
+    queue: QueueSettings
+    functions: FunctionRuntime
+    transform: TransformSettings
+    alarm_email: str | None
+
+
+class _Reader:
+    """Reads options from raw config strings, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, raw: Mapping[str, str]) -> None:
+        self.raw = raw
+        self.problems: list[str] = []
+
+    def __call__(self, option: Option[T]) -> T:
+        if option.key not in self.raw:
+            return option.default
+        text = self.raw[option.key]
+        try:
+            value = option.parse(text)
+        except ValueError:
+            value = None
+        if value is None or not option.valid(value):
+            self.problems.append(f"{PROJECT}:{option.key} = {text!r}: must be {option.allowed}")
+            return option.default
+        return value
+
+
+def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
+    """Build the settings from a stack's config, given as Pulumi hands it over (`project:key` -> string).
+
+    Raises `InvalidStackConfig` naming every bad or unknown key.
+    """
+    own = {key.split(":", 1)[1]: value for key, value in raw.items() if key.startswith(f"{PROJECT}:")}
+    read = _Reader(own)
+    problems = read.problems
+
+    known = {option.key for option in OPTIONS}
+    for key in sorted(own.keys() - known):
+        hint = difflib.get_close_matches(key, sorted(known), n=1)
+        suggestion = f" (did you mean {hint[0]}?)" if hint else ""
+        problems.append(f"{PROJECT}:{key}: unknown key{suggestion}")
+
+    region = raw.get(REGION_KEY, "")
+    if not _REGION.fullmatch(region):
+        problems.append(f"{REGION_KEY} = {region!r}: must be an AWS region name such as eu-west-1")
+
+    transform = TransformSettings(
+        memory_mb=read(TRANSFORM_MEMORY),
+        timeout_seconds=read(TRANSFORM_TIMEOUT),
+        batch_size=read(TRANSFORM_BATCH_SIZE),
+        batching_window_seconds=read(TRANSFORM_BATCHING_WINDOW),
+        max_concurrency=read(TRANSFORM_MAX_CONCURRENCY),
+    )
+    if transform.batch_size > SQS_UNWINDOWED_MAX_BATCH and transform.batching_window_seconds < 1:
+        problems.append(
+            f"{PROJECT}:{TRANSFORM_BATCH_SIZE.key} = {transform.batch_size}: more than "
+            f"{SQS_UNWINDOWED_MAX_BATCH} needs {TRANSFORM_BATCHING_WINDOW.key} >= 1 (it is "
+            f"{transform.batching_window_seconds})"
+        )
+
+    minimum_visibility = VISIBILITY_TIMEOUT_FACTOR * transform.timeout_seconds + transform.batching_window_seconds
+    visibility = read(VISIBILITY_TIMEOUT)
+    if visibility is None:
+        visibility = minimum_visibility
+    elif visibility < minimum_visibility:
+        problems.append(
+            f"{PROJECT}:{VISIBILITY_TIMEOUT.key} = {visibility}: must be at least {VISIBILITY_TIMEOUT_FACTOR} x "
+            f"{TRANSFORM_TIMEOUT.key} + {TRANSFORM_BATCHING_WINDOW.key} = {minimum_visibility}, or unset "
+            "to derive it"
+        )
+
+    settings = Settings(
+        project=PROJECT,
+        stack=stack,
+        region=region,
+        data=DataSettings(
+            raw_prefix=read(RAW_PREFIX),
+            raw_suffix=read(RAW_SUFFIX),
+            protect=read(PROTECT_DATA),
+            key_deletion_window_days=read(KEY_DELETION_WINDOW),
+            noncurrent_version_days=read(NONCURRENT_VERSION_DAYS),
+            incomplete_upload_days=read(INCOMPLETE_UPLOAD_DAYS),
+            access_log_days=read(ACCESS_LOG_DAYS),
+        ),
+        queue=QueueSettings(
+            max_receive_count=read(MAX_RECEIVE_COUNT),
+            visibility_timeout_seconds=visibility,
+            raw_message_delivery=read(RAW_MESSAGE_DELIVERY),
+        ),
+        functions=FunctionRuntime(
+            runtime=read(LAMBDA_RUNTIME),
+            architecture=read(LAMBDA_ARCHITECTURE),
+            powertools_layer_version=read(POWERTOOLS_LAYER_VERSION),
+            log_level=read(LOG_LEVEL),
+            log_retention_days=read(LOG_RETENTION),
+        ),
+        transform=transform,
+        alarm_email=read(ALARM_EMAIL),
+    )
+    if problems:
+        raise InvalidStackConfig(problems)
+    return settings
+
+
+def config_reference_markdown() -> str:
+    """The README's config table, generated from `OPTIONS` so the two cannot drift apart."""
+    rows = [
+        "| key | default | allowed | description |",
+        "| --- | --- | --- | --- |",
+        f"| `{REGION_KEY}` | (required) | an AWS region name | Region the stack deploys to. |",
+    ]
+    rows += [
+        f"| `{PROJECT}:{o.key}` | `{o.documented_default}` | {o.allowed} | {o.description} |" for o in OPTIONS
+    ]
+    return "\n".join(rows)
+
+
+def read_stack_config() -> dict[str, str]:
+    """The stack's config as the Pulumi engine hands it to the program: `namespace:key` -> string."""
+    from pulumi.runtime import config as runtime_config  # noqa: PLC0415 - only the program needs pulumi here
+
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in merged.items()}
