@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from dataclasses import dataclass
 
 import pulumi
@@ -68,12 +69,12 @@ class TransformFunction(pulumi.ComponentResource):
             opts=child,
         )
         self.function = aws.lambda_.Function(
-            name,
+            f"{name}-function",
             role=self.role.arn,
             runtime=runtime.runtime,
             architectures=[runtime.architecture],
             handler=HANDLER,
-            code=pulumi.FileArchive(str(build_package("transform"))),
+            code=pulumi.FileArchive(build_package("transform").relative_to(Path.cwd()).as_posix()),
             memory_size=transform.memory_mb,
             timeout=transform.timeout_seconds,
             layers=args.layer_arns,

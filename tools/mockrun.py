@@ -9,6 +9,7 @@ The synth command prints it; the tests assert on it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import runpy
@@ -27,6 +28,14 @@ from pulumi.runtime.sync_await import _sync_await
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MOCK_ACCOUNT_ID = "123456789012"
+
+
+class ProgramFailed(Exception):
+    """The program raised; `resources` holds what it had registered by then."""
+
+    def __init__(self, message: str, resources: list[Resource]) -> None:
+        super().__init__(message)
+        self.resources = resources
 
 
 @dataclass
@@ -194,6 +203,8 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items() if not k.startswith("__")}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire protocol carries every number as a double
     if isinstance(value, pulumi.FileArchive | pulumi.FileAsset):
         return {"path": value.path}
     if isinstance(value, pulumi.AssetArchive):
@@ -230,10 +241,13 @@ def run_program(stack: str, config: Mapping[str, str], project_dir: Path = PROJE
     # set_mocks starts a root stack of its own; the program runs in a fresh one, as under `pulumi up`,
     # so that its exports are registered as the stack's outputs.
     settings.set_root_resource(None)  # type: ignore[arg-type]
-    main = project_dir / "__main__.py"
     sys.path.insert(0, str(project_dir))
     try:
-        _sync_await(run_in_stack(lambda: runpy.run_path(str(main), run_name="__main__")))
+        # Pulumi runs a program from its project directory; so does this.
+        with contextlib.chdir(project_dir):
+            _sync_await(run_in_stack(lambda: runpy.run_path("__main__.py", run_name="__main__")))
+    except Exception as error:
+        raise ProgramFailed(str(error), list(monitor.registered.values())) from error
     finally:
         sys.path.remove(str(project_dir))
     return StackRun(

@@ -1,0 +1,1 @@
+"""Shared fixtures: each test file picks what it needs from tests/support."""

@@ -1,0 +1,122 @@
+"""Stack config: defaults, every bad value refused with its key named, before any resource exists."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from settings import OPTIONS, PROJECT, InvalidStackConfig, config_reference_markdown, load_settings
+from tests.support.stacks import STACKS, config_for
+from tools.mockrun import PROJECT_DIR, ProgramFailed, run_program
+
+REGION = {"aws:region": "eu-west-1"}
+
+
+def raw(**keys: str) -> dict[str, str]:
+    return {**REGION, **{f"{PROJECT}:{key}": value for key, value in keys.items()}}
+
+
+def problems(**keys: str) -> list[str]:
+    with pytest.raises(InvalidStackConfig) as caught:
+        load_settings(raw(**keys), stack="test")
+    return caught.value.problems
+
+
+def test_every_key_has_a_default_that_is_itself_valid() -> None:
+    settings = load_settings(REGION, stack="test")
+    assert settings.data.raw_prefix == "raw/" and settings.data.raw_suffix == ".csv"
+    assert settings.queue.visibility_timeout_seconds == 6 * settings.transform.timeout_seconds
+    for option in OPTIONS:
+        assert option.default is None or option.valid(option.default), option.key
+        assert option.description.endswith("."), option.key
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_shipped_stack_files_are_valid(stack: str) -> None:
+    load_settings(config_for(stack), stack=stack)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("rawPrefix", "raw"),  # no trailing slash: would also match "rawdata/"
+        ("rawPrefix", "/raw/"),
+        ("rawPrefix", "raw data/"),
+        ("rawPrefix", "processed/"),  # the pipeline's own output would trigger it again
+        ("rawPrefix", "rejected/in/"),
+        ("rawSuffix", "csv"),
+        ("rawSuffix", ".c sv"),
+        ("transformBatchSize", "0"),
+        ("transformBatchSize", "10001"),
+        ("transformBatchingWindowSeconds", "301"),
+        ("transformBatchingWindowSeconds", "-1"),
+        ("transformMaxConcurrency", "1"),
+        ("transformTimeoutSeconds", "901"),
+        ("transformMemoryMb", "64"),
+        ("queueMaxReceiveCount", "0"),
+        ("queueVisibilityTimeoutSeconds", "43201"),
+        ("logRetentionDays", "10"),
+        ("lambdaRuntime", "python3.11"),
+        ("lambdaArchitecture", "arm"),
+        ("protectData", "yes"),
+        ("kmsKeyDeletionWindowDays", "6"),
+        ("alarmEmail", "oncall"),
+        ("transformMemoryMb", "lots"),
+    ],
+)
+def test_bad_value_is_refused_naming_key_value_and_what_is_allowed(key: str, value: str) -> None:
+    (problem,) = problems(**{key: value})
+    assert problem.startswith(f"{PROJECT}:{key} = {value!r}: must be ")
+
+
+def test_batches_over_ten_need_a_batching_window() -> None:
+    (problem,) = problems(transformBatchSize="11")
+    assert "transformBatchSize = 11" in problem and "transformBatchingWindowSeconds >= 1" in problem
+    load_settings(raw(transformBatchSize="11", transformBatchingWindowSeconds="1"), stack="test")
+
+
+def test_hand_set_visibility_timeout_must_keep_the_six_times_rule() -> None:
+    (problem,) = problems(transformTimeoutSeconds="300", queueVisibilityTimeoutSeconds="1799")
+    assert problem.startswith(f"{PROJECT}:queueVisibilityTimeoutSeconds = 1799: must be at least")
+    assert "= 1800" in problem
+    settings = load_settings(raw(transformTimeoutSeconds="300", queueVisibilityTimeoutSeconds="1800"), stack="t")
+    assert settings.queue.visibility_timeout_seconds == 1800
+
+
+def test_unknown_key_is_refused_with_a_suggestion() -> None:
+    (problem,) = problems(logRetentionDay="14")
+    assert problem == f"{PROJECT}:logRetentionDay: unknown key (did you mean logRetentionDays?)"
+
+
+def test_missing_region_is_refused() -> None:
+    with pytest.raises(InvalidStackConfig) as caught:
+        load_settings({}, stack="test")
+    assert caught.value.problems == ["aws:region = '': must be an AWS region name such as eu-west-1"]
+
+
+def test_every_problem_is_listed_in_one_error() -> None:
+    found = problems(rawPrefix="raw", transformBatchSize="0", logRetentionDays="2")
+    assert {p.split(" = ")[0] for p in found} == {
+        f"{PROJECT}:rawPrefix", f"{PROJECT}:transformBatchSize", f"{PROJECT}:logRetentionDays"
+    }
+
+
+def test_program_refuses_a_bad_stack_before_registering_any_resource() -> None:
+    config = config_for("dev", {"rawSuffix": "csv", "transformBatchSize": "20000"})
+    with pytest.raises(ProgramFailed) as caught:
+        run_program("dev", config)
+    assert f"{PROJECT}:rawSuffix = 'csv'" in str(caught.value)
+    assert f"{PROJECT}:transformBatchSize = '20000'" in str(caught.value)
+    assert caught.value.resources == []
+
+
+def test_readme_config_reference_is_the_settings_own() -> None:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    assert config_reference_markdown() in readme
+
+
+def test_readme_documents_every_key_once() -> None:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    for option in OPTIONS:
+        assert len(re.findall(rf"`{PROJECT}:{option.key}`", readme)) == 1, option.key
