@@ -4,6 +4,7 @@ import pulumi
 
 from components.aws_context import AwsContext
 from components.event_bus import EventBus, EventBusArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.powertools import powertools_layer_arn
 from components.transform_function import TransformFunction, TransformFunctionArgs
 from settings import InvalidStackConfig, load_settings, read_stack_config
@@ -24,7 +25,9 @@ powertools = powertools_layer_arn(
 
 bus = EventBus(
     "ingest",
-    EventBusArgs(aws=aws_context, data=settings.data, queue=settings.queue),
+    EventBusArgs(
+        aws=aws_context, data=settings.data, queue=settings.queue, alarm_name_prefix=settings.alarm_name_prefix
+    ),
 )
 transform = TransformFunction(
     "transform",
@@ -40,9 +43,21 @@ transform = TransformFunction(
         key_arn=bus.key.arn,
     ),
 )
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        aws=aws_context,
+        alarm_name_prefix=settings.alarm_name_prefix,
+        key_arn=bus.key.arn,
+        alarm_email=settings.alarm_email,
+        dead_letter_queue_name=bus.dead_letter_queue.name,
+        function_names={"transform": transform.function.name},
+    ),
+)
 
 pulumi.export("bucket", bus.bucket.bucket)
 pulumi.export("upload_prefix", settings.data.raw_prefix)
 pulumi.export("queue_url", bus.queue.url)
 pulumi.export("dead_letter_queue_url", bus.dead_letter_queue.url)
 pulumi.export("transform_function", transform.function.name)
+pulumi.export("alarm_topic_arn", monitoring.topic.arn)

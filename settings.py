@@ -290,6 +290,11 @@ class Settings:
     transform: TransformSettings
     alarm_email: str | None
 
+    @property
+    def alarm_name_prefix(self) -> str:
+        """CloudWatch alarm names of this stack start with it; resource policies admit exactly these alarms."""
+        return f"{self.project}-{self.stack}-"
+
 
 class _Reader:
     """Reads options from raw config strings, collecting every problem instead of stopping at the first."""

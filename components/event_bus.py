@@ -29,13 +29,15 @@ class EventBusArgs:
     aws: AwsContext
     data: DataSettings
     queue: QueueSettings
+    alarm_name_prefix: str
 
 
 class EventBus(pulumi.ComponentResource):
     """Creates, with secure defaults that the args cannot weaken:
 
     - a customer-managed KMS key (rotation on) that encrypts the data bucket (bucket key on), the topic and
-      both queues; its policy lets S3 use it only for this bucket and SNS only for this topic;
+      both queues; its policy lets S3 use it only for this bucket, SNS only for this topic and CloudWatch
+      only for alarms named with `alarm_name_prefix` (the monitoring's alarm topic shares the key);
     - the data bucket: versioned, all public access blocked, ACLs disabled, TLS-only, access-logged, with
       lifecycle rules for noncurrent versions and incomplete multipart uploads;
     - the access-log bucket: the same lockdown, SSE-S3 (the only default encryption S3 server access
@@ -91,6 +93,7 @@ class EventBus(pulumi.ComponentResource):
                 account_id=ctx.account_id,
                 bucket_arn=self.bucket.arn,
                 topic_arn=self.topic.arn,
+                alarm_arn_pattern=ctx.arn("cloudwatch", f"alarm:{args.alarm_name_prefix}*"),
             ),
             opts=child,
         )

@@ -16,9 +16,12 @@ from components.policy_documents import (
 SERVICE_KEY_ACTIONS = ["kms:GenerateDataKey*", "kms:Decrypt"]
 
 
-def data_key_policy(*, partition: str, account_id: str, bucket_arn: str, topic_arn: str) -> Document:
+def data_key_policy(
+    *, partition: str, account_id: str, bucket_arn: str, topic_arn: str, alarm_arn_pattern: str
+) -> Document:
     """Key policy: IAM policies of this account govern the key; S3 may use it only for this bucket's
-    notifications to the encrypted topic, SNS only for this topic's deliveries to the encrypted queues."""
+    notifications to the encrypted topic, SNS only for this topic's deliveries to the encrypted queues,
+    CloudWatch only for this stack's alarms publishing to the encrypted alarm topic."""
     return document(
         {
             "Sid": "EnableIamPolicies",
@@ -34,6 +37,10 @@ def data_key_policy(*, partition: str, account_id: str, bucket_arn: str, topic_a
         allow(
             "AllowTopicDeliveriesToEncryptedQueues", SERVICE_KEY_ACTIONS, ["*"],
             Principal=service("sns.amazonaws.com"), Condition=from_source(account_id, topic_arn),
+        ),
+        allow(
+            "AllowStackAlarmsToEncryptedAlarmTopic", SERVICE_KEY_ACTIONS, ["*"],
+            Principal=service("cloudwatch.amazonaws.com"), Condition=from_source(account_id, alarm_arn_pattern),
         ),
     )  # fmt: skip
 

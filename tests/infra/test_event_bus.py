@@ -162,13 +162,18 @@ def test_queue_accepts_messages_only_from_the_topic_over_tls(run: StackRun, queu
     assert denies_insecure_transport(policy, {queue_resource.outputs["arn"]}, {"sqs:*"})
 
 
-def test_key_policy_lets_s3_and_sns_use_the_key_only_for_this_bucket_and_topic(run: StackRun) -> None:
+def test_key_policy_lets_each_service_use_the_key_only_for_its_source_in_this_stack(run: StackRun) -> None:
     policy = run.named("ingest-key-policy").json_input("policy")
     admin = statement(policy, "EnableIamPolicies")
     assert admin["Principal"] == {"AWS": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:root"}
     services = {s["Principal"]["Service"]: s for s in allows(policy) if "Service" in s["Principal"]}
-    assert set(services) == {"s3.amazonaws.com", "sns.amazonaws.com"}
-    sources = {"s3.amazonaws.com": bucket_arn(run), "sns.amazonaws.com": run.named("ingest-topic").outputs["arn"]}
+    assert set(services) == {"s3.amazonaws.com", "sns.amazonaws.com", "cloudwatch.amazonaws.com"}
+    sources = {
+        "s3.amazonaws.com": bucket_arn(run),
+        "sns.amazonaws.com": run.named("ingest-topic").outputs["arn"],
+        "cloudwatch.amazonaws.com": f"arn:aws:cloudwatch:eu-west-1:{MOCK_ACCOUNT_ID}:alarm:"
+        f"serverless-ml-pipeline-{run.stack}-*",
+    }
     for principal, source_arn in sources.items():
         grant = services[principal]
         assert set(grant["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}

@@ -1,0 +1,116 @@
+"""Alarms on what needs a person: messages in the dead-letter queue, function errors and throttles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws_context import AwsContext
+from components.policy_documents import Document, allow, deny_insecure_transport, document, render, service
+
+ALARM_PERIOD_SECONDS = 300
+
+
+def alarm_topic_policy(*, topic_arn: str, account_id: str, alarm_arn_pattern: str) -> Document:
+    """Only this stack's CloudWatch alarms may publish, over TLS."""
+    return document(
+        allow(
+            "AllowStackAlarmsToPublish", ["sns:Publish"], [topic_arn],
+            Principal=service("cloudwatch.amazonaws.com"),
+            Condition={"StringEquals": {"aws:SourceAccount": account_id},
+                       "ArnLike": {"aws:SourceArn": alarm_arn_pattern}},
+        ),
+        deny_insecure_transport(["sns:Publish"], [topic_arn]),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    aws: AwsContext
+    alarm_name_prefix: str
+    key_arn: pulumi.Input[str]
+    alarm_email: str | None
+    dead_letter_queue_name: pulumi.Input[str]
+    function_names: dict[str, pulumi.Input[str]]
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Creates an alarm topic encrypted with the stack key (only this stack's alarms may publish, TLS only),
+    its e-mail subscription when `alarmEmail` is set, and alarms, sent on ALARM and on OK, for:
+
+    - any message in the dead-letter queue (something the pipeline could not process is waiting);
+    - any error or throttle of each function, over 5-minute periods.
+    """
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("serverless-ml-pipeline:pipeline:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id=args.key_arn, opts=child)
+        aws.sns.TopicPolicy(
+            f"{name}-alarms-policy",
+            arn=self.topic.arn,
+            policy=render(
+                alarm_topic_policy,
+                topic_arn=self.topic.arn,
+                account_id=args.aws.account_id,
+                alarm_arn_pattern=args.aws.arn("cloudwatch", f"alarm:{args.alarm_name_prefix}*"),
+            ),
+            opts=child,
+        )
+        if args.alarm_email:
+            aws.sns.TopicSubscription(
+                f"{name}-alarms-email", topic=self.topic.arn, protocol="email", endpoint=args.alarm_email, opts=child
+            )
+
+        self.alarms = [
+            self._alarm(
+                name, args.alarm_name_prefix, "dead-letters",
+                "Messages wait in the dead-letter queue: uploads the pipeline could not process.",
+                namespace="AWS/SQS", metric="ApproximateNumberOfMessagesVisible", statistic="Maximum",
+                dimensions={"QueueName": args.dead_letter_queue_name},
+            )  # fmt: skip
+        ]
+        for function, function_name in args.function_names.items():
+            for metric in ("Errors", "Throttles"):
+                self.alarms.append(
+                    self._alarm(
+                        name, args.alarm_name_prefix, f"{function}-{metric.lower()}",
+                        f"The {function} function reports {metric.lower()}.",
+                        namespace="AWS/Lambda", metric=metric, statistic="Sum",
+                        dimensions={"FunctionName": function_name},
+                    )  # fmt: skip
+                )
+        self.register_outputs({"alarm_topic_arn": self.topic.arn})
+
+    def _alarm(
+        self,
+        name: str,
+        prefix: str,
+        suffix: str,
+        description: str,
+        *,
+        namespace: str,
+        metric: str,
+        statistic: str,
+        dimensions: dict[str, pulumi.Input[str]],
+    ) -> aws.cloudwatch.MetricAlarm:
+        return aws.cloudwatch.MetricAlarm(
+            f"{name}-{suffix}",
+            # A known name, so the alarm topic's policy can admit exactly this stack's alarms.
+            name=f"{prefix}{suffix}",
+            alarm_description=description,
+            namespace=namespace,
+            metric_name=metric,
+            statistic=statistic,
+            dimensions=dimensions,
+            period=ALARM_PERIOD_SECONDS,
+            evaluation_periods=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[self.topic.arn],
+            ok_actions=[self.topic.arn],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
