@@ -26,7 +26,10 @@ powertools = powertools_layer_arn(
 bus = EventBus(
     "ingest",
     EventBusArgs(
-        aws=aws_context, data=settings.data, queue=settings.queue, alarm_name_prefix=settings.alarm_name_prefix
+        aws=aws_context,
+        data=settings.data,
+        queue=settings.queue,
+        alarm_name_prefix=settings.alarm_name_prefix,
     ),
 )
 transform = TransformFunction(

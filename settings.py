@@ -22,8 +22,29 @@ T = TypeVar("T")
 
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, retentionInDays).
 LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)  # fmt: skip
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 # Lambda's own bounds (Lambda developer guide, "Configuring function memory / timeout").
 LAMBDA_MEMORY_MB = (128, 10240)
@@ -101,7 +122,9 @@ def _parse_bool(raw: str) -> bool:
 
 def _integer(key: str, default: int, bounds: tuple[int, int], description: str) -> Option[int]:
     lo, hi = bounds
-    return Option(key, default, description, f"an integer from {lo} to {hi}", _parse_int, lambda v: lo <= v <= hi)
+    return Option(
+        key, default, description, f"an integer from {lo} to {hi}", _parse_int, lambda v: lo <= v <= hi
+    )
 
 
 def _boolean(key: str, default: bool, description: str) -> Option[bool]:
@@ -109,7 +132,9 @@ def _boolean(key: str, default: bool, description: str) -> Option[bool]:
 
 
 def _choice(key: str, default: str, choices: tuple[str, ...], description: str) -> Option[str]:
-    return Option(key, default, description, "one of " + ", ".join(choices), str.strip, lambda v: v in choices)
+    return Option(
+        key, default, description, "one of " + ", ".join(choices), str.strip, lambda v: v in choices
+    )
 
 
 def _pattern(key: str, default: str, pattern: re.Pattern[str], allowed: str, description: str) -> Option[str]:
@@ -122,12 +147,17 @@ RAW_PREFIX = Option(
     "Key prefix under which uploaded CSVs start the pipeline (`<prefix><dataset>/<file>`).",
     "S3-safe path segments ending in '/', outside " + ", ".join(PIPELINE_PREFIXES),
     str,
-    lambda v: bool(_PREFIX.fullmatch(v)) and not any(v.startswith(p) or p.startswith(v) for p in PIPELINE_PREFIXES),
+    lambda v: (
+        bool(_PREFIX.fullmatch(v)) and not any(v.startswith(p) or p.startswith(v) for p in PIPELINE_PREFIXES)
+    ),
 )
 RAW_SUFFIX = _pattern(
-    "rawSuffix", ".csv", _SUFFIX, "a '.' followed by 1-31 letters, digits, '.', '_' or '-'",
+    "rawSuffix",
+    ".csv",
+    _SUFFIX,
+    "a '.' followed by 1-31 letters, digits, '.', '_' or '-'",
     "Key suffix (case-sensitive, as S3 filters are) of the uploads that start the pipeline.",
-)  # fmt: skip
+)
 PROTECT_DATA = _boolean(
     "protectData",
     True,
@@ -135,13 +165,17 @@ PROTECT_DATA = _boolean(
     "removed from the program. When false, destroy empties and deletes the buckets.",
 )
 KEY_DELETION_WINDOW = _integer(
-    "kmsKeyDeletionWindowDays", 30, KMS_DELETION_WINDOW_DAYS,
+    "kmsKeyDeletionWindowDays",
+    30,
+    KMS_DELETION_WINDOW_DAYS,
     "Waiting period before a deleted KMS key is really destroyed.",
-)  # fmt: skip
+)
 NONCURRENT_VERSION_DAYS = _integer(
-    "noncurrentVersionDays", 90, (1, 36500),
+    "noncurrentVersionDays",
+    90,
+    (1, 36500),
     "Days a data-bucket object version is kept after a newer version replaces it.",
-)  # fmt: skip
+)
 INCOMPLETE_UPLOAD_DAYS = _integer(
     "incompleteUploadDays", 7, (1, 365), "Days after which unfinished multipart uploads are aborted."
 )
@@ -156,41 +190,53 @@ LOG_RETENTION = Option(
     _parse_int,
     lambda v: v in LOG_RETENTION_DAYS,
 )
-LAMBDA_RUNTIME = _choice(
-    "lambdaRuntime", "python3.13", LAMBDA_RUNTIMES, "Lambda runtime of every function."
-)
+LAMBDA_RUNTIME = _choice("lambdaRuntime", "python3.13", LAMBDA_RUNTIMES, "Lambda runtime of every function.")
 LAMBDA_ARCHITECTURE = _choice(
-    "lambdaArchitecture", "arm64", LAMBDA_ARCHITECTURES,
+    "lambdaArchitecture",
+    "arm64",
+    LAMBDA_ARCHITECTURES,
     "Instruction set of every function (arm64 costs less per GB-second).",
-)  # fmt: skip
+)
 POWERTOOLS_LAYER_VERSION = _integer(
-    "powertoolsLayerVersion", 27, (1, 10_000),
+    "powertoolsLayerVersion",
+    27,
+    (1, 10_000),
     "Version of the public AWS-managed layer `AWSLambdaPowertoolsPythonV3-<runtime>-<arch>`.",
-)  # fmt: skip
+)
 LOG_LEVEL = _choice("logLevel", "INFO", LOG_LEVELS, "Application log level of every function.")
 TRANSFORM_MEMORY = _integer(
-    "transformMemoryMb", 1769, LAMBDA_MEMORY_MB,
+    "transformMemoryMb",
+    1769,
+    LAMBDA_MEMORY_MB,
     "Memory of the transform function (1,769 MB is one full vCPU).",
-)  # fmt: skip
+)
 TRANSFORM_TIMEOUT = _integer(
     "transformTimeoutSeconds", 900, LAMBDA_TIMEOUT_SECONDS, "Timeout of the transform function."
 )
 TRANSFORM_BATCH_SIZE = _integer(
-    "transformBatchSize", 1, SQS_BATCH_SIZE,
+    "transformBatchSize",
+    1,
+    SQS_BATCH_SIZE,
     "Messages per transform invocation; more than 10 needs transformBatchingWindowSeconds >= 1.",
-)  # fmt: skip
+)
 TRANSFORM_BATCHING_WINDOW = _integer(
-    "transformBatchingWindowSeconds", 0, SQS_BATCHING_WINDOW_SECONDS,
+    "transformBatchingWindowSeconds",
+    0,
+    SQS_BATCHING_WINDOW_SECONDS,
     "Seconds Lambda waits to fill a batch before invoking the transform.",
-)  # fmt: skip
+)
 TRANSFORM_MAX_CONCURRENCY = _integer(
-    "transformMaxConcurrency", 10, SQS_MAX_CONCURRENCY,
+    "transformMaxConcurrency",
+    10,
+    SQS_MAX_CONCURRENCY,
     "Most concurrent transform invocations the queue may drive (event source mapping MaximumConcurrency).",
-)  # fmt: skip
+)
 MAX_RECEIVE_COUNT = _integer(
-    "queueMaxReceiveCount", 5, SQS_MAX_RECEIVE_COUNT,
+    "queueMaxReceiveCount",
+    5,
+    SQS_MAX_RECEIVE_COUNT,
     "Deliveries of a message before it moves to the dead-letter queue.",
-)  # fmt: skip
+)
 VISIBILITY_TIMEOUT = Option[int | None](
     "queueVisibilityTimeoutSeconds",
     None,
@@ -201,9 +247,10 @@ VISIBILITY_TIMEOUT = Option[int | None](
     default_text=f"{VISIBILITY_TIMEOUT_FACTOR} x transformTimeoutSeconds + transformBatchingWindowSeconds",
 )
 RAW_MESSAGE_DELIVERY = _boolean(
-    "rawMessageDelivery", False,
+    "rawMessageDelivery",
+    False,
     "Deliver S3 events to the queue without the SNS envelope (the transform reads both forms).",
-)  # fmt: skip
+)
 ALARM_EMAIL = Option[str | None](
     "alarmEmail",
     None,
@@ -292,7 +339,7 @@ class Settings:
 
     @property
     def alarm_name_prefix(self) -> str:
-        """CloudWatch alarm names of this stack start with it; resource policies admit exactly these alarms."""
+        """Every CloudWatch alarm name of this stack starts with it; policies admit exactly these alarms."""
         return f"{self.project}-{self.stack}-"
 
 
@@ -350,13 +397,16 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
             f"{transform.batching_window_seconds})"
         )
 
-    minimum_visibility = VISIBILITY_TIMEOUT_FACTOR * transform.timeout_seconds + transform.batching_window_seconds
+    minimum_visibility = (
+        VISIBILITY_TIMEOUT_FACTOR * transform.timeout_seconds + transform.batching_window_seconds
+    )
     visibility = read(VISIBILITY_TIMEOUT)
     if visibility is None:
         visibility = minimum_visibility
     elif visibility < minimum_visibility:
         problems.append(
-            f"{PROJECT}:{VISIBILITY_TIMEOUT.key} = {visibility}: must be at least {VISIBILITY_TIMEOUT_FACTOR} x "
+            f"{PROJECT}:{VISIBILITY_TIMEOUT.key} = {visibility}: must be at least "
+            f"{VISIBILITY_TIMEOUT_FACTOR} x "
             f"{TRANSFORM_TIMEOUT.key} + {TRANSFORM_BATCHING_WINDOW.key} = {minimum_visibility}, or unset "
             "to derive it"
         )
@@ -409,7 +459,7 @@ def config_reference_markdown() -> str:
 
 def read_stack_config() -> dict[str, str]:
     """The stack's config as the Pulumi engine hands it to the program: `namespace:key` -> string."""
-    from pulumi.runtime import config as runtime_config  # noqa: PLC0415 - only the program needs pulumi here
+    from pulumi.runtime import config as runtime_config
 
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in merged.items()}

@@ -32,4 +32,6 @@ class AwsContext:
 
     def arn(self, service: str, resource: str, *, regional: bool = True) -> pulumi.Output[str]:
         region = self.region if regional else ""
-        return self.account_id.apply(lambda account: f"arn:{self.partition}:{service}:{region}:{account}:{resource}")
+        return self.account_id.apply(
+            lambda account: f"arn:{self.partition}:{service}:{region}:{account}:{resource}"
+        )

@@ -63,7 +63,9 @@ class EventBus(pulumi.ComponentResource):
             deletion_window_in_days=data.key_deletion_window_days,
             opts=kept,
         )
-        aws.kms.Alias(f"{name}-key-alias", name_prefix=f"alias/{name}-", target_key_id=self.key.key_id, opts=child)
+        aws.kms.Alias(
+            f"{name}-key-alias", name_prefix=f"alias/{name}-", target_key_id=self.key.key_id, opts=child
+        )
 
         self.bucket = self._data_bucket(name, data, kept)
         self.log_bucket = self._log_bucket(name, data, kept, ctx)
@@ -80,7 +82,10 @@ class EventBus(pulumi.ComponentResource):
             f"{name}-topic-policy",
             arn=self.topic.arn,
             policy=render(
-                policies.topic_policy, topic_arn=self.topic.arn, account_id=ctx.account_id, bucket_arn=self.bucket.arn
+                policies.topic_policy,
+                topic_arn=self.topic.arn,
+                account_id=ctx.account_id,
+                bucket_arn=self.bucket.arn,
             ),
             opts=child,
         )
@@ -129,7 +134,10 @@ class EventBus(pulumi.ComponentResource):
                 f"{queue_name}-policy",
                 queue_url=queue.url,
                 policy=render(
-                    policies.queue_policy, queue_arn=queue.arn, account_id=ctx.account_id, topic_arn=self.topic.arn
+                    policies.queue_policy,
+                    queue_arn=queue.arn,
+                    account_id=ctx.account_id,
+                    topic_arn=self.topic.arn,
                 ),
                 opts=child,
             )
@@ -142,7 +150,9 @@ class EventBus(pulumi.ComponentResource):
             endpoint=self.queue.arn,
             raw_message_delivery=args.queue.raw_message_delivery,
             # Deliveries SNS cannot make after its retries go to the DLQ instead of being dropped.
-            redrive_policy=self.dead_letter_queue.arn.apply(lambda arn: json.dumps({"deadLetterTargetArn": arn})),
+            redrive_policy=self.dead_letter_queue.arn.apply(
+                lambda arn: json.dumps({"deadLetterTargetArn": arn})
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*queue_policies, key_policy]),
         )
 
@@ -228,7 +238,9 @@ class EventBus(pulumi.ComponentResource):
                     id="expire-access-logs",
                     status="Enabled",
                     filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=data.access_log_days),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        days=data.access_log_days
+                    ),
                     abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                         days_after_initiation=data.incomplete_upload_days
                     ),

@@ -31,44 +31,61 @@ def data_key_policy(
             "Resource": "*",  # in a key policy "*" means this key
         },
         allow(
-            "AllowBucketNotificationsToEncryptedTopic", SERVICE_KEY_ACTIONS, ["*"],
-            Principal=service("s3.amazonaws.com"), Condition=from_source(account_id, bucket_arn),
+            "AllowBucketNotificationsToEncryptedTopic",
+            SERVICE_KEY_ACTIONS,
+            ["*"],
+            Principal=service("s3.amazonaws.com"),
+            Condition=from_source(account_id, bucket_arn),
         ),
         allow(
-            "AllowTopicDeliveriesToEncryptedQueues", SERVICE_KEY_ACTIONS, ["*"],
-            Principal=service("sns.amazonaws.com"), Condition=from_source(account_id, topic_arn),
+            "AllowTopicDeliveriesToEncryptedQueues",
+            SERVICE_KEY_ACTIONS,
+            ["*"],
+            Principal=service("sns.amazonaws.com"),
+            Condition=from_source(account_id, topic_arn),
         ),
         allow(
-            "AllowStackAlarmsToEncryptedAlarmTopic", SERVICE_KEY_ACTIONS, ["*"],
-            Principal=service("cloudwatch.amazonaws.com"), Condition=from_source(account_id, alarm_arn_pattern),
+            "AllowStackAlarmsToEncryptedAlarmTopic",
+            SERVICE_KEY_ACTIONS,
+            ["*"],
+            Principal=service("cloudwatch.amazonaws.com"),
+            Condition=from_source(account_id, alarm_arn_pattern),
         ),
-    )  # fmt: skip
+    )
 
 
 def data_bucket_policy(*, bucket_arn: str) -> Document:
     return document(deny_insecure_transport(["s3:*"], [bucket_arn, f"{bucket_arn}/*"]))
 
 
-def log_bucket_policy(*, log_bucket_arn: str, log_prefix: str, account_id: str, source_bucket_arn: str) -> Document:
+def log_bucket_policy(
+    *, log_bucket_arn: str, log_prefix: str, account_id: str, source_bucket_arn: str
+) -> Document:
     """S3 user guide, "Enabling Amazon S3 server access logging": the logging service principal writes
     under the prefix, only for the source bucket of this account."""
     return document(
         allow(
-            "AllowServerAccessLogsFromDataBucket", ["s3:PutObject"], [f"{log_bucket_arn}/{log_prefix}*"],
-            Principal=service("logging.s3.amazonaws.com"), Condition=from_source(account_id, source_bucket_arn),
+            "AllowServerAccessLogsFromDataBucket",
+            ["s3:PutObject"],
+            [f"{log_bucket_arn}/{log_prefix}*"],
+            Principal=service("logging.s3.amazonaws.com"),
+            Condition=from_source(account_id, source_bucket_arn),
         ),
         deny_insecure_transport(["s3:*"], [log_bucket_arn, f"{log_bucket_arn}/*"]),
-    )  # fmt: skip
+    )
 
 
 def topic_policy(*, topic_arn: str, account_id: str, bucket_arn: str) -> Document:
     return document(
         allow(
-            "AllowDataBucketToPublish", ["sns:Publish"], [topic_arn],
-            Principal=service("s3.amazonaws.com"), Condition=from_source(account_id, bucket_arn),
+            "AllowDataBucketToPublish",
+            ["sns:Publish"],
+            [topic_arn],
+            Principal=service("s3.amazonaws.com"),
+            Condition=from_source(account_id, bucket_arn),
         ),
         deny_insecure_transport(["sns:Publish"], [topic_arn]),
-    )  # fmt: skip
+    )
 
 
 def queue_policy(*, queue_arn: str, account_id: str, topic_arn: str) -> Document:
@@ -76,8 +93,11 @@ def queue_policy(*, queue_arn: str, account_id: str, topic_arn: str) -> Document
     own redrive target for deliveries SNS could not make."""
     return document(
         allow(
-            "AllowUploadTopicToSend", ["sqs:SendMessage"], [queue_arn],
-            Principal=service("sns.amazonaws.com"), Condition=from_source(account_id, topic_arn),
+            "AllowUploadTopicToSend",
+            ["sqs:SendMessage"],
+            [queue_arn],
+            Principal=service("sns.amazonaws.com"),
+            Condition=from_source(account_id, topic_arn),
         ),
         deny_insecure_transport(["sqs:*"], [queue_arn]),
-    )  # fmt: skip
+    )

@@ -17,13 +17,17 @@ def alarm_topic_policy(*, topic_arn: str, account_id: str, alarm_arn_pattern: st
     """Only this stack's CloudWatch alarms may publish, over TLS."""
     return document(
         allow(
-            "AllowStackAlarmsToPublish", ["sns:Publish"], [topic_arn],
+            "AllowStackAlarmsToPublish",
+            ["sns:Publish"],
+            [topic_arn],
             Principal=service("cloudwatch.amazonaws.com"),
-            Condition={"StringEquals": {"aws:SourceAccount": account_id},
-                       "ArnLike": {"aws:SourceArn": alarm_arn_pattern}},
+            Condition={
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {"aws:SourceArn": alarm_arn_pattern},
+            },
         ),
         deny_insecure_transport(["sns:Publish"], [topic_arn]),
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -61,26 +65,38 @@ class Monitoring(pulumi.ComponentResource):
         )
         if args.alarm_email:
             aws.sns.TopicSubscription(
-                f"{name}-alarms-email", topic=self.topic.arn, protocol="email", endpoint=args.alarm_email, opts=child
+                f"{name}-alarms-email",
+                topic=self.topic.arn,
+                protocol="email",
+                endpoint=args.alarm_email,
+                opts=child,
             )
 
         self.alarms = [
             self._alarm(
-                name, args.alarm_name_prefix, "dead-letters",
+                name,
+                args.alarm_name_prefix,
+                "dead-letters",
                 "Messages wait in the dead-letter queue: uploads the pipeline could not process.",
-                namespace="AWS/SQS", metric="ApproximateNumberOfMessagesVisible", statistic="Maximum",
+                namespace="AWS/SQS",
+                metric="ApproximateNumberOfMessagesVisible",
+                statistic="Maximum",
                 dimensions={"QueueName": args.dead_letter_queue_name},
-            )  # fmt: skip
+            )
         ]
         for function, function_name in args.function_names.items():
             for metric in ("Errors", "Throttles"):
                 self.alarms.append(
                     self._alarm(
-                        name, args.alarm_name_prefix, f"{function}-{metric.lower()}",
+                        name,
+                        args.alarm_name_prefix,
+                        f"{function}-{metric.lower()}",
                         f"The {function} function reports {metric.lower()}.",
-                        namespace="AWS/Lambda", metric=metric, statistic="Sum",
+                        namespace="AWS/Lambda",
+                        metric=metric,
+                        statistic="Sum",
                         dimensions={"FunctionName": function_name},
-                    )  # fmt: skip
+                    )
                 )
         self.register_outputs({"alarm_topic_arn": self.topic.arn})
 

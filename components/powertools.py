@@ -15,7 +15,9 @@ PUBLISHER_ACCOUNT_BY_REGION = {
 }
 
 
-def powertools_layer_arn(*, partition: str, region: str, runtime: str, architecture: str, version: int) -> str:
+def powertools_layer_arn(
+    *, partition: str, region: str, runtime: str, architecture: str, version: int
+) -> str:
     account = PUBLISHER_ACCOUNT_BY_REGION.get(region, PUBLISHER_ACCOUNT)
     python_version = runtime.replace(".", "")
     return (

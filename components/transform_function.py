@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -41,7 +41,9 @@ class TransformFunction(pulumi.ComponentResource):
     - the code package built from `functions/transform` and `functions/shared`, and the Powertools layer.
     """
 
-    def __init__(self, name: str, args: TransformFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: TransformFunctionArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("serverless-ml-pipeline:pipeline:TransformFunction", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         runtime, transform = args.runtime, args.transform

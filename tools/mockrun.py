@@ -28,6 +28,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MOCK_ACCOUNT_ID = "123456789012"
+CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 
 
 class ProgramFailed(Exception):
@@ -111,18 +112,15 @@ class FakeAws(pulumi_mocks.Mocks):
         self.account = account_id
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {
-                "accountId": self.account,
-                "arn": f"arn:aws:iam::{self.account}:user/deployer",
-                "userId": "AIDAEXAMPLE",
-                "id": self.account,
-            }, []
-        if args.token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region}, []
-        if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
-        raise NotImplementedError(f"no fake for invoke {args.token}")
+        if args.token != CALLER_IDENTITY:
+            raise NotImplementedError(f"no fake for invoke {args.token}")
+        identity = {
+            "accountId": self.account,
+            "arn": f"arn:aws:iam::{self.account}:user/deployer",
+            "userId": "AIDAEXAMPLE",
+            "id": self.account,
+        }
+        return identity, []
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = dict(args.inputs)
@@ -149,7 +147,11 @@ class FakeAws(pulumi_mocks.Mocks):
             case "aws:iam/role:Role":
                 return physical, {**inputs, "name": physical, "arn": f"arn:aws:iam::{a}:role/{physical}"}
             case "aws:cloudwatch/logGroup:LogGroup":
-                return physical, {**inputs, "name": physical, "arn": f"arn:aws:logs:{r}:{a}:log-group:{physical}"}
+                return physical, {
+                    **inputs,
+                    "name": physical,
+                    "arn": f"arn:aws:logs:{r}:{a}:log-group:{physical}",
+                }
             case "aws:lambda/function:Function":
                 arn = f"arn:aws:lambda:{r}:{a}:function:{physical}"
                 invoke = f"arn:aws:apigateway:{r}:lambda:path/2015-03-31/functions/{arn}/invocations"
@@ -170,7 +172,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.stack_outputs: dict[str, Any] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             registration = self.resources.get(response.urn)
             self.registered[response.urn] = Resource(
@@ -190,7 +192,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         if _is_stack(request.urn):
             self.stack_outputs = _plain(rpc.deserialize_properties(request.outputs))
-        return super().RegisterResourceOutputs(request)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
 def _is_stack(urn: str) -> bool:
@@ -231,6 +233,10 @@ def _config_string(value: Any) -> str:
     return json.dumps(value)
 
 
+def _run_main() -> None:
+    runpy.run_path("__main__.py", run_name="__main__")
+
+
 def run_program(stack: str, config: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> StackRun:
     """Run `__main__.py` for `stack` with `config` under mocks; raise what the program raises."""
     project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
@@ -245,11 +251,14 @@ def run_program(stack: str, config: Mapping[str, str], project_dir: Path = PROJE
     try:
         # Pulumi runs a program from its project directory; so does this.
         with contextlib.chdir(project_dir):
-            _sync_await(run_in_stack(lambda: runpy.run_path("__main__.py", run_name="__main__")))
+            _sync_await(run_in_stack(_run_main))
     except Exception as error:
         raise ProgramFailed(str(error), list(monitor.registered.values())) from error
     finally:
         sys.path.remove(str(project_dir))
     return StackRun(
-        stack=stack, config=dict(config), resources=list(monitor.registered.values()), outputs=monitor.stack_outputs
+        stack=stack,
+        config=dict(config),
+        resources=list(monitor.registered.values()),
+        outputs=monitor.stack_outputs,
     )

@@ -68,14 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run = run_program(args.stack, stack_config(args.stack))
-    except Exception as error:  # noqa: BLE001 - a bad stack must print its reason, not a traceback
+    except Exception as error:
         print(f"synth of stack {args.stack!r} failed: {error}", file=sys.stderr)
         return 1
     print(render_tree(run))
     out = args.out or PROJECT_DIR / ".synth" / f"{args.stack}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"stack": run.stack, "outputs": run.outputs,
-                               "resources": [asdict(r) for r in run.resources]}, indent=2))  # fmt: skip
+    out.write_text(
+        json.dumps(
+            {"stack": run.stack, "outputs": run.outputs, "resources": [asdict(r) for r in run.resources]},
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
     return 0
 

@@ -112,7 +112,7 @@ def _object_refs(document: dict[str, Any]) -> list[S3ObjectRef]:
                     etag=s3.get_object.etag,
                     size=s3.get_object.size,
                     event_name=record.event_name,
-                    sequencer=s3.get_object.get("sequencer", ""),
+                    sequencer=str(s3.get_object.get("sequencer") or ""),
                 )
             )
         except (KeyError, TypeError, ValueError) as error:

@@ -10,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -30,7 +31,9 @@ def handle_record(record: SQSRecord) -> None:
     try:
         notification = parse_queue_message(record.body)
     except MalformedMessage as error:
-        logger.error("message is not an S3 upload notification", message_id=record.message_id, reason=str(error))
+        logger.error(
+            "message is not an S3 upload notification", message_id=record.message_id, reason=str(error)
+        )
         raise
     if notification.is_test_event:
         logger.info("s3:TestEvent skipped", message_id=record.message_id)
@@ -46,7 +49,7 @@ def handle_record(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=handle_record, processor=processor, context=context
     )

@@ -37,7 +37,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def transform_handler() -> ModuleType:
-    import transform.handler  # noqa: PLC0415 - needs the environment above at import
+    import transform.handler
 
     return importlib.reload(transform.handler)
 
@@ -53,7 +53,9 @@ class UploadPath:
     topic_arn: str
 
     def receive(self) -> list[dict[str, Any]]:
-        response = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])
+        response = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+        )
         return response.get("Messages", [])
 
     def bodies(self) -> list[dict[str, Any]]:
@@ -67,13 +69,18 @@ class UploadPath:
                     {
                         "TopicArn": self.topic_arn,
                         "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {"Key": {"FilterRules": [
-                            {"Name": "prefix", "Value": RAW_PREFIX}, {"Name": "suffix", "Value": RAW_SUFFIX},
-                        ]}},
+                        "Filter": {
+                            "Key": {
+                                "FilterRules": [
+                                    {"Name": "prefix", "Value": RAW_PREFIX},
+                                    {"Name": "suffix", "Value": RAW_SUFFIX},
+                                ]
+                            }
+                        },
                     }
                 ]
             },
-        )  # fmt: skip
+        )
 
 
 def _upload_path(raw_delivery: bool) -> Iterator[UploadPath]:
@@ -85,11 +92,15 @@ def _upload_path(raw_delivery: bool) -> Iterator[UploadPath]:
         s3.put_bucket_versioning(Bucket=DATA_BUCKET, VersioningConfiguration={"Status": "Enabled"})
         topic_arn = sns.create_topic(Name="uploads")["TopicArn"]
         queue_url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         sns.subscribe(
-            TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
             Attributes={"RawMessageDelivery": "true" if raw_delivery else "false"},
-        )  # fmt: skip
+        )
         path = UploadPath(s3=s3, sqs=sqs, queue_url=queue_url, queue_arn=queue_arn, topic_arn=topic_arn)
         path.notify_from(DATA_BUCKET)
         yield path

@@ -38,7 +38,9 @@ def failed_ids(response: dict[str, Any]) -> set[str]:
     return {item["itemIdentifier"] for item in response["batchItemFailures"]}
 
 
-@pytest.mark.parametrize("key", ["raw/sales/jan.csv", "raw/sales/Q1 report+final (2) 100%.csv", "raw/ünï/日本.csv"])
+@pytest.mark.parametrize(
+    "key", ["raw/sales/jan.csv", "raw/sales/Q1 report+final (2) 100%.csv", "raw/ünï/日本.csv"]
+)
 def test_upload_through_s3_sns_sqs_reaches_the_handler_with_its_exact_key(
     upload_path: UploadPath, transform_handler: ModuleType, log_lines: Any, key: str
 ) -> None:
@@ -62,7 +64,9 @@ def test_raw_message_delivery_bodies_are_read_too(
     messages = drain(raw_upload_path)
     assert "Records" in json.loads(messages[-1]["Body"]), "raw delivery carries the S3 event itself"
 
-    response = invoke(transform_handler, sqs_event_from_messages(messages, queue_arn=raw_upload_path.queue_arn))
+    response = invoke(
+        transform_handler, sqs_event_from_messages(messages, queue_arn=raw_upload_path.queue_arn)
+    )
 
     assert response == {"batchItemFailures": []}
     assert accepted_keys(log_lines()) == ["raw/d/x y.csv"]
@@ -78,7 +82,9 @@ def test_uploads_that_do_not_match_the_filter_never_reach_the_queue(upload_path:
 def test_event_for_another_bucket_is_skipped_with_a_reason(
     upload_path: UploadPath, transform_handler: ModuleType, log_lines: Any
 ) -> None:
-    upload_path.s3.create_bucket(Bucket="someone-else", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    upload_path.s3.create_bucket(
+        Bucket="someone-else", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
     upload_path.notify_from("someone-else")
     upload_path.s3.put_object(Bucket="someone-else", Key="raw/d/a.csv", Body=b"a\n1\n")
     messages = drain(upload_path)
@@ -100,21 +106,25 @@ def documented_s3_event(**object_fields: Any) -> dict[str, Any]:
 
 
 def sns_envelope(message: str) -> str:
-    return json.dumps({
-        "Type": "Notification",
-        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
-        "TopicArn": "arn:aws:sns:eu-west-1:123456789012:uploads",
-        "Subject": "Amazon S3 Notification",
-        "Message": message,
-        "Timestamp": "2026-11-25T12:00:00.000Z",
-        "SignatureVersion": "1",
-        "Signature": "EXAMPLE",
-        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0000.pem",
-        "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
-    })  # fmt: skip
+    return json.dumps(
+        {
+            "Type": "Notification",
+            "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+            "TopicArn": "arn:aws:sns:eu-west-1:123456789012:uploads",
+            "Subject": "Amazon S3 Notification",
+            "Message": message,
+            "Timestamp": "2026-11-25T12:00:00.000Z",
+            "SignatureVersion": "1",
+            "Signature": "EXAMPLE",
+            "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0000.pem",
+            "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
+        }
+    )
 
 
-def test_documented_s3_event_decodes_plus_and_percent_escapes(transform_handler: ModuleType, log_lines: Any) -> None:
+def test_documented_s3_event_decodes_plus_and_percent_escapes(
+    transform_handler: ModuleType, log_lines: Any
+) -> None:
     record = sqs_record(sns_envelope(json.dumps(documented_s3_event())), queue_arn=QUEUE_ARN)
     assert invoke(transform_handler, {"Records": [record]}) == {"batchItemFailures": []}
     (accepted,) = [line for line in log_lines() if line.get("message") == "upload accepted"]
@@ -124,7 +134,9 @@ def test_documented_s3_event_decodes_plus_and_percent_escapes(transform_handler:
 
 def test_event_outside_the_prefix_is_skipped(transform_handler: ModuleType, log_lines: Any) -> None:
     event = documented_s3_event(key="landing/x.csv")
-    response = invoke(transform_handler, {"Records": [sqs_record(sns_envelope(json.dumps(event)), queue_arn=QUEUE_ARN)]})
+    response = invoke(
+        transform_handler, {"Records": [sqs_record(sns_envelope(json.dumps(event)), queue_arn=QUEUE_ARN)]}
+    )
     assert response == {"batchItemFailures": []}
     (skipped,) = [line for line in log_lines() if line.get("message") == "object skipped"]
     assert "outside the upload prefix" in skipped["reason"]
@@ -137,11 +149,21 @@ MALFORMED = {
     "SNS message without S3 records": sns_envelope(json.dumps({"hello": "world"})),
     "S3 records list is empty": sns_envelope(json.dumps({"Records": []})),
     "record from another service": sns_envelope(json.dumps({"Records": [{"eventSource": "aws:dynamodb"}]})),
-    "S3 record without object": sns_envelope(json.dumps({"Records": [{"eventSource": "aws:s3",
-                                                                       "eventName": "ObjectCreated:Put",
-                                                                       "s3": {"bucket": {"name": "b"}}}]})),
+    "S3 record without object": sns_envelope(
+        json.dumps(
+            {
+                "Records": [
+                    {
+                        "eventSource": "aws:s3",
+                        "eventName": "ObjectCreated:Put",
+                        "s3": {"bucket": {"name": "b"}},
+                    }
+                ]
+            }
+        )
+    ),
     "SNS subscription confirmation": json.dumps({"Type": "SubscriptionConfirmation", "Message": "confirm"}),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
@@ -160,6 +182,8 @@ def test_malformed_message_fails_alone_and_the_rest_of_the_batch_goes_on(
     assert error["level"] == "ERROR" and error["message_id"] == bad["messageId"] and error["reason"]
 
 
-def test_a_batch_of_only_bad_messages_fails_the_invocation_so_sqs_redelivers_it(transform_handler: ModuleType) -> None:
+def test_a_batch_of_only_bad_messages_fails_the_invocation_so_sqs_redelivers_it(
+    transform_handler: ModuleType,
+) -> None:
     with pytest.raises(BatchProcessingError):
         invoke(transform_handler, {"Records": [sqs_record("nope", queue_arn=QUEUE_ARN)]})

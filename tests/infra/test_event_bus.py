@@ -35,15 +35,24 @@ def for_bucket(run: StackRun, type_: str, bucket: str) -> dict:
 
 
 def test_data_bucket_encrypts_with_the_stack_key_and_bucket_key(run: StackRun) -> None:
-    (rule,) = for_bucket(run, f"{S3}bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-                         "ingest-data")["rules"]  # fmt: skip
-    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key_arn(run)}
+    (rule,) = for_bucket(
+        run,
+        f"{S3}bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "ingest-data",
+    )["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": key_arn(run),
+    }
     assert rule["bucketKeyEnabled"] is True
 
 
 def test_access_log_bucket_is_encrypted_with_sse_s3_the_only_kind_logging_delivers_to(run: StackRun) -> None:
-    (rule,) = for_bucket(run, f"{S3}bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-                         "ingest-access-logs")["rules"]  # fmt: skip
+    (rule,) = for_bucket(
+        run,
+        f"{S3}bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "ingest-access-logs",
+    )["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
 
 
@@ -84,7 +93,9 @@ def test_data_bucket_is_versioned(run: StackRun) -> None:
 def test_data_bucket_logs_access_to_the_log_bucket(run: StackRun) -> None:
     logging = for_bucket(run, f"{S3}bucketLogging:BucketLogging", "ingest-data")
     assert logging["targetBucket"] == bucket_id(run, "ingest-access-logs")
-    policy = run.one(f"{S3}bucketPolicy:BucketPolicy", bucket=bucket_id(run, "ingest-access-logs")).json_input("policy")
+    policy = run.one(
+        f"{S3}bucketPolicy:BucketPolicy", bucket=bucket_id(run, "ingest-access-logs")
+    ).json_input("policy")
     writer = statement(policy, "AllowServerAccessLogsFromDataBucket")
     assert writer["Principal"] == {"Service": "logging.s3.amazonaws.com"}
     assert writer["Action"] == ["s3:PutObject"]
@@ -97,17 +108,22 @@ def test_data_bucket_logs_access_to_the_log_bucket(run: StackRun) -> None:
 
 def test_lifecycle_expires_noncurrent_versions_and_aborts_incomplete_uploads(run: StackRun) -> None:
     settings = load_settings(run.config, stack=run.stack)
-    (rule,) = for_bucket(run, f"{S3}bucketLifecycleConfiguration:BucketLifecycleConfiguration", "ingest-data")["rules"]
+    (rule,) = for_bucket(
+        run, f"{S3}bucketLifecycleConfiguration:BucketLifecycleConfiguration", "ingest-data"
+    )["rules"]
     assert rule["status"] == "Enabled"
     assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == settings.data.noncurrent_version_days
-    assert rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == settings.data.incomplete_upload_days
+    assert (
+        rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == settings.data.incomplete_upload_days
+    )
     assert "expiration" not in rule, "current versions (raw uploads) must never expire"
 
 
 def test_access_logs_expire_after_the_configured_days(run: StackRun) -> None:
     settings = load_settings(run.config, stack=run.stack)
-    (rule,) = for_bucket(run, f"{S3}bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-                         "ingest-access-logs")["rules"]  # fmt: skip
+    (rule,) = for_bucket(
+        run, f"{S3}bucketLifecycleConfiguration:BucketLifecycleConfiguration", "ingest-access-logs"
+    )["rules"]
     assert rule["expiration"]["days"] == settings.data.access_log_days
 
 
@@ -150,7 +166,9 @@ def test_topic_accepts_publishing_only_from_this_bucket_of_this_account_over_tls
 @pytest.mark.parametrize("queue", ["ingest-queue", "ingest-dlq"])
 def test_queue_accepts_messages_only_from_the_topic_over_tls(run: StackRun, queue: str) -> None:
     queue_resource = run.named(queue)
-    policy = run.one("aws:sqs/queuePolicy:QueuePolicy", queueUrl=queue_resource.outputs["url"]).json_input("policy")
+    policy = run.one("aws:sqs/queuePolicy:QueuePolicy", queueUrl=queue_resource.outputs["url"]).json_input(
+        "policy"
+    )
     (sender,) = allows(policy)
     assert sender["Principal"] == {"Service": "sns.amazonaws.com"}
     assert sender["Action"] == ["sqs:SendMessage"]
@@ -192,7 +210,10 @@ def test_topic_delivers_to_the_queue_and_redrives_failed_deliveries_to_the_dlq(r
     assert subscription["protocol"] == "sqs"
     assert subscription["topic"] == run.named("ingest-topic").outputs["arn"]
     assert subscription["endpoint"] == run.named("ingest-queue").outputs["arn"]
-    assert subscription["redrivePolicy"] and run.named("ingest-dlq").outputs["arn"] in subscription["redrivePolicy"]
+    assert (
+        subscription["redrivePolicy"]
+        and run.named("ingest-dlq").outputs["arn"] in subscription["redrivePolicy"]
+    )
 
 
 def test_queue_redrives_to_the_dlq_after_the_configured_receives(run: StackRun) -> None:
@@ -238,6 +259,8 @@ def test_dev_can_be_destroyed_with_its_data() -> None:
 
 def test_stack_exports_what_users_need(run: StackRun) -> None:
     assert run.outputs["bucket"] == bucket_id(run, "ingest-data")
-    assert run.outputs["upload_prefix"] == load_settings(config_for(run.stack), stack=run.stack).data.raw_prefix
+    assert (
+        run.outputs["upload_prefix"] == load_settings(config_for(run.stack), stack=run.stack).data.raw_prefix
+    )
     assert run.outputs["queue_url"] == run.named("ingest-queue").outputs["url"]
     assert run.outputs["dead_letter_queue_url"] == run.named("ingest-dlq").outputs["url"]

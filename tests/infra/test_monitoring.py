@@ -53,9 +53,11 @@ def test_only_this_stacks_alarms_may_publish_to_the_alarm_topic(run: StackRun) -
     assert publisher["Resource"] == [alarm_topic(run)]
     assert publisher["Condition"] == {
         "StringEquals": {"aws:SourceAccount": MOCK_ACCOUNT_ID},
-        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:eu-west-1:{MOCK_ACCOUNT_ID}:alarm:"
-                                     f"serverless-ml-pipeline-{run.stack}-*"},
-    }  # fmt: skip
+        "ArnLike": {
+            "aws:SourceArn": f"arn:aws:cloudwatch:eu-west-1:{MOCK_ACCOUNT_ID}:alarm:"
+            f"serverless-ml-pipeline-{run.stack}-*"
+        },
+    }
     assert denies_insecure_transport(policy, {alarm_topic(run)}, {"sns:Publish"})
 
 

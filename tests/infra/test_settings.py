@@ -80,7 +80,9 @@ def test_hand_set_visibility_timeout_must_keep_the_six_times_rule() -> None:
     (problem,) = problems(transformTimeoutSeconds="300", queueVisibilityTimeoutSeconds="1799")
     assert problem.startswith(f"{PROJECT}:queueVisibilityTimeoutSeconds = 1799: must be at least")
     assert "= 1800" in problem
-    settings = load_settings(raw(transformTimeoutSeconds="300", queueVisibilityTimeoutSeconds="1800"), stack="t")
+    settings = load_settings(
+        raw(transformTimeoutSeconds="300", queueVisibilityTimeoutSeconds="1800"), stack="t"
+    )
     assert settings.queue.visibility_timeout_seconds == 1800
 
 
@@ -98,7 +100,9 @@ def test_missing_region_is_refused() -> None:
 def test_every_problem_is_listed_in_one_error() -> None:
     found = problems(rawPrefix="raw", transformBatchSize="0", logRetentionDays="2")
     assert {p.split(" = ")[0] for p in found} == {
-        f"{PROJECT}:rawPrefix", f"{PROJECT}:transformBatchSize", f"{PROJECT}:logRetentionDays"
+        f"{PROJECT}:rawPrefix",
+        f"{PROJECT}:transformBatchSize",
+        f"{PROJECT}:logRetentionDays",
     }
 
 

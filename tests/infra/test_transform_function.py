@@ -62,9 +62,14 @@ def test_logs_as_json_to_its_own_log_group_with_the_configured_retention(run: St
 
 def test_dev_and_prod_differ_in_retention_size_and_concurrency() -> None:
     dev, prod = synth("dev"), synth("prod")
-    assert dev.named("transform-logs").inputs["retentionInDays"] < prod.named("transform-logs").inputs["retentionInDays"]
+    assert (
+        dev.named("transform-logs").inputs["retentionInDays"]
+        < prod.named("transform-logs").inputs["retentionInDays"]
+    )
     assert function(dev)["memorySize"] < function(prod)["memorySize"]
-    max_concurrency = [r.named("transform-trigger").inputs["scalingConfig"]["maximumConcurrency"] for r in (dev, prod)]
+    max_concurrency = [
+        r.named("transform-trigger").inputs["scalingConfig"]["maximumConcurrency"] for r in (dev, prod)
+    ]
     assert max_concurrency[0] < max_concurrency[1]
 
 
@@ -115,14 +120,19 @@ def test_role_allows_exactly_what_the_function_and_its_trigger_use(run: StackRun
         ("logs:CreateLogStream", f"{log_group}:*"),
         ("logs:PutLogEvents", f"{log_group}:*"),
     }
-    assert all("Condition" not in s and s["Effect"] == "Allow" for s in statements(role_policy.json_input("policy")))
+    assert all(
+        "Condition" not in s and s["Effect"] == "Allow" for s in statements(role_policy.json_input("policy"))
+    )
 
 
 def test_environment_names_the_bucket_and_upload_filter(run: StackRun) -> None:
     settings = load_settings(run.config, stack=run.stack)
     variables = function(run)["environment"]["variables"]
     assert variables["DATA_BUCKET"] == run.named("ingest-data").outputs["bucket"]
-    assert (variables["RAW_PREFIX"], variables["RAW_SUFFIX"]) == (settings.data.raw_prefix, settings.data.raw_suffix)
+    assert (variables["RAW_PREFIX"], variables["RAW_SUFFIX"]) == (
+        settings.data.raw_prefix,
+        settings.data.raw_suffix,
+    )
 
 
 def test_uploaded_package_holds_a_handler_that_imports_and_answers_an_sqs_batch(tmp_path: Path) -> None:
@@ -141,7 +151,8 @@ def test_uploaded_package_holds_a_handler_that_imports_and_answers_an_sqs_batch(
         "class Context:\n"
         "    function_name = 'transform'; memory_limit_in_mb = 128; aws_request_id = 'r-1'\n"
         "    invoked_function_arn = 'arn:aws:lambda:eu-west-1:123456789012:function:transform'\n"
-        "event = {'Records': [{'messageId': 'm-1', 'receiptHandle': 'h', 'body': 'not json', 'attributes': {},\n"
+        "event = {'Records': [{'messageId': 'm-1', 'receiptHandle': 'h', 'body': 'not json',\n"
+        "  'attributes': {},\n"
         "  'messageAttributes': {}, 'md5OfBody': '', 'eventSource': 'aws:sqs',\n"
         "  'eventSourceARN': 'arn:aws:sqs:eu-west-1:123456789012:q', 'awsRegion': 'eu-west-1'}]}\n"
         "try:\n"
@@ -153,8 +164,12 @@ def test_uploaded_package_holds_a_handler_that_imports_and_answers_an_sqs_batch(
     env = {**os.environ, **inputs["environment"]["variables"], "PYTHONPATH": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n{probe}"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     # A batch whose only record fails makes Powertools fail the whole invocation, so SQS redelivers it.
     assert outcome["raised"] == "BatchProcessingError"

@@ -9,7 +9,9 @@ from typing import Any
 _counter = itertools.count(1)
 
 
-def sqs_record(body: str, *, queue_arn: str, message_id: str | None = None, receipt: str = "rh") -> dict[str, Any]:
+def sqs_record(
+    body: str, *, queue_arn: str, message_id: str | None = None, receipt: str = "rh"
+) -> dict[str, Any]:
     """One record of the SQS event Lambda passes to a function (Lambda developer guide, with-sqs)."""
     region = queue_arn.split(":")[3]
     return {
