@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import pulumi
 import pulumi_aws as aws
@@ -22,6 +23,10 @@ from settings import DataSettings, QueueSettings
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
 ACCESS_LOG_PREFIX = "data-bucket/"
+
+S3Encryption: TypeAlias = (
+    aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
+)
 
 
 @dataclass(frozen=True)
@@ -218,35 +223,17 @@ class EventBus(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]),
         )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{log_name}-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    )
-                )
-            ],
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{log_name}-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-access-logs",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                        days=data.access_log_days
-                    ),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=data.incomplete_upload_days
-                    ),
-                )
-            ],
-            opts=pulumi.ResourceOptions(parent=self),
+        self._encrypt(log_name, bucket, S3Encryption(sse_algorithm="AES256"))
+        self._lifecycle(
+            log_name,
+            bucket,
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-access-logs",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=data.access_log_days),
+                abort_incomplete_multipart_upload=_abort_incomplete_uploads(data),
+            ),
         )
         return bucket
 
@@ -260,18 +247,11 @@ class EventBus(pulumi.ComponentResource):
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{bucket_name}-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=self.key.arn
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=pulumi.ResourceOptions(parent=self),
+        self._encrypt(
+            bucket_name,
+            bucket,
+            S3Encryption(sse_algorithm="aws:kms", kms_master_key_id=self.key.arn),
+            bucket_key_enabled=True,
         )
         aws.s3.BucketPolicy(
             f"{bucket_name}-policy",
@@ -279,23 +259,55 @@ class EventBus(pulumi.ComponentResource):
             policy=render(policies.data_bucket_policy, bucket_arn=bucket.arn),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]),
         )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{bucket_name}-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-noncurrent-versions",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=data.noncurrent_version_days
-                    ),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=data.incomplete_upload_days
-                    ),
-                )
-            ],
+        self._lifecycle(
+            bucket_name,
+            bucket,
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-noncurrent-versions",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=data.noncurrent_version_days
+                ),
+                abort_incomplete_multipart_upload=_abort_incomplete_uploads(data),
+            ),
             # Lifecycle rules on noncurrent versions need versioning in place first (provider docs).
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            depends_on=[versioning],
         )
         return bucket
+
+    def _encrypt(
+        self, name: str, bucket: aws.s3.Bucket, default: S3Encryption, *, bucket_key_enabled: bool = False
+    ) -> None:
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=default, bucket_key_enabled=bucket_key_enabled
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _lifecycle(
+        self,
+        name: str,
+        bucket: aws.s3.Bucket,
+        rule: aws.s3.BucketLifecycleConfigurationRuleArgs,
+        depends_on: list[pulumi.Resource] | None = None,
+    ) -> None:
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            rules=[rule],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+
+
+def _abort_incomplete_uploads(
+    data: DataSettings,
+) -> aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs:
+    return aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+        days_after_initiation=data.incomplete_upload_days
+    )

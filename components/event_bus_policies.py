@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from components.policy_documents import (
     Document,
+    Statement,
     allow,
     deny_insecure_transport,
     document,
@@ -30,27 +31,21 @@ def data_key_policy(
             "Action": "kms:*",
             "Resource": "*",  # in a key policy "*" means this key
         },
-        allow(
-            "AllowBucketNotificationsToEncryptedTopic",
-            SERVICE_KEY_ACTIONS,
-            ["*"],
-            Principal=service("s3.amazonaws.com"),
-            Condition=from_source(account_id, bucket_arn),
+        _service_may_use_key("AllowBucketNotificationsToEncryptedTopic", "s3", account_id, bucket_arn),
+        _service_may_use_key("AllowTopicDeliveriesToEncryptedQueues", "sns", account_id, topic_arn),
+        _service_may_use_key(
+            "AllowStackAlarmsToEncryptedAlarmTopic", "cloudwatch", account_id, alarm_arn_pattern
         ),
-        allow(
-            "AllowTopicDeliveriesToEncryptedQueues",
-            SERVICE_KEY_ACTIONS,
-            ["*"],
-            Principal=service("sns.amazonaws.com"),
-            Condition=from_source(account_id, topic_arn),
-        ),
-        allow(
-            "AllowStackAlarmsToEncryptedAlarmTopic",
-            SERVICE_KEY_ACTIONS,
-            ["*"],
-            Principal=service("cloudwatch.amazonaws.com"),
-            Condition=from_source(account_id, alarm_arn_pattern),
-        ),
+    )
+
+
+def _service_may_use_key(sid: str, service_name: str, account_id: str, source_arn: str) -> Statement:
+    return allow(
+        sid,
+        SERVICE_KEY_ACTIONS,
+        ["*"],  # in a key policy "*" means this key
+        Principal=service(f"{service_name}.amazonaws.com"),
+        Condition=from_source(account_id, source_arn),
     )
 
 
