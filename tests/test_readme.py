@@ -1,0 +1,26 @@
+"""The README's promises that a new user acts on first."""
+
+from __future__ import annotations
+
+import re
+
+from tools.mockrun import PROJECT_DIR
+
+
+def setup_commands() -> list[str]:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    first_block = re.search(r"```bash\n(.*?)```", readme, re.DOTALL)
+    assert first_block, "README has no command block"
+    return [line.split("#")[0].strip() for line in first_block.group(1).splitlines() if line.strip()]
+
+
+def test_readme_starts_with_exactly_two_setup_commands_that_exist() -> None:
+    assert setup_commands() == ["make synth", "make test"]
+    makefile = (PROJECT_DIR / "Makefile").read_text()
+    for command in setup_commands():
+        assert re.search(rf"^{command.split()[1]}:", makefile, re.MULTILINE), command
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (PROJECT_DIR / ".ci" / "run").read_text()
+    assert setup_commands()[1] in ci.splitlines()
