@@ -11,6 +11,7 @@ from tools.mockrun import MOCK_ACCOUNT_ID, StackRun
 
 S3 = "aws:s3/"
 BUCKETS = ("ingest-data", "ingest-access-logs")
+ENCRYPTION = f"{S3}bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 
 
 @pytest.fixture(params=STACKS)
@@ -35,11 +36,7 @@ def for_bucket(run: StackRun, type_: str, bucket: str) -> dict:
 
 
 def test_data_bucket_encrypts_with_the_stack_key_and_bucket_key(run: StackRun) -> None:
-    (rule,) = for_bucket(
-        run,
-        f"{S3}bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-        "ingest-data",
-    )["rules"]
+    (rule,) = for_bucket(run, ENCRYPTION, "ingest-data")["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {
         "sseAlgorithm": "aws:kms",
         "kmsMasterKeyId": key_arn(run),
@@ -48,11 +45,7 @@ def test_data_bucket_encrypts_with_the_stack_key_and_bucket_key(run: StackRun) -
 
 
 def test_access_log_bucket_is_encrypted_with_sse_s3_the_only_kind_logging_delivers_to(run: StackRun) -> None:
-    (rule,) = for_bucket(
-        run,
-        f"{S3}bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-        "ingest-access-logs",
-    )["rules"]
+    (rule,) = for_bucket(run, ENCRYPTION, "ingest-access-logs")["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
 
 
