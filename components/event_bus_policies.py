@@ -10,6 +10,7 @@ from components.policy_documents import (
     document,
     from_source,
     service,
+    topic_publishable_only_by,
 )
 
 # Actions a service needs to write to and read from a resource encrypted with the key. SNS developer guide,
@@ -71,15 +72,12 @@ def log_bucket_policy(
 
 
 def topic_policy(*, topic_arn: str, account_id: str, bucket_arn: str) -> Document:
-    return document(
-        allow(
-            "AllowDataBucketToPublish",
-            ["sns:Publish"],
-            [topic_arn],
-            Principal=service("s3.amazonaws.com"),
-            Condition=from_source(account_id, bucket_arn),
-        ),
-        deny_insecure_transport(["sns:Publish"], [topic_arn]),
+    return topic_publishable_only_by(
+        "AllowDataBucketToPublish",
+        "s3.amazonaws.com",
+        topic_arn=topic_arn,
+        account_id=account_id,
+        source_arn=bucket_arn,
     )
 
 

@@ -8,25 +8,19 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
-from components.policy_documents import Document, allow, deny_insecure_transport, document, render, service
+from components.policy_documents import Document, render, topic_publishable_only_by
 
 ALARM_PERIOD_SECONDS = 300
 
 
 def alarm_topic_policy(*, topic_arn: str, account_id: str, alarm_arn_pattern: str) -> Document:
     """Only this stack's CloudWatch alarms may publish, over TLS."""
-    return document(
-        allow(
-            "AllowStackAlarmsToPublish",
-            ["sns:Publish"],
-            [topic_arn],
-            Principal=service("cloudwatch.amazonaws.com"),
-            Condition={
-                "StringEquals": {"aws:SourceAccount": account_id},
-                "ArnLike": {"aws:SourceArn": alarm_arn_pattern},
-            },
-        ),
-        deny_insecure_transport(["sns:Publish"], [topic_arn]),
+    return topic_publishable_only_by(
+        "AllowStackAlarmsToPublish",
+        "cloudwatch.amazonaws.com",
+        topic_arn=topic_arn,
+        account_id=account_id,
+        source_arn=alarm_arn_pattern,
     )
 
 

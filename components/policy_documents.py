@@ -49,6 +49,22 @@ def from_source(account_id: str, source_arn: str) -> dict[str, Any]:
     }
 
 
+def topic_publishable_only_by(
+    sid: str, service_principal: str, *, topic_arn: str, account_id: str, source_arn: str
+) -> Document:
+    """Topic policy: one AWS service may publish, on behalf of one source of this account, over TLS."""
+    return document(
+        allow(
+            sid,
+            ["sns:Publish"],
+            [topic_arn],
+            Principal=service(service_principal),
+            Condition=from_source(account_id, source_arn),
+        ),
+        deny_insecure_transport(["sns:Publish"], [topic_arn]),
+    )
+
+
 def assumed_by(service_principal: str) -> Document:
     """Trust policy of a role that only the given AWS service may assume."""
     return document(
