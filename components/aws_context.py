@@ -30,8 +30,11 @@ class AwsContext:
             account_id=aws.get_caller_identity_output().account_id,
         )
 
-    def arn(self, service: str, resource: str, *, regional: bool = True) -> pulumi.Output[str]:
-        region = self.region if regional else ""
+    def arn(self, service: str, resource: str) -> pulumi.Output[str]:
         return self.account_id.apply(
-            lambda account: f"arn:{self.partition}:{service}:{region}:{account}:{resource}"
+            lambda account: f"arn:{self.partition}:{service}:{self.region}:{account}:{resource}"
         )
+
+    def alarms_named(self, name_prefix: str) -> pulumi.Output[str]:
+        """ARN pattern of this account's CloudWatch alarms in this region named with the prefix."""
+        return self.arn("cloudwatch", f"alarm:{name_prefix}*")

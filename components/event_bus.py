@@ -103,7 +103,7 @@ class EventBus(pulumi.ComponentResource):
                 account_id=ctx.account_id,
                 bucket_arn=self.bucket.arn,
                 topic_arn=self.topic.arn,
-                alarm_arn_pattern=ctx.arn("cloudwatch", f"alarm:{args.alarm_name_prefix}*"),
+                alarm_arn_pattern=ctx.alarms_named(args.alarm_name_prefix),
             ),
             opts=child,
         )

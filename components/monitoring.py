@@ -53,7 +53,7 @@ class Monitoring(pulumi.ComponentResource):
                 alarm_topic_policy,
                 topic_arn=self.topic.arn,
                 account_id=args.aws.account_id,
-                alarm_arn_pattern=args.aws.arn("cloudwatch", f"alarm:{args.alarm_name_prefix}*"),
+                alarm_arn_pattern=args.aws.alarms_named(args.alarm_name_prefix),
             ),
             opts=child,
         )

@@ -80,9 +80,6 @@ class StackRun:
             raise LookupError(f"expected one resource named {name!r}, found {len(found)}")
         return found[0]
 
-    def by_urn(self, urn: str) -> Resource:
-        return next(r for r in self.resources if r.urn == urn)
-
     def children(self, parent: Resource | None) -> list[Resource]:
         parent_urn = parent.urn if parent else ""
         return [r for r in self.resources if r.parent == parent_urn]
