@@ -6,6 +6,7 @@ from components.aws_context import AwsContext
 from components.event_bus import EventBus, EventBusArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.powertools import powertools_layer_arn
+from components.training import Training, TrainingArgs
 from components.transform_function import TransformFunction, TransformFunctionArgs
 from settings import InvalidStackConfig, load_settings, read_stack_config
 
@@ -32,6 +33,17 @@ bus = EventBus(
         alarm_name_prefix=settings.alarm_name_prefix,
     ),
 )
+training = Training(
+    "training",
+    TrainingArgs(
+        aws=aws_context,
+        training=settings.training,
+        stack=settings.stack,
+        bucket_name=bus.bucket.bucket,
+        bucket_arn=bus.bucket.arn,
+        key_arn=bus.key.arn,
+    ),
+)
 transform = TransformFunction(
     "transform",
     TransformFunctionArgs(
@@ -44,6 +56,11 @@ transform = TransformFunction(
         raw_suffix=settings.data.raw_suffix,
         queue_arn=bus.queue.arn,
         key_arn=bus.key.arn,
+        dataset=settings.dataset,
+        tuning_job_prefix=settings.tuning_job_prefix,
+        tuning_jobs_arn=aws_context.arn("sagemaker", f"hyper-parameter-tuning-job/{settings.tuning_job_prefix}-*"),
+        tuning_request_template=training.request_template,
+        training_role_arn=training.role.arn,
     ),
 )
 monitoring = Monitoring(
@@ -64,3 +81,4 @@ pulumi.export("queue_url", bus.queue.url)
 pulumi.export("dead_letter_queue_url", bus.dead_letter_queue.url)
 pulumi.export("transform_function", transform.function.name)
 pulumi.export("alarm_topic_arn", monitoring.topic.arn)
+pulumi.export("training_role_arn", training.role.arn)

@@ -10,6 +10,7 @@ and what is allowed, before the program registers a single resource.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -69,6 +70,16 @@ SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 VISIBILITY_TIMEOUT_FACTOR = 6
 
 KMS_DELETION_WINDOW_DAYS = (7, 30)
+
+PROBLEM_TYPES = ("auto", "binary", "multiclass", "regression")
+# Built-in XGBoost versions that both the SageMaker developer guide ("XGBoost algorithm", supported
+# versions 1.0, 1.2, 1.3, 1.5, 1.7, 3.0) and the pinned sagemaker SDK's image_uri_config/xgboost.json list.
+XGBOOST_VERSIONS = ("1.0-1", "1.2-1", "1.2-2", "1.3-1", "1.5-1", "1.7-1", "3.0-5")
+# SageMaker API reference, ResourceConfig and StoppingCondition: volume 1-16,384 GB (used 1 to 512 here
+# by training), MaxRuntimeInSeconds at most 28 days.
+TRAINING_VOLUME_GB = (1, 16_384)
+TRAINING_MAX_RUNTIME_SECONDS = (1, 2_419_200)
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.(?:medium|large|[0-9]*xlarge)$")
 
 # Prefixes the pipeline writes to; an upload prefix inside one of them would feed the pipeline its own output.
 PIPELINE_PREFIXES = ("processed/", "rejected/", "models/", "capture/")
@@ -261,6 +272,65 @@ ALARM_EMAIL = Option[str | None](
     default_text="(none)",
 )
 
+TARGET_COLUMN = Option(
+    "targetColumn",
+    "target",
+    "Header name of the column to predict, in every dataset's CSVs.",
+    "a non-empty column name",
+    str.strip,
+    lambda v: bool(v),
+)
+PROBLEM_TYPE = _choice(
+    "problemType",
+    "auto",
+    PROBLEM_TYPES,
+    "Problem type of a new dataset; auto: binary or multiclass for a text or two-valued target, else regression.",
+)
+VALIDATION_PERCENT = _integer(
+    "validationPercent", 20, (5, 50), "Share of each upload's rows held out for validation (deterministic)."
+)
+MAX_REJECTED_ROWS_PERCENT = _integer(
+    "maxRejectedRowsPercent",
+    1,
+    (0, 50),
+    "Most rows of an upload that may be refused (reported) before the whole file is rejected.",
+)
+MAX_CATEGORIES = _integer(
+    "maxCategories",
+    1000,
+    (2, 100_000),
+    "Most distinct values of a categorical column or classes of a target; more makes a column an identifier.",
+)
+PART_FILE_MB = _integer(
+    "partFileMb",
+    64,
+    (1, 5000),
+    "Size at which the transform starts a new training data part file (ShardedByS3Key unit).",
+)
+XGBOOST_VERSION = _choice(
+    "xgboostVersion", "3.0-5", XGBOOST_VERSIONS, "Version of SageMaker's built-in XGBoost algorithm."
+)
+TRAINING_INSTANCE_TYPE = _pattern(
+    "trainingInstanceType",
+    "ml.m5.xlarge",
+    _INSTANCE_TYPE,
+    "a SageMaker instance type such as ml.m5.xlarge",
+    "Instance type of each training job.",
+)
+TRAINING_INSTANCE_COUNT = _integer(
+    "trainingInstanceCount", 1, (1, 100), "Instances per training job; more than one shards the training files."
+)
+TRAINING_VOLUME_GB = _integer(
+    "trainingVolumeGb", 30, TRAINING_VOLUME_GB, "EBS volume per training instance (holds the training files)."
+)
+TRAINING_MAX_RUNTIME = _integer(
+    "trainingMaxRuntimeSeconds", 3600, TRAINING_MAX_RUNTIME_SECONDS, "Time limit of each training job."
+)
+TUNING_MAX_JOBS = _integer("tuningMaxJobs", 20, (1, 500), "Training jobs per tuning job.")
+TUNING_MAX_PARALLEL_JOBS = _integer(
+    "tuningMaxParallelJobs", 2, (1, 100), "Training jobs of one tuning job that run at once."
+)
+
 OPTIONS: tuple[Option[Any], ...] = (
     RAW_PREFIX,
     RAW_SUFFIX,
@@ -283,6 +353,19 @@ OPTIONS: tuple[Option[Any], ...] = (
     VISIBILITY_TIMEOUT,
     RAW_MESSAGE_DELIVERY,
     ALARM_EMAIL,
+    TARGET_COLUMN,
+    PROBLEM_TYPE,
+    VALIDATION_PERCENT,
+    MAX_REJECTED_ROWS_PERCENT,
+    MAX_CATEGORIES,
+    PART_FILE_MB,
+    XGBOOST_VERSION,
+    TRAINING_INSTANCE_TYPE,
+    TRAINING_INSTANCE_COUNT,
+    TRAINING_VOLUME_GB,
+    TRAINING_MAX_RUNTIME,
+    TUNING_MAX_JOBS,
+    TUNING_MAX_PARALLEL_JOBS,
 )
 
 REGION_KEY = "aws:region"
@@ -327,6 +410,29 @@ class TransformSettings:
 
 
 @dataclass(frozen=True)
+class DatasetSettings:
+    """How the transform reads uploads and writes training data."""
+
+    target_column: str
+    problem_type: str
+    validation_percent: int
+    max_rejected_rows_percent: int
+    max_categories: int
+    part_file_mb: int
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    xgboost_version: str
+    instance_type: str
+    instance_count: int
+    volume_gb: int
+    max_runtime_seconds: int
+    max_jobs: int
+    max_parallel_jobs: int
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -335,12 +441,22 @@ class Settings:
     queue: QueueSettings
     functions: FunctionRuntime
     transform: TransformSettings
+    dataset: DatasetSettings
+    training: TrainingSettings
     alarm_email: str | None
 
     @property
     def alarm_name_prefix(self) -> str:
         """Every CloudWatch alarm name of this stack starts with it; policies admit exactly these alarms."""
         return f"{self.project}-{self.stack}-"
+
+    @property
+    def tuning_job_prefix(self) -> str:
+        """Every tuning job name of this stack starts with it: the stack name's first letters and a digest
+        of project and stack, short enough to leave a 22-character upload digest in SageMaker's 32."""
+        letters = re.sub(r"[^a-z0-9]+", "-", self.stack.lower()).strip("-")[:5].strip("-") or "stack"
+        digest = hashlib.sha256(f"{self.project}/{self.stack}".encode()).hexdigest()[:4]
+        return f"{letters}-{digest}"
 
 
 class _Reader:
@@ -411,6 +527,21 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
             "to derive it"
         )
 
+    training = TrainingSettings(
+        xgboost_version=read(XGBOOST_VERSION),
+        instance_type=read(TRAINING_INSTANCE_TYPE),
+        instance_count=read(TRAINING_INSTANCE_COUNT),
+        volume_gb=read(TRAINING_VOLUME_GB),
+        max_runtime_seconds=read(TRAINING_MAX_RUNTIME),
+        max_jobs=read(TUNING_MAX_JOBS),
+        max_parallel_jobs=read(TUNING_MAX_PARALLEL_JOBS),
+    )
+    if training.max_parallel_jobs > training.max_jobs:
+        problems.append(
+            f"{PROJECT}:{TUNING_MAX_PARALLEL_JOBS.key} = {training.max_parallel_jobs}: must not exceed "
+            f"{TUNING_MAX_JOBS.key} = {training.max_jobs}"
+        )
+
     settings = Settings(
         project=PROJECT,
         stack=stack,
@@ -437,6 +568,15 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
             log_retention_days=read(LOG_RETENTION),
         ),
         transform=transform,
+        dataset=DatasetSettings(
+            target_column=read(TARGET_COLUMN),
+            problem_type=read(PROBLEM_TYPE),
+            validation_percent=read(VALIDATION_PERCENT),
+            max_rejected_rows_percent=read(MAX_REJECTED_ROWS_PERCENT),
+            max_categories=read(MAX_CATEGORIES),
+            part_file_mb=read(PART_FILE_MB),
+        ),
+        training=training,
         alarm_email=read(ALARM_EMAIL),
     )
     if problems:

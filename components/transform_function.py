@@ -12,7 +12,7 @@ import pulumi_aws as aws
 from components.packaging import build_package
 from components.policy_documents import assumed_by, render
 from components.transform_policies import transform_policy
-from settings import FunctionRuntime, TransformSettings
+from settings import DatasetSettings, FunctionRuntime, TransformSettings
 
 HANDLER = "transform.handler.lambda_handler"
 
@@ -28,13 +28,21 @@ class TransformFunctionArgs:
     raw_suffix: str
     queue_arn: pulumi.Input[str]
     key_arn: pulumi.Input[str]
+    dataset: DatasetSettings
+    tuning_job_prefix: str
+    tuning_jobs_arn: pulumi.Input[str]
+    tuning_request_template: pulumi.Input[str]
+    training_role_arn: pulumi.Input[str]
 
 
 class TransformFunction(pulumi.ComponentResource):
     """Creates the transform Lambda function with:
 
-    - its own role, allowed exactly what the function and its SQS trigger use: read the upload prefix,
-      write `processed/` and `rejected/`, receive/delete on its queue, the data key, its own log group;
+    - its own role, allowed exactly what the function and its SQS trigger use: read upload versions,
+      read and write `processed/`, write `rejected/`, receive/delete on its queue, the data key, create
+      this stack's tuning jobs and pass them the training role, its own log group;
+    - the dataset settings (target column, problem type, split, rejection threshold, category limit,
+      part file size) and the stack's tuning request template in its environment;
     - a log group kept for `logRetentionDays`, written as structured JSON at `logLevel`;
     - the SQS event source mapping with partial batch responses (`ReportBatchItemFailures`), batch size,
       batching window and maximum concurrency from config;
@@ -67,6 +75,8 @@ class TransformFunction(pulumi.ComponentResource):
                 queue_arn=args.queue_arn,
                 key_arn=args.key_arn,
                 log_group_arn=self.log_group.arn,
+                tuning_jobs_arn=args.tuning_jobs_arn,
+                training_role_arn=args.training_role_arn,
             ),
             opts=child,
         )
@@ -85,6 +95,14 @@ class TransformFunction(pulumi.ComponentResource):
                     "DATA_BUCKET": args.bucket_name,
                     "RAW_PREFIX": args.raw_prefix,
                     "RAW_SUFFIX": args.raw_suffix,
+                    "TARGET_COLUMN": args.dataset.target_column,
+                    "PROBLEM_TYPE": args.dataset.problem_type,
+                    "VALIDATION_PERCENT": str(args.dataset.validation_percent),
+                    "MAX_REJECTED_ROWS_PERCENT": str(args.dataset.max_rejected_rows_percent),
+                    "MAX_CATEGORIES": str(args.dataset.max_categories),
+                    "PART_FILE_MB": str(args.dataset.part_file_mb),
+                    "TUNING_JOB_PREFIX": args.tuning_job_prefix,
+                    "TUNING_REQUEST_TEMPLATE": args.tuning_request_template,
                     "POWERTOOLS_SERVICE_NAME": name,
                 }
             ),

@@ -14,20 +14,35 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared.aws import client
 from shared.s3_events import MalformedMessage, S3ObjectRef, parse_queue_message
 from transform.environment import load_environment
+from transform.upload import Status, UploadTransformer
 
 logger = Logger(service="transform")
 processor = BatchProcessor(event_type=EventType.SQS)
 environment = load_environment()
+transformer = UploadTransformer(environment, s3=client("s3"), sagemaker=client("sagemaker"))
 
 
-def accept_upload(ref: S3ObjectRef) -> None:
+def accept_upload(ref: S3ObjectRef, context: LambdaContext) -> None:
     """Take one uploaded CSV into the pipeline."""
-    logger.info("upload accepted", bucket=ref.bucket, key=ref.key, version_id=ref.version_id, size=ref.size)
+    seconds_left = context.get_remaining_time_in_millis() / 1000
+    result = transformer.run(ref, seconds_left)
+    log = logger.warning if result.status in (Status.REJECTED, Status.GONE) else logger.info
+    log(
+        f"upload {result.status}",
+        bucket=ref.bucket,
+        key=ref.key,
+        version_id=ref.version_id,
+        detail=result.detail,
+        run=result.run,
+        tuning_job=result.tuning_job,
+        tuning_started=result.tuning_started,
+    )
 
 
-def handle_record(record: SQSRecord) -> None:
+def handle_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
     try:
         notification = parse_queue_message(record.body)
     except MalformedMessage as error:
@@ -45,7 +60,7 @@ def handle_record(record: SQSRecord) -> None:
                 "object skipped", message_id=record.message_id, bucket=ref.bucket, key=ref.key, reason=reason
             )
             continue
-        accept_upload(ref)
+        accept_upload(ref, lambda_context)
 
 
 @logger.inject_lambda_context

@@ -1,4 +1,8 @@
-"""Function tests run the handlers in-process against moto, with the environment the program sets."""
+"""Function tests run the handlers in-process against moto, with the environment the program sets.
+
+The transform's environment is the one the Pulumi program gives the function in the dev stack (run under
+mocks), bucket name and tuning request template included: moto gets a bucket of that name.
+"""
 
 from __future__ import annotations
 
@@ -12,31 +16,38 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from moto import mock_aws
 
-REGION = "eu-west-1"
-DATA_BUCKET = "pipeline-data"
-RAW_PREFIX = "raw/"
-RAW_SUFFIX = ".csv"
+import shared.aws
+from tests.support.stacks import synth
+
+PROGRAM = synth("dev")
+REGION = PROGRAM.config["aws:region"]
+TRANSFORM_ENVIRONMENT: dict[str, str] = PROGRAM.named("transform-function").inputs["environment"]["variables"]
+DATA_BUCKET = TRANSFORM_ENVIRONMENT["DATA_BUCKET"]
+RAW_PREFIX = TRANSFORM_ENVIRONMENT["RAW_PREFIX"]
+RAW_SUFFIX = TRANSFORM_ENVIRONMENT["RAW_SUFFIX"]
 
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
+    credentials = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
-        "DATA_BUCKET": DATA_BUCKET,
-        "RAW_PREFIX": RAW_PREFIX,
-        "RAW_SUFFIX": RAW_SUFFIX,
-        "POWERTOOLS_SERVICE_NAME": "transform",
-    }.items():
+    }
+    for name, value in (credentials | TRANSFORM_ENVIRONMENT).items():
         monkeypatch.setenv(name, value)
+    # One attempt per request: a test of a failing call sees the failure without the SDK's back-off.
+    monkeypatch.setattr(shared.aws, "CLIENT_CONFIG", shared.aws.CLIENT_CONFIG.merge(Config(retries={"max_attempts": 1})))
+    shared.aws.client.cache_clear()
 
 
 @pytest.fixture
-def transform_handler() -> ModuleType:
+def transform_handler(aws: None) -> ModuleType:
+    """The handler module imported afresh inside moto, so its clients talk to moto."""
     import transform.handler
 
     return importlib.reload(transform.handler)
@@ -83,36 +94,43 @@ class UploadPath:
         )
 
 
-def _upload_path(raw_delivery: bool) -> Iterator[UploadPath]:
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto, with the stack's data bucket (versioned, as the program makes it)."""
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
-        sns = boto3.client("sns", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
         s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_bucket_versioning(Bucket=DATA_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        topic_arn = sns.create_topic(Name="uploads")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        sns.subscribe(
-            TopicArn=topic_arn,
-            Protocol="sqs",
-            Endpoint=queue_arn,
-            Attributes={"RawMessageDelivery": "true" if raw_delivery else "false"},
-        )
-        path = UploadPath(s3=s3, sqs=sqs, queue_url=queue_url, queue_arn=queue_arn, topic_arn=topic_arn)
-        path.notify_from(DATA_BUCKET)
-        yield path
+        yield
+
+
+def _upload_path(raw_delivery: bool) -> Iterator[UploadPath]:
+    s3 = boto3.client("s3", region_name=REGION)
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    topic_arn = sns.create_topic(Name="uploads")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true" if raw_delivery else "false"},
+    )
+    path = UploadPath(s3=s3, sqs=sqs, queue_url=queue_url, queue_arn=queue_arn, topic_arn=topic_arn)
+    path.notify_from(DATA_BUCKET)
+    yield path
 
 
 @pytest.fixture
-def upload_path() -> Iterator[UploadPath]:
+def upload_path(aws: None) -> Iterator[UploadPath]:
     yield from _upload_path(raw_delivery=False)
 
 
 @pytest.fixture
-def raw_upload_path() -> Iterator[UploadPath]:
+def raw_upload_path(aws: None) -> Iterator[UploadPath]:
     yield from _upload_path(raw_delivery=True)
 
 

@@ -1,0 +1,48 @@
+"""IAM policies of the SageMaker execution role that tuning's training jobs run with.
+
+Permissions follow the SageMaker developer guide, "How to use SageMaker AI execution roles", section
+"CreateTrainingJob API: Execution Role Permissions", narrowed to this stack's resources.
+"""
+
+from __future__ import annotations
+
+from components.policy_documents import Document, allow, document
+
+TRAINING_DATA_PREFIX = "processed/"
+MODELS_PREFIX = "models/"
+# Training jobs log to this group, and SageMaker's metrics use the same name as their namespace.
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+IMAGE_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
+
+
+def training_policy(
+    *, bucket_arn: str, key_arn: str, log_group_arn: str, image_repository_arn: str
+) -> Document:
+    """Read the transform's output, write model artifacts, use the data key, log, pull the algorithm."""
+    return document(
+        allow("ReadTrainingData", ["s3:GetObject"], [f"{bucket_arn}/{TRAINING_DATA_PREFIX}*"]),
+        allow(
+            "ListTrainingData",
+            ["s3:ListBucket"],
+            [bucket_arn],
+            Condition={"StringLike": {"s3:prefix": [f"{TRAINING_DATA_PREFIX}*"]}},
+        ),
+        allow("WriteModelArtifacts", ["s3:PutObject"], [f"{bucket_arn}/{MODELS_PREFIX}*"]),
+        # Decrypt reads the SSE-KMS inputs; GenerateDataKey and Encrypt write the artifacts under the
+        # key named in OutputDataConfig.KmsKeyId.
+        allow("UseDataKey", ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"], [key_arn]),
+        allow(
+            "WriteTrainingLogs",
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            [log_group_arn, f"{log_group_arn}:log-stream:*"],
+        ),
+        allow(
+            "PutTrainingMetrics",
+            ["cloudwatch:PutMetricData"],
+            ["*"],  # PutMetricData has no resource type (Service Authorization Reference, CloudWatch)
+            Condition={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+        ),
+        # GetAuthorizationToken has no resource type; the pulls are limited to the algorithm's repository.
+        allow("AuthenticateToRegistry", ["ecr:GetAuthorizationToken"], ["*"]),
+        allow("PullAlgorithmImage", IMAGE_PULL_ACTIONS, [image_repository_arn]),
+    )

@@ -1,0 +1,31 @@
+"""AWS clients of the functions: one per service per container, with the SDK's standard retries.
+
+boto3 reads endpoint overrides from the standard environment (`AWS_ENDPOINT_URL`,
+`AWS_ENDPOINT_URL_<SERVICE>`), so the same code talks to AWS, to moto, or to the local rehearsal.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import boto3
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+# boto3 ships no type stubs for its generated clients; the functions name what they expect.
+S3Client = Any
+SageMakerClient = Any
+
+# Standard retry mode backs off on throttling and transient errors before the code sees them.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
+
+
+@functools.cache
+def client(service: str) -> BaseClient:
+    return boto3.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload,no-any-return]
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,112 @@
+"""Read an uploaded CSV as a stream of rows, in constant memory, whatever its dialect details.
+
+UTF-8 with or without a byte-order mark; LF, CRLF or CR line ends; quoted fields with embedded
+delimiters, quotes and newlines (RFC 4180); the delimiter (comma, semicolon, tab or pipe) is the one
+the header line uses most.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO
+
+DELIMITERS = (",", ";", "\t", "|")
+# A field longer than this is refused instead of buffered: it bounds memory per row.
+FIELD_SIZE_LIMIT = 16 * 1024 * 1024
+# Bytes decoded per read: large enough that decoding is not per-line work.
+READ_CHUNK = 1024 * 1024
+
+csv.field_size_limit(FIELD_SIZE_LIMIT)
+
+
+@dataclass(frozen=True)
+class RowBlock:
+    rows: list[list[str]]
+    # The line the block's first row is on when each of its rows is one line; None when some row spans
+    # lines (a quoted line end) or blank lines were dropped, so no row's line is known from its index.
+    first_line: int | None
+
+    def line_of(self, index: int) -> int | None:
+        return None if self.first_line is None else self.first_line + index
+
+
+class UnreadableCsv(ValueError):
+    """The object is not CSV text this pipeline can read; the message says where and why."""
+
+
+class CsvRows:
+    """Iterate the rows after the header; `line_number` is the physical line the last row ended on."""
+
+    def __init__(self, binary: IO[bytes]) -> None:
+        self._text = io.TextIOWrapper(
+            io.BufferedReader(_RawStream(binary), READ_CHUNK), encoding="utf-8-sig", newline=""
+        )
+        first_line = self._decode(self._text.readline)
+        if not first_line.strip():
+            raise UnreadableCsv("the file is empty" if not first_line else "the first line (header) is empty")
+        delimiter = max(DELIMITERS, key=first_line.count)
+        self._reader = csv.reader(itertools.chain([first_line], self._text), delimiter=delimiter)
+        self.delimiter = delimiter
+        self.header = self._next_row()
+        if self.header is None:  # pragma: no cover - the first line is not empty
+            raise UnreadableCsv("the file is empty")
+
+    @property
+    def line_number(self) -> int:
+        return self._reader.line_num
+
+    def blocks(self, size: int) -> Iterator[RowBlock]:
+        """The rows after the header, in blocks of up to `size` (blank lines dropped)."""
+        reader = self._reader
+        with self._reading():
+            while True:
+                first_line = reader.line_num + 1
+                rows = list(itertools.islice(reader, size))
+                if not rows:
+                    return
+                exact = reader.line_num - first_line + 1 == len(rows)
+                if not all(rows):  # csv yields [] for a blank line
+                    rows = [row for row in rows if row]
+                    exact = False
+                yield RowBlock(rows, first_line if exact else None)
+
+    def _next_row(self) -> list[str] | None:
+        with self._reading():
+            return next(self._reader, None)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        try:
+            yield
+        except UnicodeDecodeError as error:
+            raise UnreadableCsv(
+                f"the file is not UTF-8 text (after line {self.line_number}: {error.reason}); save it as UTF-8"
+            ) from None
+        except csv.Error as error:
+            raise UnreadableCsv(f"CSV syntax error at line {self.line_number}: {error}") from None
+
+    def _decode(self, read: Callable[[], str]) -> str:
+        try:
+            return read()
+        except UnicodeDecodeError as error:
+            raise UnreadableCsv(f"the file is not UTF-8 text ({error.reason}); save it as UTF-8") from None
+
+
+class _RawStream(io.RawIOBase):
+    """Adapts any object with `read(n)` (an S3 response body, a file) to the raw stream `io` buffers."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._source.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)

@@ -1,0 +1,132 @@
+"""Where a dataset's files live in the data bucket, and reading and writing the small ones.
+
+    raw/<dataset>/<file>.csv                     uploads, never changed or deleted by the pipeline
+    processed/<dataset>/schema.json              the dataset's schema, written once by its first upload
+    processed/<dataset>/<run>/train/part-*.csv   encoded training rows
+    processed/<dataset>/<run>/validation/...     encoded validation rows
+    processed/<dataset>/<run>/schema.json        the schema the run used
+    processed/<dataset>/<run>/manifest.json      written last: the run is complete once it exists
+    rejected/<upload key>.json                   why an upload, or some of its rows, were refused
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.aws import S3Client, error_code
+from shared.dataset_schema import DatasetSchema, SchemaError
+
+PROCESSED_PREFIX = "processed/"
+REJECTED_PREFIX = "rejected/"
+JSON_CONTENT_TYPE = "application/json"
+
+
+class LayoutError(ValueError):
+    """An upload key that names no dataset."""
+
+
+class SchemaConflict(RuntimeError):
+    """Another first upload of the same dataset stored its schema first; a retry reads that schema."""
+
+
+class StoredSchemaInvalid(RuntimeError):
+    """The dataset's stored schema.json is not a valid schema: someone changed it by hand."""
+
+
+@dataclass(frozen=True)
+class RunLocation:
+    dataset: str
+    run: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{PROCESSED_PREFIX}{self.dataset}/{self.run}/"
+
+    @property
+    def train_prefix(self) -> str:
+        return f"{self.prefix}train/"
+
+    @property
+    def validation_prefix(self) -> str:
+        return f"{self.prefix}validation/"
+
+    @property
+    def manifest_key(self) -> str:
+        return f"{self.prefix}manifest.json"
+
+    @property
+    def schema_key(self) -> str:
+        return f"{self.prefix}schema.json"
+
+
+def dataset_of(key: str, raw_prefix: str) -> str:
+    """The dataset an upload belongs to: the first folder under the upload prefix."""
+    dataset, separator, name = key.removeprefix(raw_prefix).partition("/")
+    if not separator or not dataset or not name:
+        raise LayoutError(
+            f"upload key {key!r} names no dataset: upload to {raw_prefix}<dataset>/<file>, "
+            f"e.g. {raw_prefix}churn/{key.rpartition('/')[2]}"
+        )
+    return dataset
+
+
+def dataset_schema_key(dataset: str) -> str:
+    return f"{PROCESSED_PREFIX}{dataset}/schema.json"
+
+
+def rejection_key(upload_key: str) -> str:
+    return f"{REJECTED_PREFIX}{upload_key}.json"
+
+
+class DatasetStore:
+    def __init__(self, s3: S3Client, bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+
+    def read_json(self, key: str) -> Any | None:
+        """The JSON document at `key`, None when there is none (the role may list, so S3 says 404)."""
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if error_code(error) == "NoSuchKey":
+                return None
+            raise
+        return json.loads(response["Body"].read())
+
+    def read_schema(self, dataset: str) -> DatasetSchema | None:
+        key = dataset_schema_key(dataset)
+        document = self.read_json(key)
+        if document is None:
+            return None
+        try:
+            return DatasetSchema.from_document(document)
+        except SchemaError as error:
+            raise StoredSchemaInvalid(f"s3://{self._bucket}/{key}: {error}") from None
+
+    def create_schema(self, dataset: str, schema: DatasetSchema) -> None:
+        """Store a dataset's first schema unless one exists: the first writer wins (S3 conditional
+        write, If-None-Match: *, answered with 412 PreconditionFailed when the key exists)."""
+        try:
+            self._s3.put_object(
+                Bucket=self._bucket,
+                Key=dataset_schema_key(dataset),
+                Body=schema.to_json(),
+                ContentType=JSON_CONTENT_TYPE,
+                IfNoneMatch="*",
+            )
+        except ClientError as error:
+            # 409 ConditionalRequestConflict: a concurrent conditional write is in flight.
+            if error_code(error) in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise SchemaConflict(f"dataset {dataset!r} got its schema from another upload first") from None
+            raise
+
+    def write_json(self, key: str, document: Any) -> None:
+        body = json.dumps(document, indent=2, ensure_ascii=False).encode() + b"\n"
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=JSON_CONTENT_TYPE)
+
+    def write_bytes(self, key: str, body: bytes) -> None:
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=JSON_CONTENT_TYPE)

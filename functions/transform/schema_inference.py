@@ -1,0 +1,102 @@
+"""Infer a dataset's first schema from the header and the first rows of its first upload.
+
+The sample decides each column's kind; the transform then learns the categories and classes of the whole
+file (`RowEncoder` with learning on), so the stored schema knows every value of the first upload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shared.dataset_schema import (
+    DatasetSchema,
+    Feature,
+    FeatureKind,
+    ProblemType,
+    SchemaMismatch,
+    Target,
+    is_missing,
+    parse_number,
+)
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    target_column: str
+    # None: binary, multiclass or regression from the target's values.
+    problem_type: ProblemType | None
+    max_categories: int
+
+
+def infer_schema(
+    header: Sequence[str], sample: Sequence[Sequence[str]], options: InferenceOptions
+) -> DatasetSchema:
+    columns = tuple(name.strip() for name in header)
+    _check_names(columns, options.target_column)
+    rows = [row for row in sample if len(row) == len(columns)]
+    features = []
+    target: Target | None = None
+    for index, name in enumerate(columns):
+        values = [row[index].strip() for row in rows if not is_missing(row[index])]
+        if name == options.target_column:
+            target = _infer_target(name, values, options.problem_type)
+        else:
+            features.append(_infer_feature(name, values, options.max_categories))
+    assert target is not None  # _check_names guarantees the target column
+    return DatasetSchema(columns=columns, target=target, features=tuple(features))
+
+
+def _check_names(columns: Sequence[str], target_column: str) -> None:
+    if not any(columns):
+        raise SchemaMismatch("the header row has no column names")
+    blank = [str(position) for position, name in enumerate(columns, start=1) if not name]
+    if blank:
+        raise SchemaMismatch(f"column(s) {', '.join(blank)} of the header have no name")
+    duplicates = sorted({name for name in columns if columns.count(name) > 1})
+    if duplicates:
+        raise SchemaMismatch(f"duplicate column name(s) {', '.join(map(repr, duplicates))}")
+    if target_column not in columns:
+        shown = ", ".join(map(repr, columns[:20]))
+        raise SchemaMismatch(f"no target column {target_column!r} in the header (columns: {shown})")
+
+
+def _all_numeric(values: Sequence[str]) -> bool:
+    try:
+        for value in values:
+            parse_number(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _infer_feature(name: str, values: Sequence[str], max_categories: int) -> Feature:
+    if _all_numeric(values):
+        return Feature(name, FeatureKind.NUMERIC)
+    distinct = set(values)
+    if len(distinct) > max_categories:
+        reason = (
+            f"text column with more than {max_categories} distinct values in the first {len(values)} "
+            "non-empty rows: treated as an identifier, not a feature"
+        )
+        return Feature(name, FeatureKind.IGNORED, reason=reason)
+    return Feature(name, FeatureKind.CATEGORICAL, categories=tuple(sorted(distinct)))
+
+
+def _infer_target(name: str, values: Sequence[str], given: ProblemType | None) -> Target:
+    numeric = _all_numeric(values)
+    distinct = set(values)
+    problem_type = given
+    if problem_type is None:
+        if numeric and len(distinct) > 2:
+            problem_type = ProblemType.REGRESSION
+        else:
+            problem_type = ProblemType.BINARY if len(distinct) <= 2 else ProblemType.MULTICLASS
+    if problem_type is ProblemType.REGRESSION:
+        return Target(name, problem_type)
+    if problem_type is ProblemType.BINARY and len(distinct) > 2:
+        shown = ", ".join(map(repr, sorted(distinct)[:10]))
+        raise SchemaMismatch(f"problem type is binary but target {name!r} has {len(distinct)} classes: {shown}")
+    # Numeric labels in numeric order keep 0/1 targets as codes 0/1.
+    order = sorted(distinct, key=lambda label: (parse_number(label) or 0.0, label)) if numeric else sorted(distinct)
+    return Target(name, problem_type, classes=tuple(order))

@@ -1,0 +1,224 @@
+"""Take one uploaded CSV through the pipeline: transform it, record the run, start its tuning job.
+
+Outcomes are permanent or raised: a file that cannot become training data gets a rejection report and
+the message succeeds (retrying cannot fix data); an AWS error (throttling, a timeout) raises, so SQS
+delivers the message again and, after the queue's maxReceiveCount, keeps it in the dead-letter queue.
+The upload itself is only ever read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.aws import S3Client, SageMakerClient, error_code
+from shared.dataset_schema import DatasetSchema
+from shared.s3_events import S3ObjectRef
+from transform.dataset_store import DatasetStore, LayoutError, RunLocation, dataset_of, rejection_key
+from transform.environment import TransformEnvironment
+from transform.part_files import PartFiles
+from transform.pipeline import FileRejected, RejectedRow, TransformOutcome, transform_csv
+from transform.tuning import UploadIdentity, start_tuning, tuning_request
+
+# Throughput the size limit assumes: half of what `tools/benchmark.py` measures on one core for the
+# shipped transform, leaving room for wide text columns and a slower vCPU.
+ASSUMED_BYTES_PER_SECOND = 12 * 1000 * 1000
+# Time kept back from the function timeout to complete the uploads and write the results.
+RESERVE_SECONDS = 30.0
+
+
+class Status(StrEnum):
+    TRANSFORMED = "transformed"
+    ALREADY_TRANSFORMED = "already transformed"
+    REJECTED = "rejected"
+    GONE = "gone"
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    status: Status
+    detail: str
+    run: str | None = None
+    tuning_job: str | None = None
+    tuning_started: bool = False
+
+
+def max_object_bytes(seconds_left: float) -> int:
+    """The largest object one invocation can transform in the time it has left."""
+    return max(0, int((seconds_left - RESERVE_SECONDS) * ASSUMED_BYTES_PER_SECOND))
+
+
+class UploadTransformer:
+    def __init__(self, environment: TransformEnvironment, s3: S3Client, sagemaker: SageMakerClient) -> None:
+        self._env = environment
+        self._s3 = s3
+        self._sagemaker = sagemaker
+        self._store = DatasetStore(s3, environment.bucket)
+
+    def run(self, ref: S3ObjectRef, seconds_left: float) -> UploadResult:
+        deadline = time.monotonic() + seconds_left - RESERVE_SECONDS
+        try:
+            dataset = dataset_of(ref.key, self._env.uploads.prefix)
+        except LayoutError as error:
+            return self._reject(ref, None, str(error), ())
+        try:
+            # The notification of a versioned bucket names the version; without one, the current version.
+            version = {"VersionId": ref.version_id} if ref.version_id else {}
+            response = self._s3.get_object(Bucket=ref.bucket, Key=ref.key, **version)
+        except ClientError as error:
+            if error_code(error) in ("NoSuchKey", "NoSuchVersion"):
+                return UploadResult(Status.GONE, "the object version was deleted before it could be read")
+            raise
+        body = response["Body"]
+        try:
+            identity = UploadIdentity(
+                bucket=ref.bucket,
+                key=ref.key,
+                version_id=response.get("VersionId", ref.version_id),
+                etag=response["ETag"].strip('"'),
+                last_modified=response["LastModified"],
+            )
+            location = RunLocation(dataset, identity.run_id)
+            job_name = identity.tuning_job_name(self._env.tuning_job_prefix)
+            manifest = self._store.read_json(location.manifest_key)
+            if manifest is not None:
+                return self._tune(location, job_name, Status.ALREADY_TRANSFORMED, "the run exists")
+            limit = max_object_bytes(seconds_left)
+            size = int(response["ContentLength"])
+            if size > limit:
+                reason = (
+                    f"the file has {size:,} bytes; one run of the transform can take {limit:,} in its "
+                    f"timeout at the assumed {ASSUMED_BYTES_PER_SECOND / 1e6:.0f} MB/s: split it into "
+                    "smaller files under the same dataset folder"
+                )
+                return self._reject(ref, identity, reason, ())
+            return self._transform(ref, identity, location, job_name, body, deadline)
+        finally:
+            body.close()
+
+    def _transform(
+        self,
+        ref: S3ObjectRef,
+        identity: UploadIdentity,
+        location: RunLocation,
+        job_name: str,
+        body: Any,
+        deadline: float,
+    ) -> UploadResult:
+        stored = self._store.read_schema(location.dataset)
+        train = PartFiles(self._s3, self._env.bucket, location.train_prefix, file_bytes=self._env.part_file_bytes)
+        validation = PartFiles(
+            self._s3, self._env.bucket, location.validation_prefix, file_bytes=self._env.part_file_bytes
+        )
+        try:
+            outcome = transform_csv(
+                body,
+                stored_schema=stored,
+                options=self._env.options,
+                train=train,
+                validation=validation,
+                deadline=deadline,
+            )
+            if outcome.schema_learned:
+                self._store.create_schema(location.dataset, outcome.schema)
+        except FileRejected as rejection:
+            _abort(train, validation)
+            return self._reject(ref, identity, rejection.reason, rejection.rejected_rows)
+        except BaseException:
+            _abort(train, validation)
+            raise
+        train_files = train.complete()
+        validation_files = validation.complete()
+        self._store.write_bytes(location.schema_key, outcome.schema.to_json())
+        if outcome.rejected_row_count:
+            reason = (
+                f"{outcome.rejected_row_count} of {outcome.rows_read} rows were left out; the rest was "
+                f"transformed (run {location.run})"
+            )
+            report = rejection_report(_source(ref, identity), reason, outcome.rejected_rows, outcome.rejected_row_count)
+            self._store.write_json(rejection_key(ref.key), report)
+        manifest = run_manifest(_source(ref, identity), location, outcome, train_files, validation_files, job_name)
+        self._store.write_json(location.manifest_key, manifest)
+        detail = f"{outcome.train_rows} training and {outcome.validation_rows} validation rows"
+        return self._tune(location, job_name, Status.TRANSFORMED, detail)
+
+    def _tune(self, location: RunLocation, job_name: str, status: Status, detail: str) -> UploadResult:
+        schema = DatasetSchema.from_document(self._store.read_json(location.schema_key))
+        request = tuning_request(
+            self._env.tuning_template,
+            job_name=job_name,
+            schema=schema,
+            bucket=self._env.bucket,
+            run_prefix=location.prefix,
+            tags={"dataset": location.dataset, "run": location.run},
+        )
+        started = start_tuning(self._sagemaker, request)
+        return UploadResult(status, detail, location.run, job_name, started)
+
+    def _reject(
+        self,
+        ref: S3ObjectRef,
+        identity: UploadIdentity | None,
+        reason: str,
+        rows: tuple[RejectedRow, ...],
+    ) -> UploadResult:
+        report = rejection_report(_source(ref, identity), reason, rows, len(rows))
+        self._store.write_json(rejection_key(ref.key), report)
+        return UploadResult(Status.REJECTED, reason)
+
+
+def _abort(*outputs: PartFiles) -> None:
+    for output in outputs:
+        output.abort()
+
+
+def _source(ref: S3ObjectRef, identity: UploadIdentity | None) -> dict[str, Any]:
+    source: dict[str, Any] = {"bucket": ref.bucket, "key": ref.key, "versionId": ref.version_id}
+    if identity is not None:
+        source |= {"versionId": identity.version_id, "etag": identity.etag}
+        source["lastModified"] = identity.last_modified.isoformat()
+    return source
+
+
+def rejection_report(
+    source: dict[str, Any], reason: str, rows: tuple[RejectedRow, ...], rejected_row_count: int
+) -> dict[str, Any]:
+    """`rejected/<upload key>.json`: what was refused and why, row by row where rows are the reason."""
+    return {
+        "source": source,
+        "reason": reason,
+        "rejectedRowCount": rejected_row_count,
+        "rows": [{"row": row.row, "line": row.line, "reason": row.reason} for row in rows],
+        "rowsListed": len(rows),
+    }
+
+
+def run_manifest(
+    source: dict[str, Any],
+    location: RunLocation,
+    outcome: TransformOutcome,
+    train_files: list[str],
+    validation_files: list[str],
+    tuning_job: str,
+) -> dict[str, Any]:
+    """`processed/<dataset>/<run>/manifest.json`: what the run read, wrote and started."""
+    return {
+        "dataset": location.dataset,
+        "run": location.run,
+        "source": source,
+        "schema": {"key": location.schema_key, "sha256": outcome.schema.digest, "inferred": outcome.schema_learned},
+        "rows": {
+            "read": outcome.rows_read,
+            "train": outcome.train_rows,
+            "validation": outcome.validation_rows,
+            "rejected": outcome.rejected_row_count,
+        },
+        "classCounts": outcome.class_counts,
+        "unknownCategoryCounts": outcome.unknown_categories,
+        "files": {"train": train_files, "validation": validation_files},
+        "tuningJobName": tuning_job,
+    }
