@@ -58,7 +58,9 @@ transform = TransformFunction(
         key_arn=bus.key.arn,
         dataset=settings.dataset,
         tuning_job_prefix=settings.tuning_job_prefix,
-        tuning_jobs_arn=aws_context.arn("sagemaker", f"hyper-parameter-tuning-job/{settings.tuning_job_prefix}-*"),
+        tuning_jobs_arn=aws_context.arn(
+            "sagemaker", f"hyper-parameter-tuning-job/{settings.tuning_job_prefix}-*"
+        ),
         tuning_request_template=training.request_template,
         training_role_arn=training.role.arn,
     ),

@@ -75,10 +75,10 @@ PROBLEM_TYPES = ("auto", "binary", "multiclass", "regression")
 # Built-in XGBoost versions that both the SageMaker developer guide ("XGBoost algorithm", supported
 # versions 1.0, 1.2, 1.3, 1.5, 1.7, 3.0) and the pinned sagemaker SDK's image_uri_config/xgboost.json list.
 XGBOOST_VERSIONS = ("1.0-1", "1.2-1", "1.2-2", "1.3-1", "1.5-1", "1.7-1", "3.0-5")
-# SageMaker API reference, ResourceConfig and StoppingCondition: volume 1-16,384 GB (used 1 to 512 here
-# by training), MaxRuntimeInSeconds at most 28 days.
-TRAINING_VOLUME_GB = (1, 16_384)
-TRAINING_MAX_RUNTIME_SECONDS = (1, 2_419_200)
+# SageMaker API reference, ResourceConfig and StoppingCondition: volume 1-16,384 GB, MaxRuntimeInSeconds
+# at most 28 days.
+TRAINING_VOLUME_GB_RANGE = (1, 16_384)
+TRAINING_MAX_RUNTIME_RANGE = (1, 2_419_200)
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.(?:medium|large|[0-9]*xlarge)$")
 
 # Prefixes the pipeline writes to; an upload prefix inside one of them would feed the pipeline its own output.
@@ -284,7 +284,7 @@ PROBLEM_TYPE = _choice(
     "problemType",
     "auto",
     PROBLEM_TYPES,
-    "Problem type of a new dataset; auto: binary or multiclass for a text or two-valued target, else regression.",
+    "Problem type of a new dataset; auto: classification for a text or two-valued target, else regression.",
 )
 VALIDATION_PERCENT = _integer(
     "validationPercent", 20, (5, 50), "Share of each upload's rows held out for validation (deterministic)."
@@ -318,13 +318,19 @@ TRAINING_INSTANCE_TYPE = _pattern(
     "Instance type of each training job.",
 )
 TRAINING_INSTANCE_COUNT = _integer(
-    "trainingInstanceCount", 1, (1, 100), "Instances per training job; more than one shards the training files."
+    "trainingInstanceCount",
+    1,
+    (1, 100),
+    "Instances per training job; more than one shards the training files.",
 )
 TRAINING_VOLUME_GB = _integer(
-    "trainingVolumeGb", 30, TRAINING_VOLUME_GB, "EBS volume per training instance (holds the training files)."
+    "trainingVolumeGb",
+    30,
+    TRAINING_VOLUME_GB_RANGE,
+    "EBS volume per training instance (holds the training files).",
 )
 TRAINING_MAX_RUNTIME = _integer(
-    "trainingMaxRuntimeSeconds", 3600, TRAINING_MAX_RUNTIME_SECONDS, "Time limit of each training job."
+    "trainingMaxRuntimeSeconds", 3600, TRAINING_MAX_RUNTIME_RANGE, "Time limit of each training job."
 )
 TUNING_MAX_JOBS = _integer("tuningMaxJobs", 20, (1, 500), "Training jobs per tuning job.")
 TUNING_MAX_PARALLEL_JOBS = _integer(

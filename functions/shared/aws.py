@@ -24,7 +24,7 @@ CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_
 
 @functools.cache
 def client(service: str) -> BaseClient:
-    return boto3.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload,no-any-return]
+    return boto3.client(service, config=CLIENT_CONFIG)
 
 
 def error_code(error: ClientError) -> str:

@@ -72,7 +72,9 @@ class XGBoostSettings:
         if problem_type is ProblemType.BINARY:
             return XGBoostSettings("binary:logistic", "auc", None, "validation:auc", "Maximize")
         if problem_type is ProblemType.MULTICLASS:
-            return XGBoostSettings("multi:softprob", "mlogloss", class_count, "validation:mlogloss", "Minimize")
+            return XGBoostSettings(
+                "multi:softprob", "mlogloss", class_count, "validation:mlogloss", "Minimize"
+            )
         return XGBoostSettings("reg:squarederror", "rmse", None, "validation:rmse", "Minimize")
 
 

@@ -183,11 +183,15 @@ class RowEncoder:
         self._classes: ClassField | None = None
         target: FieldEncoder = RegressionTarget()
         if schema.target.problem_type.is_classification:
-            target = self._classes = ClassField(schema.target.classes, learning=learning, limit=limits.max_classes)
+            target = self._classes = ClassField(
+                schema.target.classes, learning=learning, limit=limits.max_classes
+            )
         self._categories: dict[str, CategoryField] = {}
         self._unknown: Counter[str] = Counter()
         self._class_counts: Counter[str] = Counter()
-        self._fields: list[tuple[int, str, FieldEncoder]] = [(position[schema.target.name], schema.target.name, target)]
+        self._fields: list[tuple[int, str, FieldEncoder]] = [
+            (position[schema.target.name], schema.target.name, target)
+        ]
         for feature in schema.model_features:
             encoder: FieldEncoder = NumberField()
             if feature.kind is FeatureKind.CATEGORICAL:
@@ -212,7 +216,7 @@ class RowEncoder:
                     bad[index] = f"has {len(row)} fields, the header has {self.width}"
         well_formed = [row for index, row in enumerate(rows) if index not in bad] if bad else rows
         offsets = [index for index in range(len(rows)) if index not in bad] if bad else None
-        columns = list(zip(*well_formed)) if well_formed else []
+        columns = list(zip(*well_formed, strict=True)) if well_formed else []
         encoded_columns = []
         for position, name, encoder in self._fields:
             column = columns[position] if columns else ()
@@ -220,7 +224,7 @@ class RowEncoder:
             if encoded is None:
                 encoded = self._one_by_one(encoder, name, column, bad, offsets)
             encoded_columns.append(encoded)
-        rows_out: Iterable[tuple[str, ...]] = zip(*encoded_columns)
+        rows_out: Iterable[tuple[str, ...]] = zip(*encoded_columns, strict=True)
         targets: Iterable[str] = encoded_columns[0]
         if len(bad) > len(rows) - len(well_formed):  # a well-formed row was rejected too
             keep = [index not in bad for index in (offsets if offsets is not None else range(len(rows)))]

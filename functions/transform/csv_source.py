@@ -52,9 +52,10 @@ class CsvRows:
         delimiter = max(DELIMITERS, key=first_line.count)
         self._reader = csv.reader(itertools.chain([first_line], self._text), delimiter=delimiter)
         self.delimiter = delimiter
-        self.header = self._next_row()
-        if self.header is None:  # pragma: no cover - the first line is not empty
+        header = self._next_row()
+        if header is None:  # the first line is not empty, so csv yields a row for it
             raise UnreadableCsv("the file is empty")
+        self.header: list[str] = header
 
     @property
     def line_number(self) -> int:
@@ -84,9 +85,8 @@ class CsvRows:
         try:
             yield
         except UnicodeDecodeError as error:
-            raise UnreadableCsv(
-                f"the file is not UTF-8 text (after line {self.line_number}: {error.reason}); save it as UTF-8"
-            ) from None
+            where = f"after line {self.line_number}: {error.reason}"
+            raise UnreadableCsv(f"the file is not UTF-8 text ({where}); save it as UTF-8") from None
         except csv.Error as error:
             raise UnreadableCsv(f"CSV syntax error at line {self.line_number}: {error}") from None
 

@@ -1,12 +1,12 @@
 """Where a dataset's files live in the data bucket, and reading and writing the small ones.
 
-    raw/<dataset>/<file>.csv                     uploads, never changed or deleted by the pipeline
-    processed/<dataset>/schema.json              the dataset's schema, written once by its first upload
-    processed/<dataset>/<run>/train/part-*.csv   encoded training rows
-    processed/<dataset>/<run>/validation/...     encoded validation rows
-    processed/<dataset>/<run>/schema.json        the schema the run used
-    processed/<dataset>/<run>/manifest.json      written last: the run is complete once it exists
-    rejected/<upload key>.json                   why an upload, or some of its rows, were refused
+raw/<dataset>/<file>.csv                     uploads, never changed or deleted by the pipeline
+processed/<dataset>/schema.json              the dataset's schema, written once by its first upload
+processed/<dataset>/<run>/train/part-*.csv   encoded training rows
+processed/<dataset>/<run>/validation/...     encoded validation rows
+processed/<dataset>/<run>/schema.json        the schema the run used
+processed/<dataset>/<run>/manifest.json      written last: the run is complete once it exists
+rejected/<upload key>.json                   why an upload, or some of its rows, were refused
 """
 
 from __future__ import annotations
@@ -121,7 +121,9 @@ class DatasetStore:
         except ClientError as error:
             # 409 ConditionalRequestConflict: a concurrent conditional write is in flight.
             if error_code(error) in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise SchemaConflict(f"dataset {dataset!r} got its schema from another upload first") from None
+                raise SchemaConflict(
+                    f"dataset {dataset!r} got its schema from another upload first"
+                ) from None
             raise
 
     def write_json(self, key: str, document: Any) -> None:

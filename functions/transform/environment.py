@@ -62,13 +62,15 @@ def load_environment(env: Mapping[str, str] = os.environ) -> TransformEnvironmen
         raise MissingEnvironment(f"transform function environment lacks {', '.join(missing)}")
     try:
         max_categories = int(env[MAX_CATEGORIES])
+        max_rejected_fraction = float(env[MAX_REJECTED_ROWS_PERCENT]) / 100
         options = TransformOptions(
             validation_fraction=int(env[VALIDATION_PERCENT]) / 100,
-            max_rejected_fraction=float(env[MAX_REJECTED_ROWS_PERCENT]) / 100,
+            max_rejected_fraction=max_rejected_fraction,
             inference=InferenceOptions(
                 target_column=env[TARGET_COLUMN],
                 problem_type=None if env[PROBLEM_TYPE] == AUTO else ProblemType(env[PROBLEM_TYPE]),
                 max_categories=max_categories,
+                numeric_tolerance=max_rejected_fraction,
             ),
             limits=EncoderLimits(max_categories=max_categories, max_classes=max_categories),
         )

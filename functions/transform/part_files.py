@@ -1,8 +1,9 @@
 """Write a stream of CSV lines to S3 as numbered part files, each its own multipart upload.
 
-No part file becomes visible before the whole run has succeeded: `complete` finishes every upload at
-the end, `abort` discards them all. An invocation that dies in between leaves only incomplete uploads,
-which the bucket's AbortIncompleteMultipartUpload lifecycle rule removes.
+No part file becomes visible before the whole run has been encoded: `complete` finishes the uploads at
+the end, `abort` discards those not finished. An invocation that dies in between leaves only incomplete
+uploads, which the bucket's AbortIncompleteMultipartUpload lifecycle rule removes; a retry of the same
+upload rewrites the same keys with the same bytes, and the run counts only once its manifest exists.
 
 Every part is sent with its CRC-32 and the completion names each part's checksum, so S3 verifies what it
 stores end to end (S3 user guide, "Checking object integrity": multipart uploads with ChecksumAlgorithm).
@@ -62,17 +63,20 @@ class PartFiles:
         """Finish every part file and return their keys, in order."""
         if self._uploads:
             self._flush(self._uploads[-1])
-        for upload in self._uploads:
+        keys = self.keys
+        while self._uploads:
+            upload = self._uploads[0]
             self._s3.complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=upload.key,
                 UploadId=upload.upload_id,
                 MultipartUpload={"Parts": upload.parts},
             )
-        return self.keys
+            self._uploads.pop(0)
+        return keys
 
     def abort(self) -> None:
-        """Discard every part file of this run (best effort: the lifecycle rule is the backstop)."""
+        """Discard every part file not completed yet (best effort: the lifecycle rule is the backstop)."""
         for upload in self._uploads:
             self._s3.abort_multipart_upload(Bucket=self._bucket, Key=upload.key, UploadId=upload.upload_id)
         self._uploads.clear()

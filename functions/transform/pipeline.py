@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import IO, Protocol
 
 from shared.dataset_schema import DatasetSchema, ProblemType, SchemaMismatch
-from shared.encoding import EncoderLimits, RecordRejected, RowEncoder
+from shared.encoding import EncoderLimits, RowEncoder
 from transform.csv_source import CsvRows, UnreadableCsv
 from transform.schema_inference import InferenceOptions, infer_schema
 
@@ -32,7 +32,10 @@ class Split:
 
     def __init__(self, validation_fraction: float) -> None:
         threshold = round(validation_fraction * self.BUCKETS)
-        pattern = [zlib.crc32(position.to_bytes(4, "little")) % self.BUCKETS < threshold for position in range(self.PERIOD)]
+        pattern = [
+            zlib.crc32(position.to_bytes(4, "little")) % self.BUCKETS < threshold
+            for position in range(self.PERIOD)
+        ]
         self._pattern = pattern * 2
 
     def mask(self, start: int, count: int) -> list[bool]:
@@ -147,7 +150,7 @@ class _Run:
             self._check_deadline(rows_read)
         return self._outcome(rows_read, train_rows, validation_rows)
 
-    def _reject(self, row: int, line: int, reason: str) -> None:
+    def _reject(self, row: int, line: int | None, reason: str) -> None:
         self.rejected_count += 1
         if len(self.rejected) < self.options.max_reported_rows:
             self.rejected.append(RejectedRow(row, line, reason))
@@ -159,6 +162,7 @@ class _Run:
                 f"{rows_read} rows (line {self.rows.line_number}); split it into smaller files",
                 tuple(self.rejected),
             )
+
     def _outcome(self, rows_read: int, train_rows: int, validation_rows: int) -> TransformOutcome:
         rejected = tuple(self.rejected)
         options = self.options
@@ -177,7 +181,9 @@ class _Run:
                 rejected,
             )
         schema = (
-            self.encoder.learned_schema(options.inference.problem_type) if self.learning else self.encoder.schema
+            self.encoder.learned_schema(options.inference.problem_type)
+            if self.learning
+            else self.encoder.schema
         )
         class_counts = self.encoder.class_counts
         if schema.target.problem_type.is_classification and len(class_counts) < 2:

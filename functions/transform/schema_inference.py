@@ -27,6 +27,9 @@ class InferenceOptions:
     # None: binary, multiclass or regression from the target's values.
     problem_type: ProblemType | None
     max_categories: int
+    # Share of a sample column's values that may fail to parse while the column still counts as numeric:
+    # those rows are then rejected one by one instead of turning the column into categories.
+    numeric_tolerance: float
 
 
 def infer_schema(
@@ -40,9 +43,9 @@ def infer_schema(
     for index, name in enumerate(columns):
         values = [row[index].strip() for row in rows if not is_missing(row[index])]
         if name == options.target_column:
-            target = _infer_target(name, values, options.problem_type)
+            target = _infer_target(name, values, options)
         else:
-            features.append(_infer_feature(name, values, options.max_categories))
+            features.append(_infer_feature(name, values, options))
     assert target is not None  # _check_names guarantees the target column
     return DatasetSchema(columns=columns, target=target, features=tuple(features))
 
@@ -61,18 +64,23 @@ def _check_names(columns: Sequence[str], target_column: str) -> None:
         raise SchemaMismatch(f"no target column {target_column!r} in the header (columns: {shown})")
 
 
-def _all_numeric(values: Sequence[str]) -> bool:
+def _is_number(text: str) -> bool:
     try:
-        for value in values:
-            parse_number(value)
+        parse_number(text)
     except ValueError:
         return False
     return True
 
 
-def _infer_feature(name: str, values: Sequence[str], max_categories: int) -> Feature:
-    if _all_numeric(values):
+def _numeric(values: Sequence[str], tolerance: float) -> bool:
+    failures = sum(1 for value in values if not _is_number(value))
+    return failures <= tolerance * len(values)
+
+
+def _infer_feature(name: str, values: Sequence[str], options: InferenceOptions) -> Feature:
+    if _numeric(values, options.numeric_tolerance):
         return Feature(name, FeatureKind.NUMERIC)
+    max_categories = options.max_categories
     distinct = set(values)
     if len(distinct) > max_categories:
         reason = (
@@ -83,10 +91,10 @@ def _infer_feature(name: str, values: Sequence[str], max_categories: int) -> Fea
     return Feature(name, FeatureKind.CATEGORICAL, categories=tuple(sorted(distinct)))
 
 
-def _infer_target(name: str, values: Sequence[str], given: ProblemType | None) -> Target:
-    numeric = _all_numeric(values)
+def _infer_target(name: str, values: Sequence[str], options: InferenceOptions) -> Target:
+    numeric = _numeric(values, options.numeric_tolerance)
     distinct = set(values)
-    problem_type = given
+    problem_type = options.problem_type
     if problem_type is None:
         if numeric and len(distinct) > 2:
             problem_type = ProblemType.REGRESSION
@@ -96,7 +104,13 @@ def _infer_target(name: str, values: Sequence[str], given: ProblemType | None) -
         return Target(name, problem_type)
     if problem_type is ProblemType.BINARY and len(distinct) > 2:
         shown = ", ".join(map(repr, sorted(distinct)[:10]))
-        raise SchemaMismatch(f"problem type is binary but target {name!r} has {len(distinct)} classes: {shown}")
+        raise SchemaMismatch(
+            f"problem type is binary but target {name!r} has {len(distinct)} classes: {shown}"
+        )
     # Numeric labels in numeric order keep 0/1 targets as codes 0/1.
-    order = sorted(distinct, key=lambda label: (parse_number(label) or 0.0, label)) if numeric else sorted(distinct)
+    order = sorted(distinct, key=_numeric_order) if numeric else sorted(distinct)
     return Target(name, problem_type, classes=tuple(order))
+
+
+def _numeric_order(label: str) -> tuple[float, str]:
+    return (parse_number(label) or 0.0, label) if _is_number(label) else (float("inf"), label)

@@ -61,7 +61,13 @@ class UploadIdentity:
 
 
 def tuning_request(
-    template: dict[str, Any], *, job_name: str, schema: DatasetSchema, bucket: str, run_prefix: str, tags: dict[str, str]
+    template: dict[str, Any],
+    *,
+    job_name: str,
+    schema: DatasetSchema,
+    bucket: str,
+    run_prefix: str,
+    tags: dict[str, str],
 ) -> dict[str, Any]:
     """The whole CreateHyperParameterTuningJob request for one run."""
     request = copy.deepcopy(template)
@@ -83,7 +89,10 @@ def tuning_request(
         _channel("train", f"s3://{bucket}/{run_prefix}train/", sharded=sharded),
         _channel("validation", f"s3://{bucket}/{run_prefix}validation/", sharded=False),
     ]
-    request["Tags"] = [*request.get("Tags", []), *({"Key": k, "Value": tag_value(v)} for k, v in tags.items())]
+    request["Tags"] = [
+        *request.get("Tags", []),
+        *({"Key": k, "Value": tag_value(v)} for k, v in tags.items()),
+    ]
     return request
 
 

@@ -110,7 +110,9 @@ class UploadTransformer:
         deadline: float,
     ) -> UploadResult:
         stored = self._store.read_schema(location.dataset)
-        train = PartFiles(self._s3, self._env.bucket, location.train_prefix, file_bytes=self._env.part_file_bytes)
+        train = PartFiles(
+            self._s3, self._env.bucket, location.train_prefix, file_bytes=self._env.part_file_bytes
+        )
         validation = PartFiles(
             self._s3, self._env.bucket, location.validation_prefix, file_bytes=self._env.part_file_bytes
         )
@@ -125,29 +127,36 @@ class UploadTransformer:
             )
             if outcome.schema_learned:
                 self._store.create_schema(location.dataset, outcome.schema)
+            train_files = train.complete()
+            validation_files = validation.complete()
         except FileRejected as rejection:
             _abort(train, validation)
             return self._reject(ref, identity, rejection.reason, rejection.rejected_rows)
         except BaseException:
             _abort(train, validation)
             raise
-        train_files = train.complete()
-        validation_files = validation.complete()
         self._store.write_bytes(location.schema_key, outcome.schema.to_json())
         if outcome.rejected_row_count:
             reason = (
                 f"{outcome.rejected_row_count} of {outcome.rows_read} rows were left out; the rest was "
                 f"transformed (run {location.run})"
             )
-            report = rejection_report(_source(ref, identity), reason, outcome.rejected_rows, outcome.rejected_row_count)
+            report = rejection_report(
+                _source(ref, identity), reason, outcome.rejected_rows, outcome.rejected_row_count
+            )
             self._store.write_json(rejection_key(ref.key), report)
-        manifest = run_manifest(_source(ref, identity), location, outcome, train_files, validation_files, job_name)
+        manifest = run_manifest(
+            _source(ref, identity), location, outcome, train_files, validation_files, job_name
+        )
         self._store.write_json(location.manifest_key, manifest)
         detail = f"{outcome.train_rows} training and {outcome.validation_rows} validation rows"
         return self._tune(location, job_name, Status.TRANSFORMED, detail)
 
     def _tune(self, location: RunLocation, job_name: str, status: Status, detail: str) -> UploadResult:
-        schema = DatasetSchema.from_document(self._store.read_json(location.schema_key))
+        document = self._store.read_json(location.schema_key)
+        if document is None:
+            raise RuntimeError(f"run {location.prefix} has a manifest but no schema.json")
+        schema = DatasetSchema.from_document(document)
         request = tuning_request(
             self._env.tuning_template,
             job_name=job_name,
@@ -210,7 +219,11 @@ def run_manifest(
         "dataset": location.dataset,
         "run": location.run,
         "source": source,
-        "schema": {"key": location.schema_key, "sha256": outcome.schema.digest, "inferred": outcome.schema_learned},
+        "schema": {
+            "key": location.schema_key,
+            "sha256": outcome.schema.digest,
+            "inferred": outcome.schema_learned,
+        },
         "rows": {
             "read": outcome.rows_read,
             "train": outcome.train_rows,

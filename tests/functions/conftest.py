@@ -41,7 +41,9 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in (credentials | TRANSFORM_ENVIRONMENT).items():
         monkeypatch.setenv(name, value)
     # One attempt per request: a test of a failing call sees the failure without the SDK's back-off.
-    monkeypatch.setattr(shared.aws, "CLIENT_CONFIG", shared.aws.CLIENT_CONFIG.merge(Config(retries={"max_attempts": 1})))
+    monkeypatch.setattr(
+        shared.aws, "CLIENT_CONFIG", shared.aws.CLIENT_CONFIG.merge(Config(retries={"max_attempts": 1}))
+    )
     shared.aws.client.cache_clear()
 
 

@@ -107,11 +107,19 @@ def test_role_allows_exactly_what_the_function_and_its_trigger_use(run: StackRun
     key = run.named("ingest-key").outputs["arn"]
     log_group = run.named("transform-logs").outputs["arn"]
     raw = f"{bucket}/{settings.data.raw_prefix}*"
+    processed = f"{bucket}/processed/*"
+    tuning_jobs = f"arn:aws:sagemaker:{run.config['aws:region']}:123456789012:hyper-parameter-tuning-job/"
     assert granted(role_policy.json_input("policy")) == {
         ("s3:GetObject", raw),
         ("s3:GetObjectVersion", raw),
-        ("s3:PutObject", f"{bucket}/processed/*"),
+        ("s3:GetObject", processed),
+        ("s3:ListBucket", bucket),
+        ("s3:PutObject", processed),
         ("s3:PutObject", f"{bucket}/rejected/*"),
+        ("s3:AbortMultipartUpload", processed),
+        ("sagemaker:CreateHyperParameterTuningJob", f"{tuning_jobs}{settings.tuning_job_prefix}-*"),
+        ("sagemaker:AddTags", f"{tuning_jobs}{settings.tuning_job_prefix}-*"),
+        ("iam:PassRole", run.named("training-role").outputs["arn"]),
         ("sqs:ReceiveMessage", queue),
         ("sqs:DeleteMessage", queue),
         ("sqs:GetQueueAttributes", queue),
@@ -120,9 +128,12 @@ def test_role_allows_exactly_what_the_function_and_its_trigger_use(run: StackRun
         ("logs:CreateLogStream", f"{log_group}:*"),
         ("logs:PutLogEvents", f"{log_group}:*"),
     }
-    assert all(
-        "Condition" not in s and s["Effect"] == "Allow" for s in statements(role_policy.json_input("policy"))
-    )
+    conditions = {s["Sid"]: s.get("Condition") for s in statements(role_policy.json_input("policy"))}
+    assert conditions.pop("PassTrainingRole") == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    }, "the training role may be passed to SageMaker only"
+    assert set(conditions.values()) == {None}
+    assert all(s["Effect"] == "Allow" for s in statements(role_policy.json_input("policy")))
 
 
 def test_environment_names_the_bucket_and_upload_filter(run: StackRun) -> None:
@@ -161,7 +172,15 @@ def test_uploaded_package_holds_a_handler_that_imports_and_answers_an_sqs_batch(
         "    print(json.dumps({'raised': type(error).__name__, 'module': handler.__module__,\n"
         "                      'file': sys.modules[handler.__module__].__file__}))\n"
     )
-    env = {**os.environ, **inputs["environment"]["variables"], "PYTHONPATH": str(tmp_path)}
+    region = run.config["aws:region"]
+    # Lambda sets the region variables in every function's environment.
+    lambda_variables = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    env = {
+        **os.environ,
+        **inputs["environment"]["variables"],
+        **lambda_variables,
+        "PYTHONPATH": str(tmp_path),
+    }
     result = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n{probe}"],
         capture_output=True,

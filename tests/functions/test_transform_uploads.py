@@ -1,0 +1,383 @@
+"""Uploads through S3 -> SNS -> SQS (moto) into the transform handler, and what lands in the bucket."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import ClientError
+
+from shared.dataset_schema import DatasetSchema
+from tests.functions.conftest import DATA_BUCKET, PROGRAM, REGION, TRANSFORM_ENVIRONMENT, UploadPath
+from tests.support.lambda_events import LambdaContext, sqs_event_from_messages
+
+TARGET = TRANSFORM_ENVIRONMENT["TARGET_COLUMN"]
+CITIES = ["Berlin", "New York, NY", 'The "Big" Apple', "Zürich", "São Paulo"]
+PLANS = ["basic", "pro", "NA", ""]
+
+
+def churn_csv(rows: int, *, seed: int = 1, cities: list[str] = CITIES) -> bytes:
+    """A messy but valid CSV: quoted commas and quotes, unicode, missing markers, CRLF line ends."""
+    generator = random.Random(seed)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["customer_age", "monthly_spend", "city", "plan", TARGET])
+    for _ in range(rows):
+        writer.writerow(
+            [
+                generator.randint(18, 90),
+                f"{generator.uniform(5, 500):.2f}",
+                generator.choice(cities),
+                generator.choice(PLANS),
+                generator.choice(["yes", "no"]),
+            ]
+        )
+    return buffer.getvalue().encode()
+
+
+@dataclass
+class Pipeline:
+    path: UploadPath
+    handler: ModuleType
+    sagemaker: Any
+
+    def upload(self, key: str, body: bytes) -> list[dict[str, Any]]:
+        """Put the object and return the queue messages its notification produced."""
+        self.path.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=body)
+        messages, batch = [], self.path.receive()
+        while batch:
+            messages += batch
+            batch = self.path.receive()
+        return messages
+
+    def deliver(self, messages: list[dict[str, Any]], context: Any = None) -> dict[str, Any]:
+        event = sqs_event_from_messages(messages, queue_arn=self.path.queue_arn)
+        return self.handler.lambda_handler(event, context or LambdaContext())
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = self.path.s3.get_paginator("list_objects_v2").paginate(Bucket=DATA_BUCKET, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def read(self, key: str) -> bytes:
+        return bytes(self.path.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read())
+
+    def json(self, key: str) -> Any:
+        return json.loads(self.read(key))
+
+    def tuning_jobs(self) -> list[str]:
+        summaries = self.sagemaker.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
+        return [job["HyperParameterTuningJobName"] for job in summaries]
+
+    def unfinished_uploads(self) -> list[str]:
+        return [u["Key"] for u in self.path.s3.list_multipart_uploads(Bucket=DATA_BUCKET).get("Uploads", [])]
+
+    def versions(self, key: str) -> list[dict[str, Any]]:
+        response = self.path.s3.list_object_versions(Bucket=DATA_BUCKET, Prefix=key)
+        return [v for v in response.get("Versions", []) if v["Key"] == key]
+
+
+@pytest.fixture
+def pipeline(upload_path: UploadPath, transform_handler: ModuleType) -> Pipeline:
+    upload_path.receive()  # the s3:TestEvent of the notification configuration
+    return Pipeline(upload_path, transform_handler, boto3.client("sagemaker", region_name=REGION))
+
+
+def manifest_of(pipeline: Pipeline, dataset: str) -> dict[str, Any]:
+    (key,) = [k for k in pipeline.keys(f"processed/{dataset}/") if k.endswith("/manifest.json")]
+    return dict(pipeline.json(key))
+
+
+def encoded_rows(pipeline: Pipeline, keys: list[str]) -> list[list[str]]:
+    return [row for key in keys for row in csv.reader(io.StringIO(pipeline.read(key).decode()))]
+
+
+def test_first_upload_becomes_part_files_schema_manifest_and_one_tuning_job(pipeline: Pipeline) -> None:
+    body = churn_csv(400)
+    response = pipeline.deliver(pipeline.upload("raw/churn/2026-11.csv", body))
+
+    assert response == {"batchItemFailures": []}
+    schema = DatasetSchema.from_json(pipeline.read("processed/churn/schema.json"))
+    assert schema.target.name == TARGET and schema.target.problem_type == "binary"
+    assert schema.target.classes == ("no", "yes")
+    assert [(f.name, f.kind.value) for f in schema.features] == [
+        ("customer_age", "numeric"),
+        ("monthly_spend", "numeric"),
+        ("city", "categorical"),
+        ("plan", "categorical"),
+    ]
+    manifest = manifest_of(pipeline, "churn")
+    run = f"processed/churn/{manifest['run']}/"
+    assert manifest["rows"] == {
+        "read": 400,
+        "train": manifest["rows"]["train"],
+        "validation": 400 - manifest["rows"]["train"],
+        "rejected": 0,
+    }
+    assert 0.1 < manifest["rows"]["validation"] / 400 < 0.3, "validationPercent is 20 in dev"
+    assert (
+        manifest["schema"]["sha256"] == schema.digest and manifest["source"]["key"] == "raw/churn/2026-11.csv"
+    )
+    assert manifest["files"] == {
+        "train": [f"{run}train/part-00000.csv"],
+        "validation": [f"{run}validation/part-00000.csv"],
+    }
+    assert pipeline.read(f"{run}schema.json") == pipeline.read("processed/churn/schema.json")
+
+    # Target first, then the features in schema order, numbers only; decoded, the rows are the upload's.
+    source = list(csv.DictReader(io.StringIO(body.decode())))
+    encoded = encoded_rows(pipeline, manifest["files"]["train"] + manifest["files"]["validation"])
+    assert len(encoded) == 400
+    city, plan = schema.features[2], schema.features[3]
+    decoded = sorted(
+        (
+            schema.target.classes[int(row[0])],
+            float(row[1]),
+            float(row[2]),
+            city.categories[int(row[3]) - 1],
+            plan.categories[int(row[4]) - 1] if row[4] else "",
+        )
+        for row in encoded
+    )
+    expected = sorted(
+        (
+            r[TARGET],
+            float(r["customer_age"]),
+            float(r["monthly_spend"]),
+            r["city"],
+            "" if r["plan"] in ("", "NA") else r["plan"],
+        )
+        for r in source
+    )
+    assert decoded == expected
+
+    assert pipeline.tuning_jobs() == [manifest["tuningJobName"]]
+    job = pipeline.sagemaker.describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=manifest["tuningJobName"]
+    )
+    assert job["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] == {
+        "Type": "Maximize",
+        "MetricName": "validation:auc",
+    }
+    definition = job["TrainingJobDefinition"]
+    assert definition["RoleArn"] == PROGRAM.named("training-role").outputs["arn"]
+    assert definition["StaticHyperParameters"]["objective"] == "binary:logistic"
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in definition["InputDataConfig"]
+    }
+    assert channels == {
+        "train": f"s3://{DATA_BUCKET}/{run}train/",
+        "validation": f"s3://{DATA_BUCKET}/{run}validation/",
+    }
+    assert pipeline.unfinished_uploads() == []
+    assert [pipeline.read("raw/churn/2026-11.csv")] == [body] and len(
+        pipeline.versions("raw/churn/2026-11.csv")
+    ) == 1
+
+
+def test_redelivered_message_starts_no_second_tuning_job_and_rewrites_nothing(
+    pipeline: Pipeline, log_lines: Any
+) -> None:
+    messages = pipeline.upload("raw/churn/a.csv", churn_csv(300))
+    pipeline.deliver(messages)
+    first = {key: pipeline.versions(key) for key in pipeline.keys("processed/")}
+
+    assert pipeline.deliver(messages) == {"batchItemFailures": []}
+
+    assert len(pipeline.tuning_jobs()) == 1
+    assert {key: pipeline.versions(key) for key in pipeline.keys("processed/")} == first
+    outcomes = [line["message"] for line in log_lines() if str(line["message"]).startswith("upload ")]
+    assert outcomes == ["upload transformed", "upload already transformed"]
+
+
+def test_later_upload_is_encoded_through_the_stored_schema(pipeline: Pipeline) -> None:
+    pipeline.deliver(pipeline.upload("raw/churn/a.csv", churn_csv(300)))
+    stored = pipeline.read("processed/churn/schema.json")
+    # Columns in another order and a city the schema has never seen.
+    rows = list(csv.reader(io.StringIO(churn_csv(200, seed=2, cities=["Berlin", "Lagos"]).decode())))
+    reordered = io.StringIO()
+    csv.writer(reordered).writerows([[row[4], row[2], row[0], row[1], row[3]] for row in rows])
+
+    assert pipeline.deliver(pipeline.upload("raw/churn/b.csv", reordered.getvalue().encode())) == {
+        "batchItemFailures": []
+    }
+
+    assert pipeline.read("processed/churn/schema.json") == stored, "a later upload never changes the contract"
+    (later,) = [m for m in manifests(pipeline, "churn") if m["source"]["key"] == "raw/churn/b.csv"]
+    lagos = sum(1 for row in rows[1:] if row[2] == "Lagos")
+    assert later["unknownCategoryCounts"] == {"city": lagos}
+    city_codes = {
+        row[3] for row in encoded_rows(pipeline, later["files"]["train"] + later["files"]["validation"])
+    }
+    assert "0" in city_codes, "an unknown category is written as code 0"
+    assert len(pipeline.tuning_jobs()) == 2
+
+
+BAD_FIRST_UPLOADS = {
+    "empty file": (b"", "the file is empty"),
+    "header only": (b"customer_age,target\r\n", "header but no data rows"),
+    "no target column": (b"a,b\n1,2\n3,4\n", "no target column 'target'"),
+    "ragged rows": (b"x,target\n" + b"1,yes\n2,no,extra\n" * 50, "has 3 fields, the header has 2"),
+    "latin-1 text": ("city,target\nMünchen,yes\n".encode("latin-1"), "not UTF-8"),
+    "UTF-16 text": ("x,target\n1,yes\n".encode("utf-16"), "not UTF-8"),
+    "a target with one class": (b"x,target\n" + b"1,yes\n2,yes\n" * 100, "single class 'yes'"),
+    "too few rows to split": (b"x,target\n1,yes\n", "too few to fill both"),
+}
+
+
+def manifests(pipeline: Pipeline, dataset: str) -> list[dict[str, Any]]:
+    return [pipeline.json(k) for k in pipeline.keys(f"processed/{dataset}/") if k.endswith("/manifest.json")]
+
+
+def runs(pipeline: Pipeline, dataset: str) -> set[str]:
+    return {k.split("/")[2] for k in pipeline.keys(f"processed/{dataset}/") if k.count("/") > 2}
+
+
+def assert_rejected_and_kept(pipeline: Pipeline, key: str, body: bytes, reason: str) -> dict[str, Any]:
+    report = dict(pipeline.json(f"rejected/{key}.json"))
+    assert reason in report["reason"] + json.dumps(report["rows"], ensure_ascii=False)
+    assert report["source"]["key"] == key
+    assert [pipeline.read(key)] == [body] and len(pipeline.versions(key)) == 1, "the upload is never changed"
+    dataset = key.split("/")[1]
+    finished = {m["run"] for m in manifests(pipeline, dataset)}
+    assert runs(pipeline, dataset) == finished, "no run of the rejected upload was written"
+    assert key not in {m["source"]["key"] for m in manifests(pipeline, dataset)}
+    assert pipeline.unfinished_uploads() == []
+    return report
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FIRST_UPLOADS))
+def test_unusable_file_gets_a_rejection_report_and_stays_untouched(pipeline: Pipeline, case: str) -> None:
+    body, reason = BAD_FIRST_UPLOADS[case]
+    key = "raw/bad/upload.csv"
+    assert TARGET == "target", "the cases are written for the dev stack's target column"
+    response = pipeline.deliver(pipeline.upload(key, body))
+
+    assert response == {"batchItemFailures": []}, "retrying cannot fix data: the message succeeds"
+    assert_rejected_and_kept(pipeline, key, body, reason)
+    assert pipeline.tuning_jobs() == []
+
+
+LATER_UPLOAD_PROBLEMS = {
+    "a missing column": (lambda row: row[:1] + row[2:], "missing column(s) 'monthly_spend'"),
+    "a renamed column": (
+        lambda row: ["age" if v == "customer_age" else v for v in row],
+        "'age' not in the dataset",
+    ),
+    "text in a numeric column": (
+        lambda row: [row[0] if row[0] == "customer_age" else "n/k", *row[1:]],
+        "'n/k' is not a number",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LATER_UPLOAD_PROBLEMS))
+def test_later_upload_that_breaks_the_schema_is_rejected(pipeline: Pipeline, case: str) -> None:
+    pipeline.deliver(pipeline.upload("raw/churn/a.csv", churn_csv(300)))
+    change, reason = LATER_UPLOAD_PROBLEMS[case]
+    rows = [change(row) for row in csv.reader(io.StringIO(churn_csv(100, seed=3).decode()))]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    body = buffer.getvalue().encode()
+
+    pipeline.deliver(pipeline.upload("raw/churn/b.csv", body))
+
+    report = assert_rejected_and_kept(pipeline, "raw/churn/b.csv", body, "")
+    assert reason in report["reason"] + json.dumps(report["rows"])
+    assert len(pipeline.tuning_jobs()) == 1
+
+
+def test_few_bad_rows_are_reported_and_the_rest_is_transformed(pipeline: Pipeline) -> None:
+    lines = churn_csv(1000).decode().splitlines()
+    bad_rows = [17, 512]  # 0.2% of the rows: under the 1% allowed in dev
+    for row in bad_rows:
+        lines[row] = "forty,12.5,Berlin,basic,yes" if row == 17 else "33,12.5,Berlin,basic"
+    body = ("\n".join(lines) + "\n").encode()
+
+    assert pipeline.deliver(pipeline.upload("raw/churn/a.csv", body)) == {"batchItemFailures": []}
+
+    report = pipeline.json("rejected/raw/churn/a.csv.json")
+    assert report["rejectedRowCount"] == 2
+    assert [(r["row"], r["line"]) for r in report["rows"]] == [(17, 18), (512, 513)]
+    assert "column 'customer_age': 'forty' is not a number" in report["rows"][0]["reason"]
+    assert "has 4 fields, the header has 5" in report["rows"][1]["reason"]
+    assert manifest_of(pipeline, "churn")["rows"]["rejected"] == 2
+    assert len(pipeline.tuning_jobs()) == 1
+
+
+@dataclass
+class ShortOnTime(LambdaContext):
+    millis_left: int = 31_000
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
+        return self.millis_left
+
+
+def test_file_too_large_for_one_run_is_rejected_not_truncated(pipeline: Pipeline) -> None:
+    body = churn_csv(2000)  # ~60 KB, more than 1 s of the assumed throughput leaves room for
+
+    pipeline.deliver(pipeline.upload("raw/churn/big.csv", body), context=ShortOnTime(millis_left=30_004))
+
+    report = assert_rejected_and_kept(
+        pipeline, "raw/churn/big.csv", body, f"the file has {len(body):,} bytes"
+    )
+    assert "split it into smaller files" in report["reason"]
+    assert pipeline.tuning_jobs() == []
+
+
+def test_key_without_a_dataset_folder_is_rejected_with_the_expected_layout(pipeline: Pipeline) -> None:
+    body = churn_csv(50)
+    pipeline.deliver(pipeline.upload("raw/loose.csv", body))
+    report = pipeline.json("rejected/raw/loose.csv.json")
+    assert "upload to raw/<dataset>/<file>" in report["reason"]
+    assert pipeline.keys("processed/") == []
+
+
+def throttle(operation: str) -> Any:
+    def raise_throttling(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, operation
+        )
+
+    return raise_throttling
+
+
+def test_throttled_write_fails_the_message_for_redelivery_and_leaves_no_half_run(pipeline: Pipeline) -> None:
+    messages = pipeline.upload("raw/churn/a.csv", churn_csv(300))
+    s3 = pipeline.handler.transformer._s3
+    handler = throttle("CompleteMultipartUpload")
+    s3.meta.events.register("before-call.s3.CompleteMultipartUpload", handler)
+
+    # A batch whose every record failed fails the invocation: Lambda returns the message to the queue.
+    with pytest.raises(BatchProcessingError, match="SlowDown"):
+        pipeline.deliver(messages)
+
+    assert pipeline.keys("rejected/") == [] and pipeline.tuning_jobs() == []
+    assert [k for k in pipeline.keys("processed/") if "/part-" in k] == []
+    assert pipeline.unfinished_uploads() == [], "the run's multipart uploads were aborted"
+
+    s3.meta.events.unregister("before-call.s3.CompleteMultipartUpload", handler)
+    assert pipeline.deliver(messages) == {"batchItemFailures": []}
+    assert len(pipeline.tuning_jobs()) == 1
+
+
+def test_throttled_tuning_start_is_retried_from_the_finished_run(pipeline: Pipeline) -> None:
+    messages = pipeline.upload("raw/churn/a.csv", churn_csv(300))
+    sagemaker = pipeline.handler.transformer._sagemaker
+    handler = throttle("CreateHyperParameterTuningJob")
+    sagemaker.meta.events.register("before-call.sagemaker.CreateHyperParameterTuningJob", handler)
+
+    with pytest.raises(BatchProcessingError, match="SlowDown"):
+        pipeline.deliver(messages)
+    assert manifest_of(pipeline, "churn")["rows"]["read"] == 300, "the run itself is complete"
+
+    sagemaker.meta.events.unregister("before-call.sagemaker.CreateHyperParameterTuningJob", handler)
+    assert pipeline.deliver(messages) == {"batchItemFailures": []}
+    assert pipeline.tuning_jobs() == [manifest_of(pipeline, "churn")["tuningJobName"]]
