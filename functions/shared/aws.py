@@ -7,6 +7,7 @@ boto3 reads endpoint overrides from the standard environment (`AWS_ENDPOINT_URL`
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 import boto3
@@ -18,13 +19,17 @@ from botocore.exceptions import ClientError
 S3Client = Any
 SageMakerClient = Any
 
+USER_AGENT_APP = "serverless-ml-pipeline"
 # Standard retry mode backs off on throttling and transient errors before the code sees them.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
 
 
 @functools.cache
 def client(service: str) -> BaseClient:
-    return boto3.client(service, config=CLIENT_CONFIG)
+    """The container's client of `service`; its user agent names the function, which CloudTrail shows."""
+    function = os.environ.get("POWERTOOLS_SERVICE_NAME", "function")
+    config = CLIENT_CONFIG.merge(Config(user_agent_extra=f"{USER_AGENT_APP}/{function}"))
+    return boto3.client(service, config=config)
 
 
 def error_code(error: ClientError) -> str:

@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -20,6 +21,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 import shared.aws
+from tests.support.aws_requests import Request, recording_requests
 from tests.support.stacks import synth
 
 PROGRAM = synth("dev")
@@ -28,6 +30,49 @@ TRANSFORM_ENVIRONMENT: dict[str, str] = PROGRAM.named("transform-function").inpu
 DATA_BUCKET = TRANSFORM_ENVIRONMENT["DATA_BUCKET"]
 RAW_PREFIX = TRANSFORM_ENVIRONMENT["RAW_PREFIX"]
 RAW_SUFFIX = TRANSFORM_ENVIRONMENT["RAW_SUFFIX"]
+
+
+# Every request the functions' own clients made in this session's tests, for the IAM-exactness tests.
+FUNCTION_REQUESTS: list[Request] = []
+FUNCTION_CALLER = f"{shared.aws.USER_AGENT_APP}/"
+
+
+@dataclass
+class RecordingCoverage:
+    """How many recording tests the session collected, and how many have run: unused permissions can be
+    judged only once all of them have."""
+
+    collected: int = 0
+    ran: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.ran >= self.collected
+
+
+COVERAGE = RecordingCoverage()
+
+
+@pytest.fixture(autouse=True)
+def record_function_requests(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("after_function_tests"):
+        yield
+        return
+    with recording_requests() as requests:
+        yield
+    FUNCTION_REQUESTS.extend(r for r in requests if FUNCTION_CALLER in r.caller)
+    COVERAGE.ran += 1
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `after_function_tests` judge what the other function tests recorded: run them last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_function_tests") is not None)
+    here = Path(__file__).parent
+    COVERAGE.collected = sum(
+        1
+        for item in items
+        if here in item.path.parents and not item.get_closest_marker("after_function_tests")
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from botocore.client import BaseClient  # type: ignore[import-untyped]
-from botocore.exceptions import ParamValidationError  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError, ParamValidationError  # type: ignore[import-untyped]
 from botocore.session import get_session  # type: ignore[import-untyped]
 from botocore.validate import ParamValidator  # type: ignore[import-untyped]
 
@@ -33,12 +33,20 @@ class Request:
     operation: str
     params: Mapping[str, Any]
     region: str
+    # The client's `user_agent_extra`: the functions name themselves there, so tests tell their requests
+    # from the test's own setup and assertions.
+    caller: str = ""
+    # Error codes AWS answered with (S3's 404 for a missing key needs s3:ListBucket, for one).
+    errors: list[str] = field(default_factory=list, compare=False, hash=False)
 
 
 # ---------------------------------------------------------------------------------------------- recording
 
 _EMIT_API_PARAMS = BaseClient._emit_api_params
+_MAKE_API_CALL = BaseClient._make_api_call
 _lock = threading.Lock()
+# The request each thread is making: botocore prepares and sends it on the calling thread.
+_current = threading.local()
 # Logs of the recorders now open, by identity: boto3's transfer threads append from other threads.
 _open_logs: dict[int, list[Request]] = {}
 
@@ -53,7 +61,9 @@ def _record(client: Any, operation_model: Any, params: Mapping[str, Any], contex
         operation=operation_model.name,
         params=dict(params),
         region=client.meta.region_name,
+        caller=client.meta.config.user_agent_extra or "",
     )
+    _current.request = request
     with _lock:
         for log in _open_logs.values():
             log.append(request)
@@ -65,6 +75,17 @@ def _recording_emit_api_params(self: Any, api_params: Any, operation_model: Any,
     return params
 
 
+def _recording_make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
+    _current.request = None
+    try:
+        return _MAKE_API_CALL(self, operation_name, api_params)
+    except ClientError as error:
+        request = getattr(_current, "request", None)
+        if request is not None:
+            request.errors.append(str(error.response.get("Error", {}).get("Code", "")))
+        raise
+
+
 @contextmanager
 def recording_requests() -> Iterator[list[Request]]:
     """Collect every request any botocore client makes while the block runs, in the order botocore
@@ -73,6 +94,7 @@ def recording_requests() -> Iterator[list[Request]]:
     with _lock:
         if not _open_logs:
             BaseClient._emit_api_params = _recording_emit_api_params
+            BaseClient._make_api_call = _recording_make_api_call
         _open_logs[id(log)] = log
     try:
         yield log
@@ -81,6 +103,7 @@ def recording_requests() -> Iterator[list[Request]]:
             del _open_logs[id(log)]
             if not _open_logs:
                 BaseClient._emit_api_params = _EMIT_API_PARAMS
+                BaseClient._make_api_call = _MAKE_API_CALL
 
 
 # --------------------------------------------------------------------------------------------- validation
