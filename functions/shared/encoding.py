@@ -37,10 +37,12 @@ from shared.dataset_schema import (
 )
 
 _PLAIN_NUMBER_BYTES = b"0123456789.eE+-"
-# Plain decimals, one per line, that are certainly finite floats: at most 300 integer digits and a
+# Plain ASCII decimals, one per line, that are certainly finite floats: at most 300 integer digits and a
 # two-digit exponent keep them below float's 1.8e308.
 # Possessive quantifiers: no backtracking, about a third faster on this hot path.
-_PLAIN_FINITE_NUMBERS = re.compile(r"(?:[+-]?+(?:\d{1,300}+(?:\.\d*+)?+|\.\d++)(?:[eE][+-]?+\d{1,2}+)?+\n)*+")
+_PLAIN_FINITE_NUMBERS = re.compile(
+    r"(?:[+-]?+(?:[0-9]{1,300}+(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?+[0-9]{1,2}+)?+\n)*+", re.ASCII
+)
 UNKNOWN_CODE = str(UNKNOWN_CATEGORY_CODE)
 # Raw spellings remembered per column for the fast path, beyond the canonical values themselves.
 MAX_SPELLINGS = 4096

@@ -16,11 +16,13 @@ from typing import IO, Protocol
 
 from shared.dataset_schema import DatasetSchema, ProblemType, SchemaMismatch
 from shared.encoding import EncoderLimits, RowEncoder
-from transform.csv_source import CsvRows, UnreadableCsv
+from transform.csv_source import CsvRows, RowBlock, UnreadableCsv
 from transform.schema_inference import InferenceOptions, infer_schema
 
 # Rows encoded together, column by column; the deadline is checked once per block.
 BLOCK_ROWS = 2048
+# Rows a new dataset's column kinds are inferred from.
+SAMPLE_ROWS = 2048
 
 
 class Split:
@@ -74,7 +76,7 @@ class TransformOptions:
     max_rejected_fraction: float
     inference: InferenceOptions
     limits: EncoderLimits
-    sample_rows: int = BLOCK_ROWS
+    sample_rows: int = SAMPLE_ROWS
     max_reported_rows: int = 100
 
 
@@ -117,11 +119,14 @@ class _Run:
         self.deadline = deadline
         self.learning = stored is None
         self.blocks = rows.blocks(BLOCK_ROWS)
-        # The first upload's schema is inferred from its first block, which is then encoded first.
-        self.first_block = next(self.blocks, None)
+        # The first upload's schema is inferred from its first rows, which are then encoded first.
+        self.read_ahead: list[RowBlock] = []
         if stored is None:
-            sample = self.first_block.rows[: options.sample_rows] if self.first_block else []
-            stored = infer_schema(rows.header, sample, options.inference)
+            sample: list[list[str]] = []
+            while len(sample) < options.sample_rows and (block := next(self.blocks, None)) is not None:
+                self.read_ahead.append(block)
+                sample += block.rows
+            stored = infer_schema(rows.header, sample[: options.sample_rows], options.inference)
         limits = options.limits
         if options.inference.problem_type is ProblemType.BINARY:
             limits = EncoderLimits(limits.max_categories, max_classes=2)
@@ -132,8 +137,7 @@ class _Run:
 
     def into(self, train: RowSink, validation: RowSink) -> TransformOutcome:
         train_rows = validation_rows = rows_read = 0
-        blocks = itertools.chain([self.first_block] if self.first_block else [], self.blocks)
-        for rows in blocks:
+        for rows in itertools.chain(self.read_ahead, self.blocks):
             encoded = self.encoder.encode_block(rows.rows)
             for index, reason in encoded.rejected:
                 self._reject(rows_read + index + 1, rows.line_of(index), reason)
