@@ -1,0 +1,210 @@
+"""schema.json and the shared encoding: what a dataset's contract says and how records become rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.dataset_schema import (
+    DatasetSchema,
+    Feature,
+    FeatureKind,
+    ProblemType,
+    SchemaError,
+    SchemaMismatch,
+    Target,
+)
+from shared.encoding import EncoderLimits, NumberField, RecordRejected, RowEncoder
+from transform.schema_inference import InferenceOptions, infer_schema
+
+LIMITS = EncoderLimits(max_categories=100, max_classes=100)
+
+
+def churn_schema(problem_type: ProblemType = ProblemType.BINARY) -> DatasetSchema:
+    classes = {"binary": ("no", "yes"), "multiclass": ("a", "b", "c"), "regression": ()}[problem_type.value]
+    return DatasetSchema(
+        columns=("age", "city", "id", "target"),
+        target=Target("target", problem_type, classes),
+        features=(
+            Feature("age", FeatureKind.NUMERIC),
+            Feature("city", FeatureKind.CATEGORICAL, ("Berlin", "Paris")),
+            Feature("id", FeatureKind.IGNORED, reason="identifier"),
+        ),
+    )
+
+
+def options(**overrides: object) -> InferenceOptions:
+    values: dict[str, object] = {
+        "target_column": "target",
+        "problem_type": None,
+        "max_categories": 5,
+        "numeric_tolerance": 0.0,
+    }
+    return InferenceOptions(**(values | overrides))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("problem_type", list(ProblemType))
+def test_schema_document_round_trips_and_names_the_xgboost_settings(problem_type: ProblemType) -> None:
+    schema = churn_schema(problem_type)
+    document = json.loads(schema.to_json())
+    assert DatasetSchema.from_json(schema.to_json()) == schema
+    assert document["unknownCategoryCode"] == 0
+    assert document["xgboost"] == {
+        "binary": {"objective": "binary:logistic", "evalMetric": "auc", "numClass": None,
+                   "tuningMetric": "validation:auc", "tuningDirection": "Maximize"},
+        "multiclass": {"objective": "multi:softprob", "evalMetric": "mlogloss", "numClass": 3,
+                       "tuningMetric": "validation:mlogloss", "tuningDirection": "Minimize"},
+        "regression": {"objective": "reg:squarederror", "evalMetric": "rmse", "numClass": None,
+                       "tuningMetric": "validation:rmse", "tuningDirection": "Minimize"},
+    }[problem_type.value]  # fmt: skip
+
+
+def test_digest_changes_with_any_category() -> None:
+    schema = churn_schema()
+    changed = DatasetSchema(
+        schema.columns,
+        schema.target,
+        (
+            schema.features[0],
+            Feature("city", FeatureKind.CATEGORICAL, ("Paris", "Berlin")),
+            schema.features[2],
+        ),
+    )
+    assert schema.digest != changed.digest
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(schemaVersion=2), "schemaVersion 2"),
+        (lambda d: d["target"].update(classes=["only"]), "binary target needs 2 classes"),
+        (lambda d: d["columns"].append("extra"), "exactly the target plus the features"),
+        (lambda d: d["features"][0].update(type="date"), "invalid"),
+        (lambda d: d.pop("target"), "invalid"),
+    ],
+)
+def test_a_hand_edited_schema_that_is_not_valid_is_refused(edit: object, message: str) -> None:
+    document = churn_schema().to_document()
+    edit(document)  # type: ignore[operator]
+    with pytest.raises(SchemaError, match=message):
+        DatasetSchema.from_document(document)
+
+
+def test_header_check_names_missing_renamed_and_duplicate_columns() -> None:
+    with pytest.raises(SchemaMismatch, match=r"missing column\(s\) 'city'.*'town' not in the dataset"):
+        churn_schema().check_header(["age", "town", "id", "target"])
+    with pytest.raises(SchemaMismatch, match="duplicate column names"):
+        churn_schema().check_header(["age", "city", "id", "target", "age"])
+    churn_schema().check_header([" target", "id ", "city", "age"])  # order and padding do not matter
+
+
+def test_rows_are_target_first_then_features_in_schema_order_ignored_columns_left_out() -> None:
+    encoder = RowEncoder(churn_schema(), ["target", "id", "city", "age"], learning=False, limits=LIMITS)
+    assert encoder.encode(["yes", "c-17", " Paris ", "41"]) == "1,41,2"
+    assert encoder.encode(["no", "c-18", "Lisbon", "NA"]) == "0,,0", "unknown category: code 0; NA: missing"
+    assert encoder.unknown_categories == {"city": 1}
+    assert encoder.class_counts == {"no": 1, "yes": 1}
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (["maybe", "x", "Paris", "1"], "column 'target': class 'maybe' is not one of the target's classes"),
+        (["", "x", "Paris", "1"], "column 'target': the target is empty"),
+        (["yes", "x", "Paris", "forty"], "column 'age': 'forty' is not a number"),
+        (["yes", "x", "Paris", "inf"], "column 'age': 'inf' is not a finite number"),
+        (["yes", "x", "Paris"], "has 3 fields, the header has 4"),
+    ],
+)
+def test_a_bad_record_is_refused_naming_the_field(row: list[str], reason: str) -> None:
+    encoder = RowEncoder(churn_schema(), ["target", "id", "city", "age"], learning=False, limits=LIMITS)
+    with pytest.raises(RecordRejected, match=reason):
+        encoder.encode(row)
+
+
+@pytest.mark.parametrize(
+    ("text", "encoded"),
+    [("1.50", "1.50"), (" 2.5 ", "2.5"), ("1_000", "1000.0"), ("٣", "3.0"), ("1e5", "1e5"), ("-0", "-0"),
+     ("", ""), ("NaN", ""), ("null", "")],
+)  # fmt: skip
+def test_numbers_are_written_in_a_form_xgboost_parses(text: str, encoded: str) -> None:
+    assert NumberField.one(text) == encoded
+
+
+def test_a_block_rejects_only_its_bad_rows_and_keeps_the_order_of_the_rest() -> None:
+    encoder = RowEncoder(churn_schema(), ["target", "id", "city", "age"], learning=False, limits=LIMITS)
+    block = encoder.encode_block(
+        [["yes", "a", "Paris", "1"], ["yes", "a"], ["no", "b", "Berlin", "x"], ["no", "c", "Berlin", "3"]]
+    )
+    assert block.lines == ["1,1,2", "0,3,1"]
+    assert [index for index, _ in block.rejected] == [1, 2]
+
+
+def test_learning_encoder_grows_categories_and_classes_up_to_the_limits() -> None:
+    schema = churn_schema()
+    encoder = RowEncoder(schema, list(schema.columns), learning=True, limits=EncoderLimits(3, 3))
+    for city in ["Rome", "Oslo", "Kyiv"]:
+        encoder.encode(["1", city, "x", "maybe"])
+    learned = encoder.learned_schema(None)
+    assert learned.features[1].categories == ("Berlin", "Paris", "Rome"), "the limit keeps memory bounded"
+    assert encoder.unknown_categories == {"city": 2}
+    assert learned.target.classes == ("no", "yes", "maybe") and learned.target.problem_type == "multiclass"
+
+
+def test_inference_reads_kinds_problem_type_and_identifier_columns_from_the_sample() -> None:
+    header = ["age", "plan", "customer", "target"]
+    sample = [[str(20 + i), ["a", "b"][i % 2], f"cust-{i}", "1" if i % 3 else "0"] for i in range(10)]
+    schema = infer_schema(header, sample, options())
+    assert [f.kind for f in schema.features] == [
+        FeatureKind.NUMERIC,
+        FeatureKind.CATEGORICAL,
+        FeatureKind.IGNORED,
+    ]
+    assert "more than 5 distinct values" in schema.features[2].reason
+    assert schema.target.problem_type == "binary" and schema.target.classes == ("0", "1")
+
+
+@pytest.mark.parametrize(
+    ("targets", "given", "problem_type"),
+    [
+        (["1.5", "2.5", "3.5"], None, ProblemType.REGRESSION),
+        (["0", "1", "0"], None, ProblemType.BINARY),
+        (["low", "mid", "high"], None, ProblemType.MULTICLASS),
+        (["0", "1", "2"], ProblemType.MULTICLASS, ProblemType.MULTICLASS),
+        (["10", "9", "8"], ProblemType.BINARY, None),
+    ],
+)
+def test_problem_type_is_inferred_or_taken_from_config(
+    targets: list[str], given: ProblemType | None, problem_type: ProblemType | None
+) -> None:
+    sample = [["1", target] for target in targets]
+    if problem_type is None:
+        with pytest.raises(SchemaMismatch, match="problem type is binary but target 'target' has 3 classes"):
+            infer_schema(["x", "target"], sample, options(problem_type=given))
+        return
+    assert (
+        infer_schema(["x", "target"], sample, options(problem_type=given)).target.problem_type == problem_type
+    )
+
+
+def test_numeric_column_with_a_stray_word_stays_numeric_within_the_tolerance() -> None:
+    sample = [[str(i), "yes" if i % 2 else "no"] for i in range(200)] + [["n/k", "yes"]]
+    assert (
+        infer_schema(["x", "target"], sample, options(numeric_tolerance=0.01)).features[0].kind == "numeric"
+    )
+    strict = options(max_categories=1000)
+    assert infer_schema(["x", "target"], sample, strict).features[0].kind == "categorical"
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (["a", "b"], "no target column 'target' in the header"),
+        (["a", "", "target"], r"column\(s\) 2 of the header have no name"),
+        (["a", "a", "target"], "duplicate column name"),
+    ],
+)
+def test_a_header_that_cannot_become_a_schema_is_refused(header: list[str], message: str) -> None:
+    with pytest.raises(SchemaMismatch, match=message):
+        infer_schema(header, [], options())
