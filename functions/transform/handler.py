@@ -28,7 +28,7 @@ transformer = UploadTransformer(environment, s3=client("s3"), sagemaker=client("
 def accept_upload(ref: S3ObjectRef, context: LambdaContext) -> None:
     """Take one uploaded CSV into the pipeline."""
     seconds_left = context.get_remaining_time_in_millis() / 1000
-    result = transformer.run(ref, seconds_left)
+    result = transformer.run(ref, seconds_left, int(context.memory_limit_in_mb))
     log = logger.warning if result.status in (Status.REJECTED, Status.GONE) else logger.info
     log(
         f"upload {result.status}",

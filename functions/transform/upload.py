@@ -24,9 +24,12 @@ from transform.part_files import PartFiles
 from transform.pipeline import FileRejected, RejectedRow, TransformOutcome, transform_csv
 from transform.tuning import UploadIdentity, start_tuning, tuning_request
 
-# Throughput the size limit assumes: half of what `tools/benchmark.py` measures on one core for the
-# shipped transform, leaving room for wide text columns and a slower vCPU.
+# Throughput the size limit assumes with one full vCPU: half of what `tools/benchmark.py` measures on one
+# core for the shipped transform, leaving room for wide text columns and a slower vCPU.
 ASSUMED_BYTES_PER_SECOND = 12 * 1000 * 1000
+# Lambda gives a function CPU in proportion to its memory, one full vCPU at 1,769 MB (Lambda developer
+# guide, "Configure Lambda function memory").
+ONE_VCPU_MB = 1769
 # Time kept back from the function timeout to complete the uploads and write the results.
 RESERVE_SECONDS = 30.0
 
@@ -47,9 +50,10 @@ class UploadResult:
     tuning_started: bool = False
 
 
-def max_object_bytes(seconds_left: float) -> int:
-    """The largest object one invocation can transform in the time it has left."""
-    return max(0, int((seconds_left - RESERVE_SECONDS) * ASSUMED_BYTES_PER_SECOND))
+def max_object_bytes(seconds_left: float, memory_mb: int) -> int:
+    """The largest object one invocation can transform in the time it has left, on the CPU its memory buys."""
+    cpu_share = min(1.0, memory_mb / ONE_VCPU_MB)
+    return max(0, int((seconds_left - RESERVE_SECONDS) * ASSUMED_BYTES_PER_SECOND * cpu_share))
 
 
 class UploadTransformer:
@@ -59,7 +63,7 @@ class UploadTransformer:
         self._sagemaker = sagemaker
         self._store = DatasetStore(s3, environment.bucket)
 
-    def run(self, ref: S3ObjectRef, seconds_left: float) -> UploadResult:
+    def run(self, ref: S3ObjectRef, seconds_left: float, memory_mb: int) -> UploadResult:
         deadline = time.monotonic() + seconds_left - RESERVE_SECONDS
         try:
             dataset = dataset_of(ref.key, self._env.uploads.prefix)
@@ -87,13 +91,13 @@ class UploadTransformer:
             manifest = self._store.read_json(location.manifest_key)
             if manifest is not None:
                 return self._tune(location, job_name, Status.ALREADY_TRANSFORMED, "the run exists")
-            limit = max_object_bytes(seconds_left)
+            limit = max_object_bytes(seconds_left, memory_mb)
             size = int(response["ContentLength"])
             if size > limit:
                 reason = (
-                    f"the file has {size:,} bytes; one run of the transform can take {limit:,} in its "
-                    f"timeout at the assumed {ASSUMED_BYTES_PER_SECOND / 1e6:.0f} MB/s: split it into "
-                    "smaller files under the same dataset folder"
+                    f"the file has {size:,} bytes; one run of the transform can take {limit:,} in the "
+                    f"{seconds_left:.0f} s it has with {memory_mb} MB of memory: split it into smaller "
+                    "files under the same dataset folder"
                 )
                 return self._reject(ref, identity, reason, ())
             return self._transform(ref, identity, location, job_name, body, deadline)

@@ -10,7 +10,7 @@ import pytest
 from shared.encoding import EncoderLimits
 from transform.pipeline import FileRejected, Split, TransformOptions, transform_csv
 from transform.schema_inference import InferenceOptions
-from transform.upload import ASSUMED_BYTES_PER_SECOND, RESERVE_SECONDS, max_object_bytes
+from transform.upload import ASSUMED_BYTES_PER_SECOND, ONE_VCPU_MB, RESERVE_SECONDS, max_object_bytes
 
 OPTIONS = TransformOptions(
     validation_fraction=0.2,
@@ -60,7 +60,11 @@ def test_the_split_holds_the_configured_share_and_is_fixed_per_position(fraction
     assert split.mask(12_345, 70_000) == flags[12_345:82_345], "any block boundary gives the same flags"
 
 
-def test_the_largest_object_per_run_follows_the_time_left() -> None:
-    assert max_object_bytes(900) == int((900 - RESERVE_SECONDS) * ASSUMED_BYTES_PER_SECOND)
-    assert max_object_bytes(900) >= 10 * 10**9, "a 10 GB file fits one 15-minute run"
-    assert max_object_bytes(RESERVE_SECONDS) == 0
+def test_the_largest_object_per_run_follows_the_time_left_and_the_cpu_share() -> None:
+    assert max_object_bytes(900, ONE_VCPU_MB) == int((900 - RESERVE_SECONDS) * ASSUMED_BYTES_PER_SECOND)
+    assert max_object_bytes(900, ONE_VCPU_MB) >= 10 * 10**9, "a 10 GB file fits one 15-minute run"
+    assert max_object_bytes(900, 3008) == max_object_bytes(900, ONE_VCPU_MB), "one thread uses one vCPU"
+    assert max_object_bytes(900, ONE_VCPU_MB // 2) == pytest.approx(
+        max_object_bytes(900, ONE_VCPU_MB) / 2, rel=1e-3
+    )
+    assert max_object_bytes(RESERVE_SECONDS, ONE_VCPU_MB) == 0
