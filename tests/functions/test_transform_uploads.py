@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from shared.dataset_schema import DatasetSchema
 from tests.functions.conftest import DATA_BUCKET, PROGRAM, REGION, TRANSFORM_ENVIRONMENT, UploadPath
 from tests.support.lambda_events import LambdaContext, sqs_event_from_messages
+from transform.dataset_store import DatasetStore
 
 TARGET = TRANSFORM_ENVIRONMENT["TARGET_COLUMN"]
 CITIES = ["Berlin", "New York, NY", 'The "Big" Apple', "Zürich", "São Paulo"]
@@ -381,3 +382,27 @@ def test_throttled_tuning_start_is_retried_from_the_finished_run(pipeline: Pipel
     sagemaker.meta.events.unregister("before-call.sagemaker.CreateHyperParameterTuningJob", handler)
     assert pipeline.deliver(messages) == {"batchItemFailures": []}
     assert pipeline.tuning_jobs() == [manifest_of(pipeline, "churn")["tuningJobName"]]
+
+
+def test_two_first_uploads_racing_keep_one_schema_and_the_loser_retries_through_it(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = (
+        pipeline.upload("raw/churn/a.csv", churn_csv(300)),
+        pipeline.upload("raw/churn/b.csv", churn_csv(300, seed=9)),
+    )
+    pipeline.deliver(first)
+    winner = pipeline.read("processed/churn/schema.json")
+    # The second upload read the store before the first one wrote its schema.
+    monkeypatch.setattr(DatasetStore, "read_schema", lambda self, dataset: None)
+
+    with pytest.raises(BatchProcessingError, match="got its schema from another upload first"):
+        pipeline.deliver(second)
+
+    assert pipeline.read("processed/churn/schema.json") == winner, "the conditional write keeps the first"
+    assert [m["source"]["key"] for m in manifests(pipeline, "churn")] == ["raw/churn/a.csv"]
+    monkeypatch.undo()
+    assert pipeline.deliver(second) == {"batchItemFailures": []}
+    assert {m["schema"]["sha256"] for m in manifests(pipeline, "churn")} == {
+        DatasetSchema.from_json(winner).digest
+    }
