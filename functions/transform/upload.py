@@ -90,7 +90,8 @@ class UploadTransformer:
             job_name = identity.tuning_job_name(self._env.tuning_job_prefix)
             manifest = self._store.read_json(location.manifest_key)
             if manifest is not None:
-                return self._tune(location, job_name, Status.ALREADY_TRANSFORMED, "the run exists")
+                schema = self._run_schema(location)
+                return self._tune(location, job_name, schema, Status.ALREADY_TRANSFORMED, "the run exists")
             limit = max_object_bytes(seconds_left, memory_mb)
             size = int(response["ContentLength"])
             if size > limit:
@@ -154,13 +155,17 @@ class UploadTransformer:
         )
         self._store.write_json(location.manifest_key, manifest)
         detail = f"{outcome.train_rows} training and {outcome.validation_rows} validation rows"
-        return self._tune(location, job_name, Status.TRANSFORMED, detail)
+        return self._tune(location, job_name, outcome.schema, Status.TRANSFORMED, detail)
 
-    def _tune(self, location: RunLocation, job_name: str, status: Status, detail: str) -> UploadResult:
+    def _run_schema(self, location: RunLocation) -> DatasetSchema:
         document = self._store.read_json(location.schema_key)
         if document is None:
             raise RuntimeError(f"run {location.prefix} has a manifest but no schema.json")
-        schema = DatasetSchema.from_document(document)
+        return DatasetSchema.from_document(document)
+
+    def _tune(
+        self, location: RunLocation, job_name: str, schema: DatasetSchema, status: Status, detail: str
+    ) -> UploadResult:
         request = tuning_request(
             self._env.tuning_template,
             job_name=job_name,
