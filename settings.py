@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import botocore.session
+
 PROJECT = "serverless-ml-pipeline"
 
 T = TypeVar("T")
@@ -79,7 +81,16 @@ XGBOOST_VERSIONS = ("1.0-1", "1.2-1", "1.2-2", "1.3-1", "1.5-1", "1.7-1", "3.0-5
 # at most 28 days.
 TRAINING_VOLUME_GB_RANGE = (1, 16_384)
 TRAINING_MAX_RUNTIME_RANGE = (1, 2_419_200)
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.(?:medium|large|[0-9]*xlarge)$")
+
+
+def _training_instance_types() -> frozenset[str]:
+    """Instance types SageMaker training accepts: the TrainingInstanceType enum of botocore's SageMaker
+    model (botocore does not check it before sending; SageMaker would refuse every tuning request)."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return frozenset(model.shape_for("TrainingInstanceType").enum)
+
+
+TRAINING_INSTANCE_TYPES = _training_instance_types()
 
 # Prefixes the pipeline writes to; an upload prefix inside one of them would feed the pipeline its own output.
 PIPELINE_PREFIXES = ("processed/", "rejected/", "models/", "capture/")
@@ -310,12 +321,13 @@ PART_FILE_MB = _integer(
 XGBOOST_VERSION = _choice(
     "xgboostVersion", "3.0-5", XGBOOST_VERSIONS, "Version of SageMaker's built-in XGBoost algorithm."
 )
-TRAINING_INSTANCE_TYPE = _pattern(
+TRAINING_INSTANCE_TYPE = Option(
     "trainingInstanceType",
     "ml.m5.xlarge",
-    _INSTANCE_TYPE,
-    "a SageMaker instance type such as ml.m5.xlarge",
     "Instance type of each training job.",
+    "a SageMaker training instance type (botocore's TrainingInstanceType list), e.g. ml.m5.xlarge",
+    str.strip,
+    lambda v: v in TRAINING_INSTANCE_TYPES,
 )
 TRAINING_INSTANCE_COUNT = _integer(
     "trainingInstanceCount",

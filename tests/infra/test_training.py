@@ -1,0 +1,551 @@
+"""The training side of every stack: the SageMaker execution role and its policy, the XGBoost image, and
+the tuning request template that the transform function completes for each upload and sends to SageMaker.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.validate import ParamValidator
+
+from components.training import algorithm_image
+from settings import PROJECT, XGBOOST_VERSIONS, InvalidStackConfig, Settings, load_settings
+from shared.dataset_schema import DatasetSchema, Feature, FeatureKind, ProblemType, Target
+from tests.support.iam_policy import Policy
+from tests.support.policies import as_list, granted, statements
+from tests.support.stacks import STACKS, config_for, synth
+from tools.mockrun import MOCK_ACCOUNT_ID, ProgramFailed, StackRun, run_program
+from transform.dataset_store import RunLocation
+from transform.tuning import UploadIdentity, tuning_request
+
+SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
+# Lambda developer guide, "Working with Lambda environment variables": the total size of all environment
+# variables may not exceed 4 KB; a bigger template makes `pulumi up` fail on the function.
+LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096
+# SageMaker API reference, CreateHyperParameterTuningJob, HyperParameterTuningJobName; the pipeline uses
+# lowercase only because tuning job ARNs carry the name lowercased.
+JOB_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9]){0,31}$")
+# `<account>.dkr.ecr.<region>.<domain>/<repository>:<tag>`: read independently of the program's parser.
+IMAGE_URI = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.(?P<domain>amazonaws\.com(?:\.cn)?)"
+    r"/(?P<repository>[a-z0-9._/-]+):(?P<tag>[A-Za-z0-9._-]+)$"
+)
+IMAGE_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
+SAGEMAKER_MODEL = botocore.session.get_session().get_service_model("sagemaker")
+CREATE_TUNING_JOB = SAGEMAKER_MODEL.operation_model("CreateHyperParameterTuningJob")
+
+
+@pytest.fixture(params=STACKS)
+def run(request: pytest.FixtureRequest) -> StackRun:
+    return synth(request.param)
+
+
+def settings_of(run: StackRun) -> Settings:
+    return load_settings(run.config, stack=run.stack)
+
+
+def partition_for(region: str) -> str:
+    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+
+def environment(run: StackRun) -> dict[str, str]:
+    return run.named("transform-function").inputs["environment"]["variables"]
+
+
+def template(run: StackRun) -> dict[str, Any]:
+    """The template exactly as the function reads it: the JSON in its environment, not the component's."""
+    return json.loads(environment(run)["TUNING_REQUEST_TEMPLATE"])
+
+
+def definition(run: StackRun) -> dict[str, Any]:
+    return template(run)["TrainingJobDefinition"]
+
+
+def training_policy(run: StackRun) -> dict[str, Any]:
+    return run.named("training-role-policy").json_input("policy")
+
+
+def bucket_arn(run: StackRun) -> str:
+    return run.named("ingest-data").outputs["arn"]
+
+
+def expected_repository_arn(image: str, partition: str) -> str:
+    parts = IMAGE_URI.fullmatch(image)
+    assert parts, f"{image!r} is not an ECR image URI"
+    return f"arn:{partition}:ecr:{parts['region']}:{parts['account']}:repository/{parts['repository']}"
+
+
+# --- 1. who can assume the role ----------------------------------------------------------------------
+
+
+def test_training_role_can_be_assumed_by_sagemaker_only(run: StackRun) -> None:
+    # Any other principal in the trust policy could run code with access to the training data and key.
+    trust = statements(run.named("training-role").json_input("assumeRolePolicy"))
+    assert len(trust) == 1, "one statement: nobody but SageMaker may assume the role"
+    (statement,) = trust
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": SAGEMAKER_PRINCIPAL}
+    assert as_list(statement["Action"]) == ["sts:AssumeRole"]
+    assert "NotPrincipal" not in statement and "NotAction" not in statement
+
+
+def test_training_role_and_its_policy_are_children_of_the_training_component(run: StackRun) -> None:
+    # The parent is part of each URN: re-parenting later replaces the role, and its ARN with it.
+    component = run.named("training")
+    assert component.type == f"{PROJECT}:pipeline:Training"
+    role, policy = run.named("training-role"), run.named("training-role-policy")
+    assert role.parent == component.urn
+    assert policy.parent == component.urn
+    assert policy.inputs["role"] == role.outputs["name"], "the policy must be attached to the training role"
+    assert run.outputs["training_role_arn"] == role.outputs["arn"]
+
+
+# --- 2. what the role may do -------------------------------------------------------------------------
+
+
+def test_training_role_allows_exactly_what_a_training_job_uses(run: StackRun) -> None:
+    region = run.config["aws:region"]
+    partition = partition_for(region)
+    bucket = bucket_arn(run)
+    key = run.named("ingest-key").outputs["arn"]
+    log_group = f"arn:{partition}:logs:{region}:{MOCK_ACCOUNT_ID}:log-group:/aws/sagemaker/TrainingJobs"
+    repository = expected_repository_arn(
+        definition(run)["AlgorithmSpecification"]["TrainingImage"], partition
+    )
+    logs = {
+        (action, resource)
+        for action in (
+            "logs:CreateLogGroup",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "logs:DescribeLogStreams",
+        )
+        for resource in (log_group, f"{log_group}:log-stream:*")
+    }
+    assert granted(training_policy(run)) == {
+        ("s3:GetObject", f"{bucket}/processed/*"),
+        ("s3:ListBucket", bucket),
+        ("s3:PutObject", f"{bucket}/models/*"),
+        ("kms:Decrypt", key),
+        ("kms:GenerateDataKey", key),
+        ("kms:Encrypt", key),
+        *logs,
+        ("cloudwatch:PutMetricData", "*"),
+        ("ecr:GetAuthorizationToken", "*"),
+        *((action, repository) for action in IMAGE_PULL_ACTIONS),
+    }
+    assert all(s["Effect"] == "Allow" for s in statements(training_policy(run)))
+
+
+def test_training_role_conditions_narrow_listing_and_metrics(run: StackRun) -> None:
+    # Without them the role could list every prefix (raw uploads included) and write any metric namespace.
+    conditions = {
+        action: s.get("Condition")
+        for s in statements(training_policy(run))
+        for action in as_list(s["Action"])
+    }
+    assert conditions.pop("s3:ListBucket") == {"StringLike": {"s3:prefix": ["processed/*"]}}
+    assert conditions.pop("cloudwatch:PutMetricData") == {
+        "StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}
+    }
+    assert set(conditions.values()) == {None}, conditions
+    policy = Policy.parse(training_policy(run))
+    bucket = bucket_arn(run)
+    assert policy.allows("s3:ListBucket", bucket, {"s3:prefix": "processed/churn/run/train/"})
+    assert not policy.allows("s3:ListBucket", bucket, {"s3:prefix": "raw/"})
+    assert not policy.allows("s3:ListBucket", bucket)
+    assert policy.allows(
+        "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}
+    )
+    assert not policy.allows("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "Billing"})
+    assert not policy.allows("cloudwatch:PutMetricData", "*")
+
+
+def test_image_pulls_are_limited_to_the_repository_of_the_configured_image() -> None:
+    # A different version must still be pullable: repository and image come from the same SDK answer.
+    run = synth("dev", xgboostVersion="1.7-1")
+    image = definition(run)["AlgorithmSpecification"]["TrainingImage"]
+    assert image.endswith(":1.7-1")
+    pulls = {r for action, r in granted(training_policy(run)) if action in IMAGE_PULL_ACTIONS}
+    assert pulls == {expected_repository_arn(image, "aws")}
+
+
+# --- 3. the template in the transform's environment -------------------------------------------------
+
+
+def test_template_runs_jobs_as_the_training_role_with_the_configured_image(run: StackRun) -> None:
+    settings = settings_of(run)
+    job = definition(run)
+    assert job["RoleArn"] == run.named("training-role").outputs["arn"]
+    image = job["AlgorithmSpecification"]["TrainingImage"]
+    assert image == algorithm_image(settings.region, settings.training.xgboost_version)
+    assert image.endswith(f":{settings.training.xgboost_version}")
+    parts = IMAGE_URI.fullmatch(image)
+    assert parts and parts["region"] == settings.region, "an image of another region cannot be pulled"
+
+
+def test_template_writes_encrypted_models_under_models_of_the_data_bucket(run: StackRun) -> None:
+    output = definition(run)["OutputDataConfig"]
+    assert output["S3OutputPath"] == f"s3://{run.named('ingest-data').outputs['bucket']}/models/"
+    assert output["KmsKeyId"] == run.named("ingest-key").outputs["arn"]
+
+
+def test_template_follows_the_stacks_training_settings(run: StackRun) -> None:
+    training = settings_of(run).training
+    job = definition(run)
+    assert job["ResourceConfig"] == {
+        "InstanceType": training.instance_type,
+        "InstanceCount": training.instance_count,
+        "VolumeSizeInGB": training.volume_gb,
+    }
+    assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": training.max_runtime_seconds}
+    assert template(run)["HyperParameterTuningJobConfig"]["ResourceLimits"] == {
+        "MaxNumberOfTrainingJobs": training.max_jobs,
+        "MaxParallelTrainingJobs": training.max_parallel_jobs,
+    }
+    # The algorithm needs no network; isolation keeps a compromised container from sending data out.
+    assert job["EnableNetworkIsolation"] is True
+    assert {"Key": "stack", "Value": run.stack} in template(run)["Tags"]
+
+
+def test_template_takes_every_training_key_from_config() -> None:
+    # dev and prod both use the defaults: only overrides show that config reaches the template at all.
+    run = synth(
+        "dev",
+        trainingInstanceType="ml.c5.2xlarge",
+        trainingVolumeGb="100",
+        trainingMaxRuntimeSeconds="7200",
+        tuningMaxJobs="50",
+        tuningMaxParallelJobs="5",
+    )
+    job = definition(run)
+    assert job["ResourceConfig"] == {
+        "InstanceType": "ml.c5.2xlarge",
+        "InstanceCount": 1,
+        "VolumeSizeInGB": 100,
+    }
+    assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 7200}
+    assert template(run)["HyperParameterTuningJobConfig"]["ResourceLimits"] == {
+        "MaxNumberOfTrainingJobs": 50,
+        "MaxParallelTrainingJobs": 5,
+    }
+
+
+def test_traffic_between_training_instances_is_encrypted() -> None:
+    run = synth("dev", trainingInstanceCount="2")
+    job = definition(run)
+    assert job["ResourceConfig"]["InstanceCount"] == 2
+    assert job["EnableInterContainerTrafficEncryption"] is True
+
+
+def test_function_environment_fits_lambdas_4_kb_limit(run: StackRun) -> None:
+    # Lambda counts keys and values of all variables together; over the limit the function cannot deploy.
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in environment(run).items())
+    assert size < LAMBDA_ENVIRONMENT_LIMIT_BYTES, f"environment is {size} bytes"
+
+
+# --- 4. the request the transform sends --------------------------------------------------------------
+
+SCHEMAS = {
+    ProblemType.BINARY: DatasetSchema(
+        columns=("tenure", "plan", "churned"),
+        target=Target("churned", ProblemType.BINARY, ("no", "yes")),
+        features=(
+            Feature("tenure", FeatureKind.NUMERIC),
+            Feature("plan", FeatureKind.CATEGORICAL, ("basic", "pro")),
+        ),
+    ),
+    ProblemType.MULTICLASS: DatasetSchema(
+        columns=("petal_length", "petal_width", "species"),
+        target=Target("species", ProblemType.MULTICLASS, ("setosa", "versicolor", "virginica")),
+        features=(Feature("petal_length", FeatureKind.NUMERIC), Feature("petal_width", FeatureKind.NUMERIC)),
+    ),
+    ProblemType.REGRESSION: DatasetSchema(
+        columns=("rooms", "customer_id", "price"),
+        target=Target("price", ProblemType.REGRESSION),
+        features=(
+            Feature("rooms", FeatureKind.NUMERIC),
+            Feature("customer_id", FeatureKind.IGNORED, reason="identifier"),
+        ),
+    ),
+}
+# (objective metric, direction, objective, eval_metric, num_class) per problem type (SageMaker developer
+# guide, "XGBoost hyperparameters" and "Tune an XGBoost model").
+EXPECTED_OBJECTIVES = {
+    ProblemType.BINARY: ("validation:auc", "Maximize", "binary:logistic", "auc", None),
+    ProblemType.MULTICLASS: ("validation:mlogloss", "Minimize", "multi:softprob", "mlogloss", "3"),
+    ProblemType.REGRESSION: ("validation:rmse", "Minimize", "reg:squarederror", "rmse", None),
+}
+DATASET = "churn"
+
+
+def upload(run: StackRun) -> UploadIdentity:
+    return UploadIdentity(
+        bucket=run.named("ingest-data").outputs["bucket"],
+        key=f"{settings_of(run).data.raw_prefix}{DATASET}/2025-06.csv",
+        version_id="3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+        etag="9b2cf535f27731c974343645a3985328",
+        last_modified=datetime(2025, 6, 1, 12, 30, tzinfo=UTC),
+    )
+
+
+def request_for(run: StackRun, problem: ProblemType) -> dict[str, Any]:
+    """The request the function's own code builds for one upload, from the template the program gave it."""
+    schema = SCHEMAS[problem]
+    schema.validate()
+    identity = upload(run)
+    location = RunLocation(DATASET, identity.run_id)
+    return tuning_request(
+        template(run),
+        job_name=identity.tuning_job_name(settings_of(run).tuning_job_prefix),
+        schema=schema,
+        bucket=identity.bucket,
+        run_prefix=location.prefix,
+        tags={"dataset": location.dataset, "run": location.run},
+    )
+
+
+def validation_errors(request: dict[str, Any]) -> str:
+    report = ParamValidator().validate(request, CREATE_TUNING_JOB.input_shape)
+    return report.generate_report() if report.has_errors() else ""
+
+
+PROBLEMS = list(SCHEMAS)
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=str)
+def test_completed_request_is_one_sagemaker_accepts(run: StackRun, problem: ProblemType) -> None:
+    # botocore refuses a request that breaks the API model before it is sent: the upload would fail.
+    request = request_for(run, problem)
+    assert validation_errors(request) == ""
+    instance_types = SAGEMAKER_MODEL.shape_for("TrainingInstanceType").enum
+    assert request["TrainingJobDefinition"]["ResourceConfig"]["InstanceType"] in instance_types
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=str)
+def test_request_optimises_the_metric_of_the_problem_type(run: StackRun, problem: ProblemType) -> None:
+    metric, direction, objective, eval_metric, num_class = EXPECTED_OBJECTIVES[problem]
+    request = request_for(run, problem)
+    assert request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] == {
+        "Type": direction,
+        "MetricName": metric,
+    }
+    static = request["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert static["objective"] == objective
+    assert static["eval_metric"] == eval_metric
+    # The tuned metric must be one the jobs compute, or the tuning job has nothing to compare.
+    assert metric == f"validation:{static['eval_metric']}"
+    assert static.get("num_class") == num_class
+    assert all(isinstance(v, str) for v in static.values()), "hyperparameter values are strings"
+    tuned = {
+        r["Name"]
+        for ranges in request["HyperParameterTuningJobConfig"]["ParameterRanges"].values()
+        for r in ranges
+    }
+    assert not tuned & static.keys(), "a hyperparameter cannot be both static and tuned"
+
+
+def expected_channels(run: StackRun, *, sharded: bool) -> list[dict[str, Any]]:
+    identity = upload(run)
+    prefix = RunLocation(DATASET, identity.run_id).prefix
+
+    def channel(name: str, distribution: str) -> dict[str, Any]:
+        return {
+            "ChannelName": name,
+            "ContentType": "text/csv",
+            "CompressionType": "None",
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": f"s3://{identity.bucket}/{prefix}{name}/",
+                    "S3DataDistributionType": distribution,
+                }
+            },
+        }
+
+    return [
+        channel("train", "ShardedByS3Key" if sharded else "FullyReplicated"),
+        channel("validation", "FullyReplicated"),
+    ]
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=str)
+def test_request_reads_the_runs_train_and_validation_csvs(run: StackRun, problem: ProblemType) -> None:
+    request = request_for(run, problem)
+    assert request["TrainingJobDefinition"]["InputDataConfig"] == expected_channels(run, sharded=False)
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=str)
+def test_several_instances_shard_the_training_files_only(problem: ProblemType) -> None:
+    # Replicated training data on N instances trains on the same rows N times; validation stays whole.
+    run = synth("dev", trainingInstanceCount="2")
+    request = request_for(run, problem)
+    assert validation_errors(request) == ""
+    assert request["TrainingJobDefinition"]["InputDataConfig"] == expected_channels(run, sharded=True)
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=str)
+def test_request_names_a_job_the_transform_role_may_create_and_pass_the_role_to(
+    run: StackRun, problem: ProblemType
+) -> None:
+    # A name outside the role's ARN pattern makes every upload fail with AccessDenied at the last step.
+    settings = settings_of(run)
+    request = request_for(run, problem)
+    name = request["HyperParameterTuningJobName"]
+    assert JOB_NAME.fullmatch(name), name
+    assert re.fullmatch(
+        CREATE_TUNING_JOB.input_shape.members["HyperParameterTuningJobName"].metadata["pattern"], name
+    )
+    assert name.startswith(f"{settings.tuning_job_prefix}-")
+    assert name == upload(run).tuning_job_name(settings.tuning_job_prefix), "redeliveries must reuse the name"
+    transform = Policy.parse(run.named("transform-role-policy").json_input("policy"))
+    job_arn = (
+        f"arn:{partition_for(settings.region)}:sagemaker:{settings.region}:{MOCK_ACCOUNT_ID}:"
+        f"hyper-parameter-tuning-job/{name}"
+    )
+    assert transform.allows("sagemaker:CreateHyperParameterTuningJob", job_arn)
+    assert transform.allows("sagemaker:AddTags", job_arn), "the request is tagged"
+    role = request["TrainingJobDefinition"]["RoleArn"]
+    assert transform.allows("iam:PassRole", role, {"iam:PassedToService": SAGEMAKER_PRINCIPAL})
+    assert not transform.allows("iam:PassRole", role, {"iam:PassedToService": "ec2.amazonaws.com"})
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=str)
+def test_training_role_can_read_the_channels_and_write_the_output_of_the_request(
+    run: StackRun, problem: ProblemType
+) -> None:
+    # The role and the request are built apart; a prefix that drifts makes every training job fail.
+    request = request_for(run, problem)
+    job = request["TrainingJobDefinition"]
+    policy = Policy.parse(training_policy(run))
+    bucket = bucket_arn(run)
+    for channel in job["InputDataConfig"]:
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        prefix = uri.removeprefix(f"s3://{run.named('ingest-data').outputs['bucket']}/")
+        assert policy.allows("s3:ListBucket", bucket, {"s3:prefix": prefix}), uri
+        assert policy.allows("s3:GetObject", f"{bucket}/{prefix}part-00000.csv"), uri
+    output = job["OutputDataConfig"]
+    key = output["S3OutputPath"].removeprefix(f"s3://{run.named('ingest-data').outputs['bucket']}/")
+    artifact = f"{bucket}/{key}{request['HyperParameterTuningJobName']}-001-abcdef12/output/model.tar.gz"
+    assert policy.allows("s3:PutObject", artifact)
+    assert policy.allows("kms:GenerateDataKey", output["KmsKeyId"])
+    assert policy.allows("kms:Decrypt", output["KmsKeyId"])
+    repository = expected_repository_arn(
+        job["AlgorithmSpecification"]["TrainingImage"], partition_for(run.config["aws:region"])
+    )
+    assert all(policy.allows(action, repository) for action in IMAGE_PULL_ACTIONS)
+
+
+def test_dev_binary_request_as_the_transform_sends_it() -> None:
+    request = request_for(synth("dev"), ProblemType.BINARY)
+    # Shown so a reader of the test output sees the real request (run pytest with -s).
+    print(json.dumps(request, indent=2))
+    assert validation_errors(request) == ""
+    assert set(request) == {
+        "HyperParameterTuningJobName",
+        "HyperParameterTuningJobConfig",
+        "TrainingJobDefinition",
+        "Tags",
+    }
+    assert {t["Key"]: t["Value"] for t in request["Tags"]} == {
+        "stack": "dev",
+        "dataset": DATASET,
+        "run": upload(synth("dev")).run_id,
+    }
+
+
+# --- 5. bad training config is refused ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("keys", "message_start"),
+    [
+        pytest.param(
+            {"tuningMaxJobs": "3", "tuningMaxParallelJobs": "5"},
+            f"{PROJECT}:tuningMaxParallelJobs = 5: must not exceed tuningMaxJobs = 3",
+            id="more-parallel-than-total-jobs",
+        ),
+        pytest.param(
+            {"xgboostVersion": "2.0-1"},
+            f"{PROJECT}:xgboostVersion = '2.0-1': must be one of ",
+            id="unlisted-xgboost-version",
+        ),
+        pytest.param(
+            {"trainingInstanceType": "m5.xlarge"},  # the EC2 name: SageMaker's need the `ml.` prefix
+            f"{PROJECT}:trainingInstanceType = 'm5.xlarge': must be ",
+            id="instance-type-without-ml-prefix",
+        ),
+        pytest.param(
+            {"trainingInstanceType": "ml.m5.3xlarge"},  # well formed, but no such size exists
+            f"{PROJECT}:trainingInstanceType = 'ml.m5.3xlarge': must be ",
+            id="instance-type-sagemaker-does-not-have",
+        ),
+        pytest.param(
+            {"trainingInstanceCount": "0"},
+            f"{PROJECT}:trainingInstanceCount = '0': must be ",
+            id="no-instances",
+        ),
+        pytest.param(
+            {"trainingVolumeGb": "0"}, f"{PROJECT}:trainingVolumeGb = '0': must be ", id="no-volume"
+        ),
+        pytest.param(
+            {"trainingMaxRuntimeSeconds": "2419201"},  # over SageMaker's 28 days
+            f"{PROJECT}:trainingMaxRuntimeSeconds = '2419201': must be ",
+            id="runtime-over-28-days",
+        ),
+    ],
+)
+def test_bad_training_config_is_refused_naming_the_key(keys: dict[str, str], message_start: str) -> None:
+    with pytest.raises(InvalidStackConfig) as caught:
+        load_settings(config_for("dev", keys), stack="dev")
+    (problem,) = caught.value.problems
+    assert problem.startswith(message_start), problem
+
+
+def test_program_refuses_bad_training_config_before_registering_any_resource() -> None:
+    # A bad value found by SageMaker only at the first upload would fail every upload; refuse at preview.
+    config = config_for("dev", {"tuningMaxJobs": "3", "tuningMaxParallelJobs": "5", "xgboostVersion": "9.9"})
+    with pytest.raises(ProgramFailed) as caught:
+        run_program("dev", config)
+    assert f"{PROJECT}:tuningMaxParallelJobs = 5" in str(caught.value)
+    assert f"{PROJECT}:xgboostVersion = '9.9'" in str(caught.value)
+    assert caught.value.resources == []
+
+
+@pytest.mark.parametrize("version", XGBOOST_VERSIONS)
+@pytest.mark.parametrize("region", ["eu-west-1", "cn-north-1", "us-gov-west-1"])
+def test_every_allowed_xgboost_version_has_an_image(version: str, region: str) -> None:
+    # A version the SDK does not know passes config validation but crashes the program in the SDK.
+    parts = IMAGE_URI.fullmatch(algorithm_image(region, version))
+    assert parts, version
+    assert parts["region"] == region
+    assert parts["tag"].startswith(version)
+
+
+# --- 6. the image of the stack's region --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("region", "partition", "domain"),
+    [
+        ("cn-north-1", "aws-cn", "amazonaws.com.cn"),
+        ("us-gov-west-1", "aws-us-gov", "amazonaws.com"),
+        ("ap-southeast-2", "aws", "amazonaws.com"),
+    ],
+)
+def test_image_and_its_repository_follow_the_stacks_region(region: str, partition: str, domain: str) -> None:
+    run = synth("dev", **{"aws:region": region})
+    image = definition(run)["AlgorithmSpecification"]["TrainingImage"]
+    parts = IMAGE_URI.fullmatch(image)
+    assert parts, image
+    assert (parts["region"], parts["domain"]) == (region, domain)
+    assert image == algorithm_image(region, settings_of(run).training.xgboost_version)
+    pulls = {r for action, r in granted(training_policy(run)) if action in IMAGE_PULL_ACTIONS}
+    assert pulls == {f"arn:{partition}:ecr:{region}:{parts['account']}:repository/{parts['repository']}"}
+    log_groups = {r for action, r in granted(training_policy(run)) if action.startswith("logs:")}
+    assert all(r.startswith(f"arn:{partition}:logs:{region}:{MOCK_ACCOUNT_ID}:") for r in log_groups)
