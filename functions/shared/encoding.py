@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from shared.dataset_schema import (
+    MISSING_MARKERS,
     UNKNOWN_CATEGORY_CODE,
     DatasetSchema,
     FeatureKind,
@@ -39,10 +40,17 @@ from shared.dataset_schema import (
 _PLAIN_NUMBER_BYTES = b"0123456789.eE+-"
 # Plain ASCII decimals, one per line, that are certainly finite floats: at most 300 integer digits and a
 # two-digit exponent keep them below float's 1.8e308.
-# Possessive quantifiers: no backtracking, about a third faster on this hot path.
+# Possessive quantifiers: no backtracking, about a third faster on this hot path. An empty line is a
+# missing value, which stays an empty field.
 _PLAIN_FINITE_NUMBERS = re.compile(
-    r"(?:[+-]?+(?:[0-9]{1,300}+(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?+[0-9]{1,2}+)?+\n)*+", re.ASCII
+    r"(?:(?:[+-]?+(?:[0-9]{1,300}+(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?+[0-9]{1,2}+)?+)?+\n)*+", re.ASCII
 )
+# The usual spellings of the missing-value markers, each mapped to the empty field `one` writes for it.
+_MISSING_SPELLINGS = {
+    spelling: ""
+    for marker in MISSING_MARKERS
+    for spelling in {marker, marker.upper(), marker.title(), marker.capitalize()}
+}
 UNKNOWN_CODE = str(UNKNOWN_CATEGORY_CODE)
 # Raw spellings remembered per column for the fast path, beyond the canonical values themselves.
 MAX_SPELLINGS = 4096
@@ -55,11 +63,18 @@ class RecordRejected(ValueError):
 class FieldEncoder(Protocol):
     def one(self, text: str) -> str: ...
 
-    def many(self, texts: Sequence[str]) -> list[str] | None: ...
+    def many(self, texts: Sequence[str]) -> Sequence[str] | None: ...
 
 
 def _is_plain(text: str) -> bool:
     return text.isascii() and not text.encode().translate(None, _PLAIN_NUMBER_BYTES)
+
+
+def _plain_numbers(texts: Sequence[str]) -> bool:
+    """Whether every text is empty or a plain ASCII decimal that is a finite float."""
+    lines = "\n".join(texts)
+    # A field holding a line end of its own would pass as two numbers; `one` handles it.
+    return lines.count("\n") == len(texts) - 1 and _PLAIN_FINITE_NUMBERS.fullmatch(lines + "\n") is not None
 
 
 class NumberField:
@@ -71,16 +86,16 @@ class NumberField:
         return text if _is_plain(text) else repr(value)
 
     @staticmethod
-    def many(texts: Sequence[str]) -> list[str] | None:
+    def many(texts: Sequence[str]) -> Sequence[str] | None:
         digits = "".join(texts)
         # Whole numbers of at most 300 digits each: a cheap test that most integer columns pass.
         if digits.isascii() and digits.isdecimal() and "" not in texts and max(map(len, texts)) <= 300:
-            return list(texts)
-        lines = "\n".join(texts)
-        # A field holding a line end of its own would pass as two numbers; `one` handles it.
-        if lines.count("\n") != len(texts) - 1 or not _PLAIN_FINITE_NUMBERS.fullmatch(lines + "\n"):
-            return None
-        return list(texts)
+            return texts
+        if _plain_numbers(texts):
+            return texts
+        # A column with missing values: spell each marker as the empty field, then check again.
+        cleaned = list(map(_MISSING_SPELLINGS.get, texts, texts))
+        return cleaned if _plain_numbers(cleaned) else None
 
 
 class _Codes:

@@ -1,0 +1,825 @@
+"""Benchmark of the transform function's CSV engine: speed and memory against a naive pandas transform.
+
+    .venv/bin/python -m tools.benchmark                    # 100 MB and 1 GB files
+    .venv/bin/python -m tools.benchmark --quick            # 10 MB and 30 MB files
+    .venv/bin/python -m tools.benchmark --sizes 50 --json .build/benchmark/result.json
+
+Per file size it measures, each in a fresh interpreter so that the peak RSS is that measurement's own:
+the shipped `transform_csv` writing its train and validation lines to local files (in Lambda the same
+bytes go to S3 multipart uploads), a pandas transform that reads the whole file first (the baseline the
+streaming design has to beat), and a raw read of the file in 1 MiB chunks (the I/O ceiling). It also
+times the cold import of the handler module. It prints the figures against the targets of the issue and
+exits 0 whatever they are: it is a report, not a test.
+
+The generated CSVs are cached under .build/benchmark/, keyed by size, seed and generator version. The
+files are read from the page cache (generation or the raw read has just touched them), so the figures are
+CPU cost, which is what bounds the function: an S3 stream is faster than the transform.
+The options are the dev stack's, read through the program's own settings and the function's own
+`load_environment`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = PROJECT_DIR / "functions"
+CACHE_DIR = PROJECT_DIR / ".build" / "benchmark"
+STACK = "dev"
+
+DEFAULT_SIZES_MB = (100, 1000)
+QUICK_SIZES_MB = (10, 30)
+DEFAULT_SEED = 20240611
+# Bump when the generated data changes, so cached files of the old shape are not reused.
+GENERATOR_VERSION = 1
+MB = 1_000_000  # figures are in decimal megabytes, as file sizes are quoted
+MIB = 1024 * 1024
+IMPORT_RUNS = 3
+
+# Targets of the issue.
+MAX_RSS_GROWTH_MB = 64.0  # memory flat in file size
+MIN_TRANSFORM_MB_PER_S = 12.0  # 10 GB in one 15-minute run: 10e9 B / (900 s - 30 s reserve) = 11.5 MB/s
+MIN_SPEEDUP_OVER_PANDAS = 1.5
+MIN_MEMORY_SAVING_OVER_PANDAS = 4.0  # transform peak RSS <= pandas peak RSS / 4
+MAX_COLD_IMPORT_S = 1.0
+# A 1-minute load average at the start above this means other work had a core busy: the figures may be low.
+BUSY_LOAD = 1.0
+
+TRANSFORM = "transform (shipped)"
+PANDAS = "pandas read-all (baseline)"
+RAW_READ = "raw read"
+# The engine not chosen, for the record: pyarrow's streaming reader (in the AWS SDK for pandas layer), parsing
+# only, with no encoding or writing.
+PYARROW_PARSE = "pyarrow stream, parse only"
+MEASUREMENTS = {RAW_READ: "raw", TRANSFORM: "transform", PANDAS: "pandas", PYARROW_PARSE: "pyarrow"}
+
+# Run with the function's environment in a fresh interpreter: only the handler import is timed, not the
+# interpreter's start, which the Lambda runtime has done before it imports the handler.
+IMPORT_PROBE = (
+    "import sys, time\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "started = time.perf_counter()\n"
+    "import transform.handler\n"
+    "print(time.perf_counter() - started)\n"
+)
+
+
+def progress(message: str) -> None:
+    print(f"[benchmark] {message}", file=sys.stderr, flush=True)
+
+
+# --- The function's configuration --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackFacts:
+    """What the benchmark takes from the dev stack: the function's environment and its limits."""
+
+    environment: dict[str, str]
+    timeout_seconds: int
+    memory_mb: int
+
+
+def stack_facts(stack: str = STACK) -> StackFacts:
+    """The variables the program gives the transform function (components/transform_function.py) for
+    `stack`, plus what the Lambda runtime adds. The bucket and the tuning template are placeholders and
+    the credentials dummies: boto3 builds its clients without talking to AWS, and nothing here calls it."""
+    from settings import load_settings
+    from tools.mockrun import stack_config
+
+    settings = load_settings(stack_config(stack), stack=stack)
+    dataset = settings.dataset
+    environment = {
+        "DATA_BUCKET": "benchmark-data",
+        "RAW_PREFIX": settings.data.raw_prefix,
+        "RAW_SUFFIX": settings.data.raw_suffix,
+        "TARGET_COLUMN": dataset.target_column,
+        "PROBLEM_TYPE": dataset.problem_type,
+        "VALIDATION_PERCENT": str(dataset.validation_percent),
+        "MAX_REJECTED_ROWS_PERCENT": str(dataset.max_rejected_rows_percent),
+        "MAX_CATEGORIES": str(dataset.max_categories),
+        "PART_FILE_MB": str(dataset.part_file_mb),
+        "TUNING_JOB_PREFIX": settings.tuning_job_prefix,
+        "TUNING_REQUEST_TEMPLATE": "{}",
+        "POWERTOOLS_SERVICE_NAME": "transform",
+        "AWS_REGION": settings.region,
+        "AWS_DEFAULT_REGION": settings.region,
+        # Dummies: with credentials in the environment boto3 looks no further.
+        "AWS_ACCESS_KEY_ID": "benchmark",
+        "AWS_SECRET_ACCESS_KEY": "benchmark",
+        # Keep the developer's own AWS files out: Lambda has none, and they would change the import.
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    return StackFacts(environment, settings.transform.timeout_seconds, settings.transform.memory_mb)
+
+
+def child_environment(function_environment: dict[str, str]) -> dict[str, str]:
+    """A clean environment: the function's variables, not the shell's (PYTHONPATH, AWS_PROFILE...)."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"} | function_environment
+
+
+# --- Test data ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    render: Callable[[random.Random], str]
+    missing: bool = True  # ~1% of its fields are "" or "NA"
+
+
+def _weighted(values: Sequence[str], skew: float) -> Callable[[random.Random], str]:
+    """Draws from `values` with Zipf-like weights: real categories are a few common values and a tail."""
+    weights = [1 / (rank**skew) for rank in range(1, len(values) + 1)]
+    return lambda rng: rng.choices(values, weights)[0]
+
+
+def _quoted(value: str) -> str:
+    return f'"{value}"' if "," in value else value
+
+
+CITY_NAMES = [
+    "Springfield", "Riverside", "Franklin", "Greenville", "Bristol", "Clinton", "Fairview", "Salem",
+    "Madison", "Georgetown", "Arlington", "Ashland", "Dover", "Oxford", "Jackson", "Burlington",
+    "Manchester", "Milton", "Newport", "Auburn",
+]  # fmt: skip
+STATES = ["CA", "TX", "NY", "OH", "IL", "WA", "GA", "VA", "MA", "OR"]
+# 200 cities; half spelled "Name, ST", which CSV has to quote.
+CITIES = [
+    _quoted(f"{name}, {state}") if index % 2 else f"{name} {state}"
+    for name in CITY_NAMES
+    for index, state in enumerate(STATES)
+]
+PLANS = ["basic", "standard", "premium", "enterprise", "trial"]
+COLORS = [
+    f"{shade}{hue}"
+    for hue in ["red", "blue", "green", "yellow", "purple", "orange", "grey", "teal"]
+    for shade in ["", "dark ", "light "]
+]
+CHANNELS = [_quoted(c) for c in ["web", "store", "phone", "web, mobile", "email, phone", "partner", "kiosk"]]
+
+
+def _exponent(rng: random.Random) -> str:
+    text = f"{rng.lognormvariate(-6, 4):.4e}"  # 1e-08 .. 1e+03, sign of the exponent both ways
+    return text.upper() if rng.random() < 0.3 else text
+
+
+# ~12 columns of the kinds uploads have; the target sits among the features, so the transform moves it.
+COLUMNS = (
+    Column("age", lambda rng: str(rng.randint(18, 90))),
+    Column("orders", lambda rng: str(int(rng.expovariate(1 / 12)))),
+    Column("income", lambda rng: f"{rng.lognormvariate(10.8, 0.5):.2f}"),
+    Column("balance", lambda rng: f"{rng.gauss(1500, 4000):.2f}"),
+    Column("city", _weighted(CITIES, 0.8)),
+    Column("score", lambda rng: f"{rng.random():.6f}"),
+    Column("plan", _weighted(PLANS, 1.0)),
+    Column("target", lambda rng: "yes" if rng.random() < 0.3 else "no", missing=False),
+    Column("temperature", lambda rng: f"{rng.gauss(12, 9):.3f}"),
+    Column("ratio", _exponent),
+    Column("color", _weighted(COLORS, 0.5)),
+    Column("channel", _weighted(CHANNELS, 1.2)),
+)
+POOL_SIZE = 1 << 14  # pre-rendered fields per column
+MISSING_RATE = 0.01
+CHUNK_ROWS = 50_000
+
+
+def _pool(column: Column, rng: random.Random, delimiter: str) -> list[bytes]:
+    fields = []
+    for _ in range(POOL_SIZE):
+        text = column.render(rng)
+        if column.missing and rng.random() < MISSING_RATE:
+            text = rng.choice(("", "NA"))
+        fields.append((text + delimiter).encode())
+    return fields
+
+
+@dataclass(frozen=True)
+class DataFile:
+    path: Path
+    size_mb: int
+    seed: int
+    bytes: int
+    rows: int
+
+
+def data_file(size_mb: int, seed: int, cache_dir: Path = CACHE_DIR) -> DataFile:
+    """The cached CSV of `size_mb` MB for `seed`, generated when missing."""
+    path = cache_dir / f"data-{size_mb}mb-seed{seed}-v{GENERATOR_VERSION}.csv"
+    meta = path.with_suffix(".json")
+    if path.is_file() and meta.is_file():
+        facts = json.loads(meta.read_text())
+        if facts.get("bytes") == path.stat().st_size:
+            return DataFile(path, size_mb, seed, int(facts["bytes"]), int(facts["rows"]))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    progress(f"generating {path.name}")
+    started = time.perf_counter()
+    written = generate_csv(path, size_mb * MB, seed)
+    meta.write_text(json.dumps({"bytes": written.bytes, "rows": written.rows, "seed": seed}))
+    progress(
+        f"generated {written.bytes / MB:,.0f} MB, {written.rows:,} rows "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    return DataFile(path, size_mb, seed, written.bytes, written.rows)
+
+
+@dataclass(frozen=True)
+class Written:
+    bytes: int
+    rows: int
+
+
+def generate_csv(path: Path, target_bytes: int, seed: int) -> Written:
+    """Write a CSV of about `target_bytes` (whole rows) deterministically for `seed`.
+
+    Rows are assembled from per-column pools of pre-rendered fields picked by numpy: fast enough for a GB
+    in seconds, and every row is a fresh combination, so neither engine sees a repeated line.
+    """
+    import numpy as np
+
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
+    delimiters = [","] * (len(COLUMNS) - 1) + ["\n"]
+    pools = np.array([_pool(c, rng, d) for c, d in zip(COLUMNS, delimiters, strict=True)], dtype=object)
+    picks = np.random.default_rng(seed)
+    columns = np.arange(len(COLUMNS))
+    partial = path.with_suffix(".partial")
+    size = rows = 0
+    with partial.open("wb") as out:
+        header = (",".join(c.name for c in COLUMNS) + "\n").encode()
+        size += out.write(header)
+        while size < target_bytes:
+            chosen = picks.integers(0, POOL_SIZE, size=(CHUNK_ROWS, len(COLUMNS)), dtype=np.int64)
+            chunk = b"".join(pools[columns, chosen].ravel().tolist())
+            if size + len(chunk) > target_bytes:  # end on the last whole row that fits
+                chunk = chunk[: chunk.rfind(b"\n", 0, target_bytes - size) + 1]
+                if not chunk:
+                    break
+            size += out.write(chunk)
+            rows += chunk.count(b"\n")
+    partial.replace(path)  # an interrupted run leaves no truncated file under the cached name
+    return Written(size, rows)
+
+
+# --- Measurements, in the child ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    seconds: float
+    start_rss_kib: int
+    peak_rss_kib: int
+    output_bytes: int
+    detail: dict[str, int] = field(default_factory=dict)
+
+
+def memory_kib() -> tuple[int, int]:
+    """(current, peak) resident set of this process, in KiB.
+
+    VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec, so a child would inherit the parent's peak.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS, KiB elsewhere
+    return peak, peak
+
+
+class FileSink:
+    """A `RowSink` on a local file: the same bytes the function streams into an S3 multipart upload."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("wb")
+        self.bytes = 0
+
+    def write(self, lines: bytes) -> None:
+        self.bytes += self._file.write(lines)
+
+    def __enter__(self) -> FileSink:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._file.close()
+
+
+def measure_transform(path: Path, out_dir: Path) -> ChildResult:
+    from shared.dataset_schema import FeatureKind
+    from transform.environment import load_environment
+    from transform.pipeline import transform_csv
+
+    options = load_environment().options  # parsed from the function's variables, as in Lambda
+    start_rss, _ = memory_kib()
+    started = time.perf_counter()
+    with (
+        path.open("rb") as source,
+        FileSink(out_dir / "train.csv") as train,
+        FileSink(out_dir / "validation.csv") as validation,
+    ):
+        outcome = transform_csv(
+            source, stored_schema=None, options=options, train=train, validation=validation
+        )
+    seconds = time.perf_counter() - started
+    detail = {
+        "rows_read": outcome.rows_read,
+        "train_rows": outcome.train_rows,
+        "validation_rows": outcome.validation_rows,
+        "rejected_rows": outcome.rejected_row_count,
+        "categorical_columns": sum(1 for f in outcome.schema.features if f.kind is FeatureKind.CATEGORICAL),
+    }
+    return ChildResult(seconds, start_rss, memory_kib()[1], train.bytes + validation.bytes, detail)
+
+
+def measure_pandas(path: Path, out_dir: Path) -> ChildResult:
+    """The obvious pandas transform: read it all, encode column by column, split, write both parts."""
+    import numpy as np
+    import pandas as pd  # type: ignore[import-untyped]
+
+    target_column = os.environ["TARGET_COLUMN"]
+    validation_fraction = int(os.environ["VALIDATION_PERCENT"]) / 100
+    start_rss, _ = memory_kib()
+    started = time.perf_counter()
+    frame = pd.read_csv(path)  # "" and "NA" are missing by default
+    target = frame.pop(target_column)
+    classes = sorted(target.dropna().unique())
+    encoded = {target_column: target.map({label: code for code, label in enumerate(classes)})}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column):
+            encoded[name] = column
+        else:  # categories to 1..n, missing left empty
+            codes, _ = pd.factorize(column, sort=True)
+            encoded[name] = pd.arrays.IntegerArray(codes + 1, codes < 0)
+    table = pd.DataFrame(encoded)
+    buckets = pd.util.hash_array(np.arange(len(table), dtype=np.int64)) % 10_000
+    to_validation = buckets < round(validation_fraction * 10_000)
+    train, validation = out_dir / "train.csv", out_dir / "validation.csv"
+    table[~to_validation].to_csv(train, header=False, index=False)
+    table[to_validation].to_csv(validation, header=False, index=False)
+    seconds = time.perf_counter() - started
+    detail = {"rows_read": len(table), "validation_rows": int(to_validation.sum())}
+    output_bytes = train.stat().st_size + validation.stat().st_size
+    return ChildResult(seconds, start_rss, memory_kib()[1], output_bytes, detail)
+
+
+def measure_raw_read(path: Path, out_dir: Path) -> ChildResult:
+    start_rss, _ = memory_kib()
+    started = time.perf_counter()
+    total = 0
+    with path.open("rb", buffering=0) as source:
+        while chunk := source.read(MIB):
+            total += len(chunk)
+    seconds = time.perf_counter() - started
+    return ChildResult(seconds, start_rss, memory_kib()[1], 0, {"bytes_read": total})
+
+
+def measure_pyarrow_parse(path: Path, out_dir: Path) -> ChildResult:
+    import pyarrow.csv  # type: ignore[import-untyped]
+
+    start_rss, _ = memory_kib()
+    started = time.perf_counter()
+    rows = sum(batch.num_rows for batch in pyarrow.csv.open_csv(path))
+    seconds = time.perf_counter() - started
+    return ChildResult(seconds, start_rss, memory_kib()[1], 0, {"rows_read": rows})
+
+
+CHILDREN: dict[str, Callable[[Path, Path], ChildResult]] = {
+    "transform": measure_transform,
+    "pandas": measure_pandas,
+    "raw": measure_raw_read,
+    "pyarrow": measure_pyarrow_parse,
+}
+
+
+def run_child(kind: str, path: Path, out_dir: Path) -> None:
+    sys.path.insert(0, str(FUNCTIONS_DIR))
+    result = CHILDREN[kind](path, out_dir)
+    print(json.dumps(asdict(result)))
+
+
+# --- Measurements, in the parent --------------------------------------------------------------------
+
+
+class MeasurementFailed(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    file_bytes: int
+    rows: int
+    seconds: float
+    start_rss_mb: float
+    peak_rss_mb: float
+    output_bytes: int
+    detail: dict[str, int]
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.file_bytes / MB / self.seconds
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"mb_per_s": self.mb_per_s, "rows_per_s": self.rows_per_s}
+
+
+def measure(name: str, data: DataFile, environment: dict[str, str]) -> Measurement:
+    """Run one measurement in a fresh interpreter; its outputs go to a temporary directory, deleted after."""
+    progress(f"{data.size_mb} MB: {name} ...")
+    with tempfile.TemporaryDirectory(prefix="run-", dir=CACHE_DIR) as out_dir:
+        command = [sys.executable, "-m", "tools.benchmark", "--child", MEASUREMENTS[name]]
+        command += ["--file", str(data.path), "--out-dir", out_dir]
+        completed = subprocess.run(  # noqa: S603 - our own interpreter and module
+            command, cwd=PROJECT_DIR, env=environment, stdout=subprocess.PIPE, text=True, check=False
+        )
+    if completed.returncode != 0:
+        raise MeasurementFailed(f"{name} exited with status {completed.returncode}")
+    result = ChildResult(**json.loads(completed.stdout.splitlines()[-1]))
+    measurement = Measurement(
+        name=name,
+        file_bytes=data.bytes,
+        rows=data.rows,
+        seconds=result.seconds,
+        start_rss_mb=result.start_rss_kib * 1024 / MB,
+        peak_rss_mb=result.peak_rss_kib * 1024 / MB,
+        output_bytes=result.output_bytes,
+        detail=result.detail,
+    )
+    progress(
+        f"{data.size_mb} MB: {name}: {measurement.seconds:.2f} s, {measurement.mb_per_s:.1f} MB/s, "
+        f"peak RSS {measurement.peak_rss_mb:.0f} MB"
+    )
+    return measurement
+
+
+@dataclass
+class SizeResult:
+    data: DataFile
+    measurements: dict[str, Measurement]
+    failures: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "size_mb": self.data.size_mb,
+            "file": {"path": str(self.data.path), "bytes": self.data.bytes, "rows": self.data.rows},
+            "measurements": {name: m.to_json() for name, m in self.measurements.items()},
+            "failures": self.failures,
+        }
+
+
+def measure_size(data: DataFile, environment: dict[str, str]) -> SizeResult:
+    # The raw read goes first: on a cached file it also brings the file into the page cache for the rest.
+    result = SizeResult(data, {}, {})
+    for name in MEASUREMENTS:
+        try:
+            result.measurements[name] = measure(name, data, environment)
+        except MeasurementFailed as error:  # pandas may run out of memory: report it, go on
+            progress(str(error))
+            result.failures[name] = str(error)
+    rows_read = (
+        result.measurements[TRANSFORM].detail["rows_read"] if TRANSFORM in result.measurements else None
+    )
+    if rows_read is not None and rows_read != data.rows:
+        progress(f"warning: the transform read {rows_read:,} rows of {data.rows:,}")
+    return result
+
+
+def cold_imports(environment: dict[str, str], runs: int = IMPORT_RUNS) -> list[float]:
+    """Seconds to import the handler module in a fresh interpreter, `runs` times."""
+    seconds = []
+    for run in range(1, runs + 1):
+        completed = subprocess.run(  # noqa: S603 - our own interpreter
+            [sys.executable, "-c", IMPORT_PROBE, str(FUNCTIONS_DIR)],
+            cwd=PROJECT_DIR,
+            env=environment,
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        seconds.append(float(completed.stdout.split()[-1]))
+        progress(f"cold import {run}/{runs}: {seconds[-1]:.3f} s")
+    return seconds
+
+
+# --- Targets and report ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    target: str  # what the figure stands for, in the issue's words
+    figure: str  # the measured figure and the bound, as printed
+    passed: bool | None  # None: not measurable in this run
+
+
+def _fmt_check(check: Check) -> str:
+    verdict = {True: "PASS", False: "FAIL", None: "n/a "}[check.passed]
+    return f"  {verdict}  {check.target}: {check.figure}"
+
+
+def memory_flat_check(results: list[SizeResult]) -> Check:
+    target = "memory flat in file size"
+    with_transform = [r for r in results if TRANSFORM in r.measurements]
+    if len(with_transform) < 2:
+        return Check(target, "needs two sizes", None)
+    small, large = with_transform[0], with_transform[-1]
+    growth = large.measurements[TRANSFORM].peak_rss_mb - small.measurements[TRANSFORM].peak_rss_mb
+    figure = (
+        f"transform peak RSS at {large.data.size_mb} MB minus at {small.data.size_mb} MB = {growth:+.1f} MB "
+        f"(target <= {MAX_RSS_GROWTH_MB:.0f} MB)"
+    )
+    return Check(target, figure, growth <= MAX_RSS_GROWTH_MB)
+
+
+def size_checks(result: SizeResult) -> list[Check]:
+    at = f"at {result.data.size_mb} MB"
+    transform = result.measurements.get(TRANSFORM)
+    pandas = result.measurements.get(PANDAS)
+    if transform is None:
+        return [Check(f"transform {at}", "failed to run", False)]
+    checks = [
+        Check(
+            "10 GB inside one 15-minute Lambda run",
+            f"transform {at} = {transform.mb_per_s:.1f} MB/s (target >= {MIN_TRANSFORM_MB_PER_S:.0f})",
+            transform.mb_per_s >= MIN_TRANSFORM_MB_PER_S,
+        )
+    ]
+    if pandas is None:
+        return [*checks, Check(f"faster and smaller than pandas {at}", "pandas failed to run", None)]
+    speedup = transform.mb_per_s / pandas.mb_per_s
+    saving = pandas.peak_rss_mb / transform.peak_rss_mb
+    checks.append(
+        Check(
+            "faster than pandas read-all",
+            f"transform / pandas MB/s {at} = {speedup:.2f} (target >= {MIN_SPEEDUP_OVER_PANDAS})",
+            speedup >= MIN_SPEEDUP_OVER_PANDAS,
+        )
+    )
+    checks.append(
+        Check(
+            "smaller than pandas read-all",
+            f"pandas / transform peak RSS {at} = {saving:.1f}x ({pandas.peak_rss_mb:.0f} MB vs "
+            f"{transform.peak_rss_mb:.0f} MB; target >= {MIN_MEMORY_SAVING_OVER_PANDAS:.0f}x)",
+            saving >= MIN_MEMORY_SAVING_OVER_PANDAS,
+        )
+    )
+    return checks
+
+
+def import_check(seconds: list[float]) -> Check:
+    median = statistics.median(seconds)
+    runs = ", ".join(f"{s:.3f}" for s in seconds)
+    figure = f"median {median:.3f} s of {len(seconds)} runs ({runs}; target < {MAX_COLD_IMPORT_S:.0f} s)"
+    return Check("cold import of transform.handler", figure, median < MAX_COLD_IMPORT_S)
+
+
+def size_table(result: SizeResult) -> list[str]:
+    data = result.data
+    lines = [
+        f"== {data.size_mb} MB file: {data.bytes / MB:,.1f} MB, {data.rows:,} rows, {len(COLUMNS)} columns "
+        f"({data.path.name})",
+        f"  {'measurement':<28} {'seconds':>9} {'MB/s':>8} {'rows/s':>11} "
+        f"{'peak RSS MB':>12} {'start RSS MB':>13}",
+    ]
+    for name, m in result.measurements.items():
+        lines.append(
+            f"  {name:<28} {m.seconds:>9.2f} {m.mb_per_s:>8,.1f} {m.rows_per_s:>11,.0f} "
+            f"{m.peak_rss_mb:>12.1f} {m.start_rss_mb:>13.1f}"
+        )
+    lines += [f"  {name:<28} FAILED: {reason}" for name, reason in result.failures.items()]
+    transform = result.measurements.get(TRANSFORM)
+    if transform is not None:
+        d = transform.detail
+        lines.append(
+            f"  transform wrote {d['train_rows']:,} train + {d['validation_rows']:,} validation rows, "
+            f"{d['rejected_rows']:,} rejected, {transform.output_bytes / MB:,.1f} MB"
+        )
+    return lines
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The largest object one run can take: by the function's own limit and by the measured speed, on one
+    full vCPU and on the CPU share the stack's memory buys."""
+
+    timeout_seconds: int
+    reserve_seconds: float
+    assumed_bytes_per_second: int  # per full vCPU
+    one_vcpu_mb: int
+    memory_mb: int  # the stack's transformMemoryMb
+    assumed_max_bytes: int  # max_object_bytes(timeout, one_vcpu_mb)
+    assumed_max_bytes_at_memory: int  # max_object_bytes(timeout, memory_mb)
+    measured_mb_per_s: float | None  # the transform on one core here, at the largest size
+
+    @property
+    def vcpu_share(self) -> float:
+        return min(1.0, self.memory_mb / self.one_vcpu_mb)
+
+    @property
+    def measured_max_bytes(self) -> int | None:
+        if self.measured_mb_per_s is None:
+            return None
+        return int(self.measured_mb_per_s * MB * (self.timeout_seconds - self.reserve_seconds))
+
+    def lines(self) -> list[str]:
+        one, stack = (
+            f"one vCPU ({self.one_vcpu_mb} MB)",
+            f"{STACK} ({self.memory_mb} MB, {self.vcpu_share:.2f} vCPU)",
+        )
+        assumed = f"function's limit, {self.assumed_bytes_per_second / MB:.0f} MB/s per vCPU"
+        lines = [
+            f"  largest object one run can take, GB ({self.timeout_seconds} s timeout, "
+            f"{self.reserve_seconds:.0f} s reserve; transform.upload.max_object_bytes):",
+            f"    {'':<44} {one:>20} {stack:>28}",
+            _capacity_row(assumed, self.assumed_max_bytes, self.assumed_max_bytes_at_memory),
+        ]
+        measured_bytes = self.measured_max_bytes
+        if self.measured_mb_per_s is None or measured_bytes is None:
+            return [*lines, "    measured: n/a (the transform did not run)"]
+        measured = f"measured here, {self.measured_mb_per_s:.1f} MB/s per core"
+        share = self.assumed_bytes_per_second / MB / self.measured_mb_per_s
+        return [
+            *lines,
+            _capacity_row(measured, measured_bytes, measured_bytes * self.vcpu_share),
+            f"  the assumed speed is {share:.2f} of the measured one (upload.py means it to be half);",
+            "  the measured row takes a Lambda vCPU to be as fast as one core of this machine",
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"measured_max_bytes": self.measured_max_bytes, "vcpu_share": self.vcpu_share}
+
+
+def _capacity_row(label: str, one_vcpu_bytes: float, stack_bytes: float) -> str:
+    return f"    {label:<44} {one_vcpu_bytes / 1e9:>20.2f} {stack_bytes / 1e9:>28.2f}"
+
+
+def capacity(results: list[SizeResult], facts: StackFacts) -> Capacity:
+    from transform.upload import ASSUMED_BYTES_PER_SECOND, ONE_VCPU_MB, RESERVE_SECONDS, max_object_bytes
+
+    largest = next(
+        (r.measurements[TRANSFORM] for r in reversed(results) if TRANSFORM in r.measurements), None
+    )
+    return Capacity(
+        timeout_seconds=facts.timeout_seconds,
+        reserve_seconds=RESERVE_SECONDS,
+        assumed_bytes_per_second=ASSUMED_BYTES_PER_SECOND,
+        one_vcpu_mb=ONE_VCPU_MB,
+        memory_mb=facts.memory_mb,
+        assumed_max_bytes=max_object_bytes(facts.timeout_seconds, ONE_VCPU_MB),
+        assumed_max_bytes_at_memory=max_object_bytes(facts.timeout_seconds, facts.memory_mb),
+        measured_mb_per_s=None if largest is None else largest.mb_per_s,
+    )
+
+
+def ratio_lines(results: list[SizeResult]) -> list[str]:
+    lines = []
+    for result in results:
+        transform, raw = result.measurements.get(TRANSFORM), result.measurements.get(RAW_READ)
+        if transform is not None and raw is not None:
+            ratio = transform.mb_per_s / raw.mb_per_s
+            lines.append(
+                f"  transform / raw read MB/s at {result.data.size_mb} MB: {ratio:.4f} "
+                f"({transform.mb_per_s:.1f} vs {raw.mb_per_s:,.0f} MB/s)"
+            )
+    return lines
+
+
+@dataclass(frozen=True)
+class Report:
+    results: list[SizeResult]
+    import_seconds: list[float]
+    checks: list[Check]
+    capacity: Capacity
+    facts: StackFacts
+    # 1-minute load averages before and after: other work on the machine slows every figure down.
+    load_average: tuple[float, float]
+
+    def lines(self) -> list[str]:
+        lines = [
+            f"Transform benchmark: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+            f"options of the {STACK} stack (validation {self.facts.environment['VALIDATION_PERCENT']}%, "
+            f"max rejected {self.facts.environment['MAX_REJECTED_ROWS_PERCENT']}%, "
+            f"max categories {self.facts.environment['MAX_CATEGORIES']}, "
+            f"problem type {self.facts.environment['PROBLEM_TYPE']})",
+            self._load_line(),
+            "",
+        ]
+        for result in self.results:
+            lines += [*size_table(result), ""]
+        lines += ["Targets", *map(_fmt_check, self.checks), "", "Figures (no target)"]
+        lines += [*ratio_lines(self.results), *self.capacity.lines(), ""]
+        failed = [c for c in self.checks if c.passed is False]
+        if failed:
+            lines.append(f"{len(failed)} of {len(self.checks)} targets FAIL:")
+            lines += [f"  - {c.target}: {c.figure}" for c in failed]
+        else:
+            lines.append(f"All {sum(c.passed is True for c in self.checks)} measurable targets pass.")
+        return lines
+
+    def _load_line(self) -> str:
+        before, after = self.load_average  # after includes the benchmark's own last minute
+        busy = before >= BUSY_LOAD
+        return f"load average {before:.2f} before, {after:.2f} after" + (
+            ": other work kept the machine busy, the speeds may be low" if busy else ""
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        public_env = {k: v for k, v in self.facts.environment.items() if not k.startswith("AWS_")}
+        return {
+            "python": sys.version,
+            "cpu_count": os.cpu_count(),
+            "function_environment": public_env,
+            "sizes": [r.to_json() for r in self.results],
+            "cold_import_seconds": {
+                "runs": self.import_seconds,
+                "median": statistics.median(self.import_seconds),
+            },
+            "targets": [asdict(c) for c in self.checks],
+            "capacity": self.capacity.to_json(),
+            "load_average": self.load_average,
+        }
+
+
+def benchmark(sizes_mb: Sequence[int], seed: int) -> Report:
+    sys.path.insert(0, str(FUNCTIONS_DIR))
+    load_before = os.getloadavg()[0]
+    facts = stack_facts()
+    environment = child_environment(facts.environment)
+    files = [data_file(size, seed) for size in sizes_mb]
+    results = [measure_size(data, environment) for data in files]
+    import_seconds = cold_imports(environment)
+    checks = [memory_flat_check(results)]
+    for result in results:
+        checks += size_checks(result)
+    checks.append(import_check(import_seconds))
+    load = (load_before, os.getloadavg()[0])
+    return Report(results, import_seconds, checks, capacity(results, facts), facts, load)
+
+
+# --- Command line ------------------------------------------------------------------------------------
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: sizes are whole MB separated by commas") from None
+    if not sizes or sizes[0] <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least one size above 0 MB")
+    return sizes
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tools.benchmark", description=__doc__.split("\n\n")[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--sizes", type=_sizes, default=DEFAULT_SIZES_MB, help="file sizes in MB, e.g. 100,1000"
+    )
+    group.add_argument("--quick", action="store_true", help=f"sizes {','.join(map(str, QUICK_SIZES_MB))} MB")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the generated data")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
+    # The parent runs each measurement as `--child KIND --file CSV --out-dir DIR` in a fresh interpreter.
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out-dir", type=Path, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        run_child(args.child, args.file, args.out_dir)
+        return 0
+    sizes: tuple[int, ...] = QUICK_SIZES_MB if args.quick else args.sizes
+    report = benchmark(sizes, args.seed)
+    print("\n".join(report.lines()))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        progress(f"wrote {args.json}")
+    return 0  # a report: failing targets are printed, not an error
+
+
+if __name__ == "__main__":
+    sys.exit(main())
