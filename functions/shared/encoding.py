@@ -91,9 +91,7 @@ class NumberField:
         # Whole numbers of at most 300 digits each: a cheap test that most integer columns pass.
         if digits.isascii() and digits.isdecimal() and "" not in texts and max(map(len, texts)) <= 300:
             return texts
-        if _plain_numbers(texts):
-            return texts
-        # A column with missing values: spell each marker as the empty field, then check again.
+        # Missing-value markers become the empty field first: real columns have a few in every block.
         cleaned = list(map(_MISSING_SPELLINGS.get, texts, texts))
         return cleaned if _plain_numbers(cleaned) else None
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -341,45 +343,50 @@ def test_key_without_a_dataset_folder_is_rejected_with_the_expected_layout(pipel
     assert pipeline.keys("processed/") == []
 
 
-def throttle(operation: str) -> Any:
+@contextlib.contextmanager
+def throttled(client: Any, operation: str) -> Iterator[None]:
+    """While the block runs, every call of `operation` on `client` fails with SlowDown (retries exhausted)."""
+
     def raise_throttling(**_: Any) -> None:
         raise ClientError(
             {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, operation
         )
 
-    return raise_throttling
+    event = f"before-call.{client.meta.service_model.service_id.hyphenize()}.{operation}"
+    client.meta.events.register(event, raise_throttling)
+    try:
+        yield
+    finally:
+        client.meta.events.unregister(event, raise_throttling)
 
 
 def test_throttled_write_fails_the_message_for_redelivery_and_leaves_no_half_run(pipeline: Pipeline) -> None:
     messages = pipeline.upload("raw/churn/a.csv", churn_csv(300))
-    s3 = pipeline.handler.transformer._s3
-    handler = throttle("CompleteMultipartUpload")
-    s3.meta.events.register("before-call.s3.CompleteMultipartUpload", handler)
 
     # A batch whose every record failed fails the invocation: Lambda returns the message to the queue.
-    with pytest.raises(BatchProcessingError, match="SlowDown"):
+    with (
+        throttled(pipeline.handler.transformer._s3, "CompleteMultipartUpload"),
+        pytest.raises(BatchProcessingError, match="SlowDown"),
+    ):
         pipeline.deliver(messages)
 
     assert pipeline.keys("rejected/") == [] and pipeline.tuning_jobs() == []
     assert [k for k in pipeline.keys("processed/") if "/part-" in k] == []
     assert pipeline.unfinished_uploads() == [], "the run's multipart uploads were aborted"
-
-    s3.meta.events.unregister("before-call.s3.CompleteMultipartUpload", handler)
     assert pipeline.deliver(messages) == {"batchItemFailures": []}
     assert len(pipeline.tuning_jobs()) == 1
 
 
 def test_throttled_tuning_start_is_retried_from_the_finished_run(pipeline: Pipeline) -> None:
     messages = pipeline.upload("raw/churn/a.csv", churn_csv(300))
-    sagemaker = pipeline.handler.transformer._sagemaker
-    handler = throttle("CreateHyperParameterTuningJob")
-    sagemaker.meta.events.register("before-call.sagemaker.CreateHyperParameterTuningJob", handler)
 
-    with pytest.raises(BatchProcessingError, match="SlowDown"):
+    with (
+        throttled(pipeline.handler.transformer._sagemaker, "CreateHyperParameterTuningJob"),
+        pytest.raises(BatchProcessingError, match="SlowDown"),
+    ):
         pipeline.deliver(messages)
     assert manifest_of(pipeline, "churn")["rows"]["read"] == 300, "the run itself is complete"
 
-    sagemaker.meta.events.unregister("before-call.sagemaker.CreateHyperParameterTuningJob", handler)
     assert pipeline.deliver(messages) == {"batchItemFailures": []}
     assert pipeline.tuning_jobs() == [manifest_of(pipeline, "churn")["tuningJobName"]]
 
