@@ -24,8 +24,8 @@ from transform.part_files import PartFiles
 from transform.pipeline import FileRejected, RejectedRow, TransformOutcome, transform_csv
 from transform.tuning import UploadIdentity, start_tuning, tuning_request
 
-# Throughput the size limit assumes with one full vCPU: half of what `tools/benchmark.py` measures on one
-# core for the shipped transform, leaving room for wide text columns and a slower vCPU.
+# Throughput the size limit assumes with one full vCPU: under half of what `tools/benchmark.py` measures
+# on one core (26.7 MB/s), leaving room for wide text columns and a slower vCPU.
 ASSUMED_BYTES_PER_SECOND = 12 * 1000 * 1000
 # Lambda gives a function CPU in proportion to its memory, one full vCPU at 1,769 MB (Lambda developer
 # guide, "Configure Lambda function memory").
