@@ -106,6 +106,8 @@ class _Codes:
         self._spellings = dict(self._codes)
         self._learning = learning
         self._limit = limit
+        # Values met while learning after the limit was reached: the file has more than the schema may hold.
+        self.overflow = 0
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -125,6 +127,7 @@ class _Codes:
             elif self._learning and len(self._codes) < self._limit:
                 code = self._codes[value] = str(len(self._codes) + self._first_code)
             else:
+                self.overflow += self._learning
                 return None
         if len(self._spellings) < self._limit + MAX_SPELLINGS:
             self._spellings[text] = code
@@ -148,6 +151,10 @@ class ClassField(_Codes):
         code = self.lookup(text)
         if code == "":
             raise ValueError("the target is empty")
+        if code is None and self.overflow:
+            raise ValueError(
+                f"class {text.strip()[:40]!r} is one more than the {self._limit} classes allowed"
+            )
         if code is None:
             known = ", ".join(map(repr, self.values[:10]))
             raise ValueError(f"class {text.strip()[:40]!r} is not one of the target's classes ({known})")
@@ -166,7 +173,10 @@ class RegressionTarget:
             raise ValueError("the target is empty")
         return code
 
-    many = NumberField.many
+    @staticmethod
+    def many(texts: Sequence[str]) -> Sequence[str] | None:
+        codes = NumberField.many(texts)
+        return None if codes is None or "" in codes else codes  # an empty target is refused by `one`
 
 
 @dataclass(frozen=True)
@@ -214,6 +224,12 @@ class RowEncoder:
                     feature.categories, learning=learning, limit=limits.max_categories
                 )
             self._fields.append((position[feature.name], feature.name, encoder))
+        # Fields are encoded in an order where those that learn come after those that only refuse: numbers
+        # (refuse, never learn), then the target (refuses; learns classes), then categories (learn, never
+        # refuse). A value is learned only from a row no earlier field refused, so a rejected row teaches
+        # the schema nothing.
+        rank = {NumberField: 0, RegressionTarget: 0, ClassField: 1, CategoryField: 2}
+        self._order = sorted(range(len(self._fields)), key=lambda i: rank[type(self._fields[i][2])])
 
     def encode(self, row: Sequence[str]) -> str:
         """The encoded line (no line end) of one row; `RecordRejected` says why it cannot be encoded."""
@@ -232,13 +248,14 @@ class RowEncoder:
         well_formed = [row for index, row in enumerate(rows) if index not in bad] if bad else rows
         offsets = [index for index in range(len(rows)) if index not in bad] if bad else None
         columns = list(zip(*well_formed, strict=True)) if well_formed else []
-        encoded_columns = []
-        for position, name, encoder in self._fields:
+        encoded_columns: list[Sequence[str]] = [()] * len(self._fields)
+        for field_index in self._order:
+            position, name, encoder = self._fields[field_index]
             column = columns[position] if columns else ()
             encoded = encoder.many(column)
             if encoded is None:
                 encoded = self._one_by_one(encoder, name, column, bad, offsets)
-            encoded_columns.append(encoded)
+            encoded_columns[field_index] = encoded
         rows_out: Iterable[tuple[str, ...]] = zip(*encoded_columns, strict=True)
         targets: Iterable[str] = encoded_columns[0]
         if len(bad) > len(rows) - len(well_formed):  # a well-formed row was rejected too
@@ -259,6 +276,9 @@ class RowEncoder:
     ) -> list[str]:
         encoded = []
         for index, text in enumerate(column):
+            if (offsets[index] if offsets else index) in bad:
+                encoded.append("")  # refused already: neither encoded nor learned from
+                continue
             try:
                 code = encoder.one(text)
             except ValueError as error:
@@ -269,6 +289,11 @@ class RowEncoder:
                     self._unknown[name] += 1
             encoded.append(code)
         return encoded
+
+    @property
+    def overflowing_categories(self) -> dict[str, int]:
+        """Per column, values a learning encoder met after the column held `max_categories`."""
+        return {name: codes.overflow for name, codes in self._categories.items() if codes.overflow}
 
     @property
     def unknown_categories(self) -> dict[str, int]:

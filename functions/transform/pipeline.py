@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
-from shared.dataset_schema import DatasetSchema, ProblemType, SchemaMismatch
+from shared.dataset_schema import DatasetSchema, ProblemType, SchemaError, SchemaMismatch
 from shared.encoding import EncoderLimits, RowEncoder
 from transform.csv_source import CsvRows, RowBlock, UnreadableCsv
 from transform.schema_inference import InferenceOptions, infer_schema
@@ -64,10 +64,13 @@ class RejectedRow:
 class FileRejected(Exception):
     """The upload as a whole cannot become training data; nothing of it may be used."""
 
-    def __init__(self, reason: str, rejected_rows: tuple[RejectedRow, ...] = ()) -> None:
+    def __init__(
+        self, reason: str, rejected_rows: tuple[RejectedRow, ...] = (), rejected_row_count: int = 0
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.rejected_rows = rejected_rows
+        self.rejected_row_count = max(rejected_row_count, len(rejected_rows))
 
 
 @dataclass(frozen=True)
@@ -161,28 +164,32 @@ class _Run:
 
     def _check_deadline(self, rows_read: int) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise FileRejected(
+            raise self._refusal(
                 f"the file could not be transformed within the function's timeout: stopped after "
-                f"{rows_read} rows (line {self.rows.line_number}); split it into smaller files",
-                tuple(self.rejected),
+                f"{rows_read} rows (line {self.rows.line_number}); split it into smaller files"
             )
 
+    def _refusal(self, reason: str) -> FileRejected:
+        return FileRejected(reason, tuple(self.rejected), self.rejected_count)
+
     def _outcome(self, rows_read: int, train_rows: int, validation_rows: int) -> TransformOutcome:
-        rejected = tuple(self.rejected)
         options = self.options
         if rows_read == 0:
-            raise FileRejected("the file has a header but no data rows")
+            raise self._refusal("the file has a header but no data rows")
         if self.rejected_count > options.max_rejected_fraction * rows_read:
-            raise FileRejected(
+            raise self._refusal(
                 f"{self.rejected_count} of {rows_read} rows cannot be used, more than the allowed "
-                f"{options.max_rejected_fraction:.1%}",
-                rejected,
+                f"{options.max_rejected_fraction:.1%}"
             )
         if not train_rows or not validation_rows:
-            raise FileRejected(
+            raise self._refusal(
                 f"{train_rows + validation_rows} usable rows are too few to fill both a training and a "
-                f"validation split ({options.validation_fraction:.0%} validation)",
-                rejected,
+                f"validation split ({options.validation_fraction:.0%} validation)"
+            )
+        for name, count in self.encoder.overflowing_categories.items():
+            raise self._refusal(
+                f"column {name!r} has more than maxCategories ({options.limits.max_categories}) distinct "
+                f"values ({count} rows past the limit): raise maxCategories, or leave the column out"
             )
         schema = (
             self.encoder.learned_schema(options.inference.problem_type)
@@ -191,18 +198,21 @@ class _Run:
         )
         class_counts = self.encoder.class_counts
         if schema.target.problem_type.is_classification and len(class_counts) < 2:
-            raise FileRejected(
+            raise self._refusal(
                 f"target {schema.target.name!r} has a single class {next(iter(class_counts))!r}: "
-                "there is nothing to learn",
-                rejected,
+                "there is nothing to learn"
             )
+        try:
+            schema.validate()
+        except SchemaError as error:
+            raise self._refusal(f"the file does not make a valid schema: {error}") from None
         return TransformOutcome(
             schema=schema,
             schema_learned=self.learning,
             rows_read=rows_read,
             train_rows=train_rows,
             validation_rows=validation_rows,
-            rejected_rows=rejected,
+            rejected_rows=tuple(self.rejected),
             rejected_row_count=self.rejected_count,
             unknown_categories=self.encoder.unknown_categories,
             class_counts=class_counts,

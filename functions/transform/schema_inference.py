@@ -35,19 +35,35 @@ class InferenceOptions:
 def infer_schema(
     header: Sequence[str], sample: Sequence[Sequence[str]], options: InferenceOptions
 ) -> DatasetSchema:
+    """Column kinds from every well-formed sample row; categories and classes only from the rows whose
+    numbers all parse, since the others will be rejected and must not shape the schema."""
     columns = tuple(name.strip() for name in header)
     _check_names(columns, options.target_column)
     rows = [row for row in sample if len(row) == len(columns)]
+    numeric = {
+        index: _numeric(_present(rows, index), options.numeric_tolerance) for index in range(len(columns))
+    }
+    clean = [
+        row
+        for row in rows
+        if all(_is_number(row[index]) for index, is_numeric in numeric.items() if is_numeric)
+    ]
     features = []
     target: Target | None = None
     for index, name in enumerate(columns):
-        values = [row[index].strip() for row in rows if not is_missing(row[index])]
+        values = _present(clean, index)
         if name == options.target_column:
-            target = _infer_target(name, values, options)
+            target = _infer_target(name, values, numeric[index], options)
+        elif numeric[index]:
+            features.append(Feature(name, FeatureKind.NUMERIC))
         else:
-            features.append(_infer_feature(name, values, options))
+            features.append(_categorical(name, values, options.max_categories))
     assert target is not None  # _check_names guarantees the target column
     return DatasetSchema(columns=columns, target=target, features=tuple(features))
+
+
+def _present(rows: Sequence[Sequence[str]], index: int) -> list[str]:
+    return [row[index].strip() for row in rows if not is_missing(row[index])]
 
 
 def _check_names(columns: Sequence[str], target_column: str) -> None:
@@ -77,10 +93,7 @@ def _numeric(values: Sequence[str], tolerance: float) -> bool:
     return failures <= tolerance * len(values)
 
 
-def _infer_feature(name: str, values: Sequence[str], options: InferenceOptions) -> Feature:
-    if _numeric(values, options.numeric_tolerance):
-        return Feature(name, FeatureKind.NUMERIC)
-    max_categories = options.max_categories
+def _categorical(name: str, values: Sequence[str], max_categories: int) -> Feature:
     distinct = set(values)
     if len(distinct) > max_categories:
         reason = (
@@ -91,8 +104,7 @@ def _infer_feature(name: str, values: Sequence[str], options: InferenceOptions) 
     return Feature(name, FeatureKind.CATEGORICAL, categories=tuple(sorted(distinct)))
 
 
-def _infer_target(name: str, values: Sequence[str], options: InferenceOptions) -> Target:
-    numeric = _numeric(values, options.numeric_tolerance)
+def _infer_target(name: str, values: Sequence[str], numeric: bool, options: InferenceOptions) -> Target:
     distinct = set(values)
     problem_type = options.problem_type
     if problem_type is None:
@@ -102,6 +114,11 @@ def _infer_target(name: str, values: Sequence[str], options: InferenceOptions) -
             problem_type = ProblemType.BINARY if len(distinct) <= 2 else ProblemType.MULTICLASS
     if problem_type is ProblemType.REGRESSION:
         return Target(name, problem_type)
+    if len(distinct) > options.max_categories:
+        raise SchemaMismatch(
+            f"target {name!r} has more than maxCategories ({options.max_categories}) classes in the first "
+            f"{len(values)} rows; set problemType to regression if it is a quantity"
+        )
     if problem_type is ProblemType.BINARY and len(distinct) > 2:
         shown = ", ".join(map(repr, sorted(distinct)[:10]))
         raise SchemaMismatch(

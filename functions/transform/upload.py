@@ -136,7 +136,9 @@ class UploadTransformer:
             validation_files = validation.complete()
         except FileRejected as rejection:
             _abort(train, validation)
-            return self._reject(ref, identity, rejection.reason, rejection.rejected_rows)
+            return self._reject(
+                ref, identity, rejection.reason, rejection.rejected_rows, rejection.rejected_row_count
+            )
         except BaseException:
             _abort(train, validation)
             raise
@@ -183,8 +185,9 @@ class UploadTransformer:
         identity: UploadIdentity | None,
         reason: str,
         rows: tuple[RejectedRow, ...],
+        rejected_row_count: int = 0,
     ) -> UploadResult:
-        report = rejection_report(_source(ref, identity), reason, rows, len(rows))
+        report = rejection_report(_source(ref, identity), reason, rows, max(rejected_row_count, len(rows)))
         self._store.write_json(rejection_key(ref.key), report)
         return UploadResult(Status.REJECTED, reason)
 
