@@ -34,7 +34,9 @@ def training_policy(
         allow(
             "WriteTrainingLogs",
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            [log_group_arn, f"{log_group_arn}:log-stream:*"],
+            # CloudWatch Logs matches a log group's actions against `<group ARN>:*` (CloudWatch Logs user
+            # guide, "Using identity-based policies"), which also covers the group's log streams.
+            [log_group_arn, f"{log_group_arn}:*"],
         ),
         allow(
             "PutTrainingMetrics",

@@ -19,10 +19,13 @@ from shared.encoding import EncoderLimits, RowEncoder
 from transform.csv_source import CsvRows, RowBlock, UnreadableCsv
 from transform.schema_inference import InferenceOptions, infer_schema
 
-# Rows encoded together, column by column; the deadline is checked once per block.
+# Rows encoded together, column by column; the deadline is checked once per block. Wide files get fewer
+# rows per block, so a block never holds more than CELLS_PER_BLOCK fields (memory bounded by width too).
 BLOCK_ROWS = 2048
-# Rows a new dataset's column kinds are inferred from.
+CELLS_PER_BLOCK = 2048 * 64
+# Rows a new dataset's column kinds are inferred from (fewer for wide files, by the same cell budget).
 SAMPLE_ROWS = 2048
+MIN_ROWS = 16
 
 
 class Split:
@@ -121,15 +124,17 @@ class _Run:
         self.options = options
         self.deadline = deadline
         self.learning = stored is None
-        self.blocks = rows.blocks(BLOCK_ROWS)
+        cells_fit = max(MIN_ROWS, CELLS_PER_BLOCK // len(rows.header))
+        self.blocks = rows.blocks(min(BLOCK_ROWS, cells_fit))
         # The first upload's schema is inferred from its first rows, which are then encoded first.
         self.read_ahead: list[RowBlock] = []
         if stored is None:
             sample: list[list[str]] = []
-            while len(sample) < options.sample_rows and (block := next(self.blocks, None)) is not None:
+            sample_rows = min(options.sample_rows, cells_fit)
+            while len(sample) < sample_rows and (block := next(self.blocks, None)) is not None:
                 self.read_ahead.append(block)
                 sample += block.rows
-            stored = infer_schema(rows.header, sample[: options.sample_rows], options.inference)
+            stored = infer_schema(rows.header, sample[:sample_rows], options.inference)
         limits = options.limits
         if options.inference.problem_type is ProblemType.BINARY:
             limits = EncoderLimits(limits.max_categories, max_classes=2)

@@ -30,7 +30,7 @@ TUNING_JOB_NAME_LENGTH = 32
 TUNING_JOB_NAME = re.compile(r"[a-z0-9](-*[a-z0-9]){0,31}")
 CSV = "text/csv"
 # Tag values allow letters, digits, spaces and _.:/=+-@ up to 256 characters (SageMaker API, Tag).
-_TAG_VALUE_FORBIDDEN = re.compile(r"[^\w\s.:/=+\-@]")
+_TAG_VALUE_FORBIDDEN = re.compile(r"[^\w .:/=+\-@]")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ def tuning_request(
     schema: DatasetSchema,
     bucket: str,
     run_prefix: str,
+    train_files: int,
     tags: dict[str, str],
 ) -> dict[str, Any]:
     """The whole CreateHyperParameterTuningJob request for one run."""
@@ -83,8 +84,11 @@ def tuning_request(
     static["eval_metric"] = xgboost.eval_metric
     if xgboost.num_class is not None:
         static["num_class"] = str(xgboost.num_class)
-    # More than one instance: each reads its own share of the part files instead of all of them.
-    sharded = definition["ResourceConfig"]["InstanceCount"] > 1
+    # More than one instance: each reads its own share of the part files instead of all of them, but only
+    # when there is a file for every instance (S3DataSource API reference: an instance without an object
+    # gets no data, and is paid for anyway).
+    instances = definition["ResourceConfig"]["InstanceCount"]
+    sharded = instances > 1 and train_files >= instances
     definition["InputDataConfig"] = [
         _channel("train", f"s3://{bucket}/{run_prefix}train/", sharded=sharded),
         _channel("validation", f"s3://{bucket}/{run_prefix}validation/", sharded=False),

@@ -91,7 +91,10 @@ class UploadTransformer:
             manifest = self._store.read_json(location.manifest_key)
             if manifest is not None:
                 schema = self._run_schema(location)
-                return self._tune(location, job_name, schema, Status.ALREADY_TRANSFORMED, "the run exists")
+                train_files = len(manifest["files"]["train"])
+                return self._tune(
+                    location, job_name, schema, train_files, Status.ALREADY_TRANSFORMED, "the run exists"
+                )
             limit = max_object_bytes(seconds_left, memory_mb)
             size = int(response["ContentLength"])
             if size > limit:
@@ -157,7 +160,7 @@ class UploadTransformer:
         )
         self._store.write_json(location.manifest_key, manifest)
         detail = f"{outcome.train_rows} training and {outcome.validation_rows} validation rows"
-        return self._tune(location, job_name, outcome.schema, Status.TRANSFORMED, detail)
+        return self._tune(location, job_name, outcome.schema, len(train_files), Status.TRANSFORMED, detail)
 
     def _run_schema(self, location: RunLocation) -> DatasetSchema:
         document = self._store.read_json(location.schema_key)
@@ -166,7 +169,13 @@ class UploadTransformer:
         return DatasetSchema.from_document(document)
 
     def _tune(
-        self, location: RunLocation, job_name: str, schema: DatasetSchema, status: Status, detail: str
+        self,
+        location: RunLocation,
+        job_name: str,
+        schema: DatasetSchema,
+        train_files: int,
+        status: Status,
+        detail: str,
     ) -> UploadResult:
         request = tuning_request(
             self._env.tuning_template,
@@ -174,6 +183,7 @@ class UploadTransformer:
             schema=schema,
             bucket=self._env.bucket,
             run_prefix=location.prefix,
+            train_files=train_files,
             tags={"dataset": location.dataset, "run": location.run},
         )
         started = start_tuning(self._sagemaker, request)

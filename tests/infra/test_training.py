@@ -125,7 +125,7 @@ def test_training_role_allows_exactly_what_a_training_job_uses(run: StackRun) ->
             "logs:PutLogEvents",
             "logs:DescribeLogStreams",
         )
-        for resource in (log_group, f"{log_group}:log-stream:*")
+        for resource in (log_group, f"{log_group}:*")
     }
     assert granted(training_policy(run)) == {
         ("s3:GetObject", f"{bucket}/processed/*"),
@@ -294,7 +294,7 @@ def upload(run: StackRun) -> UploadIdentity:
     )
 
 
-def request_for(run: StackRun, problem: ProblemType) -> dict[str, Any]:
+def request_for(run: StackRun, problem: ProblemType, train_files: int = 4) -> dict[str, Any]:
     """The request the function's own code builds for one upload, from the template the program gave it."""
     schema = SCHEMAS[problem]
     schema.validate()
@@ -306,6 +306,7 @@ def request_for(run: StackRun, problem: ProblemType) -> dict[str, Any]:
         schema=schema,
         bucket=identity.bucket,
         run_prefix=location.prefix,
+        train_files=train_files,
         tags={"dataset": location.dataset, "run": location.run},
     )
 
@@ -387,6 +388,15 @@ def test_several_instances_shard_the_training_files_only(problem: ProblemType) -
     request = request_for(run, problem)
     assert validation_errors(request) == ""
     assert request["TrainingJobDefinition"]["InputDataConfig"] == expected_channels(run, sharded=True)
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=str)
+def test_fewer_training_files_than_instances_are_replicated_so_no_instance_is_paid_to_idle(
+    problem: ProblemType,
+) -> None:
+    run = synth("dev", trainingInstanceCount="2")
+    request = request_for(run, problem, train_files=1)
+    assert request["TrainingJobDefinition"]["InputDataConfig"] == expected_channels(run, sharded=False)
 
 
 @pytest.mark.parametrize("problem", PROBLEMS, ids=str)
