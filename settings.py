@@ -232,8 +232,9 @@ TRANSFORM_MEMORY = _integer(
     LAMBDA_MEMORY_MB,
     "Memory of the transform function (1,769 MB is one full vCPU).",
 )
+# The transform keeps 30 s of its timeout to finish its uploads (functions/transform/upload.py).
 TRANSFORM_TIMEOUT = _integer(
-    "transformTimeoutSeconds", 900, LAMBDA_TIMEOUT_SECONDS, "Timeout of the transform function."
+    "transformTimeoutSeconds", 900, (60, LAMBDA_TIMEOUT_SECONDS[1]), "Timeout of the transform function."
 )
 TRANSFORM_BATCH_SIZE = _integer(
     "transformBatchSize",

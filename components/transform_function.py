@@ -103,6 +103,7 @@ class TransformFunction(pulumi.ComponentResource):
                     "PART_FILE_MB": str(args.dataset.part_file_mb),
                     "TUNING_JOB_PREFIX": args.tuning_job_prefix,
                     "TUNING_REQUEST_TEMPLATE": args.tuning_request_template,
+                    "TIMEOUT_SECONDS": str(transform.timeout_seconds),
                     "POWERTOOLS_SERVICE_NAME": name,
                 }
             ),

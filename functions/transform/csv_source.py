@@ -46,10 +46,16 @@ class CsvRows:
         self._text = io.TextIOWrapper(
             io.BufferedReader(_RawStream(binary), READ_CHUNK), encoding="utf-8-sig", newline=""
         )
-        first_line = self._decode(self._text.readline)
+        # Bounded like a field: a file without line ends is not read into memory whole.
+        first_line = self._decode(lambda: self._text.readline(FIELD_SIZE_LIMIT))
+        self._lines_before_header = 0
+        delimiter = _excel_separator_hint(first_line)
+        if delimiter is not None:  # Excel's "sep=;" line names the delimiter and precedes the header
+            first_line = self._decode(lambda: self._text.readline(FIELD_SIZE_LIMIT))
+            self._lines_before_header = 1
         if not first_line.strip():
             raise UnreadableCsv("the file is empty" if not first_line else "the first line (header) is empty")
-        delimiter = max(DELIMITERS, key=first_line.count)
+        delimiter = delimiter or _header_delimiter(first_line)
         self._reader = csv.reader(itertools.chain([first_line], self._text), delimiter=delimiter)
         self.delimiter = delimiter
         header = self._next_row()
@@ -59,18 +65,18 @@ class CsvRows:
 
     @property
     def line_number(self) -> int:
-        return self._reader.line_num
+        return self._reader.line_num + self._lines_before_header
 
     def blocks(self, size: int) -> Iterator[RowBlock]:
         """The rows after the header, in blocks of up to `size` (blank lines dropped)."""
         reader = self._reader
         with self._reading():
             while True:
-                first_line = reader.line_num + 1
+                first_line = self.line_number + 1
                 rows = list(itertools.islice(reader, size))
                 if not rows:
                     return
-                exact = reader.line_num - first_line + 1 == len(rows)
+                exact = self.line_number - first_line + 1 == len(rows)
                 if not all(rows):  # csv yields [] for a blank line
                     rows = [row for row in rows if row]
                     exact = False
@@ -95,6 +101,19 @@ class CsvRows:
             return read()
         except UnicodeDecodeError as error:
             raise UnreadableCsv(f"the file is not UTF-8 text ({error.reason}); save it as UTF-8") from None
+
+
+def _excel_separator_hint(line: str) -> str | None:
+    text = line.strip()
+    if len(text) == 5 and text.lower().startswith("sep=") and text[4] in DELIMITERS:
+        return text[4]
+    return None
+
+
+def _header_delimiter(line: str) -> str:
+    """The delimiter that splits the header into the most fields, read as CSV so that delimiters inside
+    quoted names do not count; comma on a tie."""
+    return max(DELIMITERS, key=lambda delimiter: len(next(csv.reader([line], delimiter=delimiter), [])))
 
 
 class _RawStream(io.RawIOBase):

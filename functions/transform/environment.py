@@ -26,6 +26,8 @@ MAX_CATEGORIES = "MAX_CATEGORIES"
 PART_FILE_MB = "PART_FILE_MB"
 TUNING_JOB_PREFIX = "TUNING_JOB_PREFIX"
 TUNING_REQUEST_TEMPLATE = "TUNING_REQUEST_TEMPLATE"
+# The function's configured timeout: the Lambda context tells only the time left.
+TIMEOUT_SECONDS = "TIMEOUT_SECONDS"
 VARIABLES = (
     DATA_BUCKET,
     RAW_PREFIX,
@@ -38,6 +40,7 @@ VARIABLES = (
     PART_FILE_MB,
     TUNING_JOB_PREFIX,
     TUNING_REQUEST_TEMPLATE,
+    TIMEOUT_SECONDS,
 )
 AUTO = "auto"
 
@@ -54,6 +57,7 @@ class TransformEnvironment:
     part_file_bytes: int
     tuning_job_prefix: str
     tuning_template: dict[str, Any]
+    timeout_seconds: int
 
 
 def load_environment(env: Mapping[str, str] = os.environ) -> TransformEnvironment:
@@ -81,6 +85,7 @@ def load_environment(env: Mapping[str, str] = os.environ) -> TransformEnvironmen
             part_file_bytes=int(env[PART_FILE_MB]) * 1024 * 1024,
             tuning_job_prefix=env[TUNING_JOB_PREFIX],
             tuning_template=json.loads(env[TUNING_REQUEST_TEMPLATE]),
+            timeout_seconds=int(env[TIMEOUT_SECONDS]),
         )
     except ValueError as error:
         raise MissingEnvironment(f"transform function environment is invalid: {error}") from None

@@ -76,6 +76,10 @@ class FileRejected(Exception):
         self.rejected_row_count = max(rejected_row_count, len(rejected_rows))
 
 
+class DeadlineReached(FileRejected):
+    """The run reached its deadline before the end of the file."""
+
+
 @dataclass(frozen=True)
 class TransformOptions:
     validation_fraction: float
@@ -147,9 +151,13 @@ class _Run:
         train_rows = validation_rows = rows_read = 0
         for rows in itertools.chain(self.read_ahead, self.blocks):
             encoded = self.encoder.encode_block(rows.rows)
+            blank = 0
             for index, reason in encoded.rejected:
-                self._reject(rows_read + index + 1, rows.line_of(index), reason)
-            rows_read += len(rows.rows)
+                if not "".join(rows.rows[index]).strip():
+                    blank += 1  # a row of empty fields (",,,", as spreadsheets export) is no row
+                    continue
+                self._reject(rows_read + index + 1 - blank, rows.line_of(index), reason)
+            rows_read += len(rows.rows) - blank
             to_validation = self.split.mask(train_rows + validation_rows, len(encoded.lines))
             validation_lines = list(itertools.compress(encoded.lines, to_validation))
             train_lines = list(itertools.compress(encoded.lines, map(operator.not_, to_validation)))
@@ -169,9 +177,11 @@ class _Run:
 
     def _check_deadline(self, rows_read: int) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise self._refusal(
+            raise DeadlineReached(
                 f"the file could not be transformed within the function's timeout: stopped after "
-                f"{rows_read} rows (line {self.rows.line_number}); split it into smaller files"
+                f"{rows_read} rows (line {self.rows.line_number}); split it into smaller files",
+                tuple(self.rejected),
+                self.rejected_count,
             )
 
     def _refusal(self, reason: str) -> FileRejected:

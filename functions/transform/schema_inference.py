@@ -6,6 +6,7 @@ file (`RowEncoder` with learning on), so the stored schema knows every value of 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -48,6 +49,9 @@ def infer_schema(
         for row in rows
         if all(_is_number(row[index]) for index, is_numeric in numeric.items() if is_numeric)
     ]
+    for index, name in enumerate(columns):
+        if not numeric[index]:
+            _refuse_decimal_commas(name, _present(rows, index))
     features = []
     target: Target | None = None
     for index, name in enumerate(columns):
@@ -60,6 +64,22 @@ def infer_schema(
             features.append(_categorical(name, values, options.max_categories))
     assert target is not None  # _check_names guarantees the target column
     return DatasetSchema(columns=columns, target=target, features=tuple(features))
+
+
+_DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
+# Share of a column's values that, written with a decimal comma, makes it a column of numbers.
+DECIMAL_COMMA_SHARE = 0.9
+
+
+def _refuse_decimal_commas(name: str, values: Sequence[str]) -> None:
+    """Numbers written with decimal commas (as European spreadsheets save semicolon CSVs) would become
+    thousands of categories; the schema would be wrong for good, so the file is refused instead."""
+    commas = [value for value in values if _DECIMAL_COMMA.fullmatch(value)]
+    if values and len(commas) >= DECIMAL_COMMA_SHARE * len(values):
+        raise SchemaMismatch(
+            f"column {name!r} holds numbers with decimal commas (e.g. {commas[0]!r}): save the file with "
+            "decimal points"
+        )
 
 
 def _present(rows: Sequence[Sequence[str]], index: int) -> list[str]:

@@ -21,7 +21,7 @@ from shared.s3_events import S3ObjectRef
 from transform.dataset_store import DatasetStore, LayoutError, RunLocation, dataset_of, rejection_key
 from transform.environment import TransformEnvironment
 from transform.part_files import PartFiles
-from transform.pipeline import FileRejected, RejectedRow, TransformOutcome, transform_csv
+from transform.pipeline import DeadlineReached, FileRejected, RejectedRow, TransformOutcome, transform_csv
 from transform.tuning import UploadIdentity, start_tuning, tuning_request
 
 # Throughput the size limit assumes with one full vCPU: under half of what `tools/benchmark.py` measures
@@ -32,6 +32,13 @@ ASSUMED_BYTES_PER_SECOND = 12 * 1000 * 1000
 ONE_VCPU_MB = 1769
 # Time kept back from the function timeout to complete the uploads and write the results.
 RESERVE_SECONDS = 30.0
+# An invocation that begins with less than this share of the timeout left (a later message of a batch)
+# retries a file that runs out of time instead of refusing it.
+LATE_START = 0.9
+
+
+class NotEnoughTimeLeft(RuntimeError):
+    """This invocation has too little time left for the file; a fresh one has enough. SQS redelivers."""
 
 
 class Status(StrEnum):
@@ -95,16 +102,21 @@ class UploadTransformer:
                 return self._tune(
                     location, job_name, schema, train_files, Status.ALREADY_TRANSFORMED, "the run exists"
                 )
-            limit = max_object_bytes(seconds_left, memory_mb)
             size = int(response["ContentLength"])
-            if size > limit:
+            timeout = self._env.timeout_seconds
+            most = max_object_bytes(timeout, memory_mb)
+            if size > most:
                 reason = (
-                    f"the file has {size:,} bytes; one run of the transform can take {limit:,} in the "
-                    f"{seconds_left:.0f} s it has with {memory_mb} MB of memory: split it into smaller "
-                    "files under the same dataset folder"
+                    f"the file has {size:,} bytes; one run of the transform can take {most:,} in its "
+                    f"{timeout} s timeout with {memory_mb} MB of memory: split it into smaller files under "
+                    "the same dataset folder"
                 )
                 return self._reject(ref, identity, reason, ())
-            return self._transform(ref, identity, location, job_name, body, deadline)
+            if size > max_object_bytes(seconds_left, memory_mb):
+                # Fits a whole invocation, not what is left of this one (a batch's later message).
+                raise NotEnoughTimeLeft(f"{seconds_left:.0f} s left is too little for {size:,} bytes: retry")
+            started_late = seconds_left < LATE_START * self._env.timeout_seconds
+            return self._transform(ref, identity, location, job_name, body, deadline, started_late)
         finally:
             body.close()
 
@@ -116,6 +128,7 @@ class UploadTransformer:
         job_name: str,
         body: Any,
         deadline: float,
+        started_late: bool,
     ) -> UploadResult:
         stored = self._store.read_schema(location.dataset)
         train = PartFiles(
@@ -137,6 +150,13 @@ class UploadTransformer:
                 self._store.create_schema(location.dataset, outcome.schema)
             train_files = train.complete()
             validation_files = validation.complete()
+        except DeadlineReached as rejection:
+            _abort(train, validation)
+            if started_late:  # a whole invocation may still do it: let SQS deliver it again
+                raise NotEnoughTimeLeft(rejection.reason) from None
+            return self._reject(
+                ref, identity, rejection.reason, rejection.rejected_rows, rejection.rejected_row_count
+            )
         except FileRejected as rejection:
             _abort(train, validation)
             return self._reject(

@@ -17,6 +17,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
+import transform.upload
 from shared.dataset_schema import DatasetSchema
 from tests.functions.conftest import DATA_BUCKET, PROGRAM, REGION, TRANSFORM_ENVIRONMENT, UploadPath
 from tests.support.lambda_events import LambdaContext, sqs_event_from_messages
@@ -323,16 +324,34 @@ class ShortOnTime(LambdaContext):
         return self.millis_left
 
 
-def test_file_too_large_for_one_run_is_rejected_not_truncated(pipeline: Pipeline) -> None:
-    body = churn_csv(2000)  # ~60 KB, more than 1 s of the assumed throughput leaves room for
+def test_file_too_large_for_a_whole_run_is_rejected_not_truncated(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Scaled down: at 10 bytes/s a 900 s run of a 1,024 MB function can take about 5 KB.
+    monkeypatch.setattr(transform.upload, "ASSUMED_BYTES_PER_SECOND", 10)
+    body = churn_csv(2000)
 
-    pipeline.deliver(pipeline.upload("raw/churn/big.csv", body), context=ShortOnTime(millis_left=30_004))
+    pipeline.deliver(pipeline.upload("raw/churn/big.csv", body))
 
     report = assert_rejected_and_kept(
         pipeline, "raw/churn/big.csv", body, f"the file has {len(body):,} bytes"
     )
+    assert "in its 900 s timeout with 1024 MB of memory" in report["reason"]
     assert "split it into smaller files" in report["reason"]
     assert pipeline.tuning_jobs() == []
+
+
+def test_file_that_needs_more_time_than_is_left_is_retried_not_rejected(pipeline: Pipeline) -> None:
+    # A later message of a batch starts with little of the invocation left: a fresh one can take the file.
+    body = churn_csv(2000)
+    messages = pipeline.upload("raw/churn/big.csv", body)
+
+    with pytest.raises(BatchProcessingError, match="too little for"):
+        pipeline.deliver(messages, context=ShortOnTime(millis_left=30_004))
+
+    assert pipeline.keys("rejected/") == [] and pipeline.keys("processed/") == []
+    assert pipeline.deliver(messages) == {"batchItemFailures": []}
+    assert len(pipeline.tuning_jobs()) == 1
 
 
 def test_key_without_a_dataset_folder_is_rejected_with_the_expected_layout(pipeline: Pipeline) -> None:

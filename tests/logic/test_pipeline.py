@@ -132,3 +132,29 @@ def test_a_whole_file_refusal_counts_every_bad_row_not_only_the_listed_ones() ->
     with pytest.raises(FileRejected) as refused:
         run(("x,target\n" + "\n".join(rows) + "\n").encode())
     assert refused.value.rejected_row_count == 224 and len(refused.value.rejected_rows) == 100
+
+
+def test_delimiters_inside_quoted_header_names_do_not_decide_the_delimiter() -> None:
+    rows = [f"{i};{i * 2};{'yes' if i % 2 else 'no'}" for i in range(200)]
+    outcome, _ = run(('"Price, EUR";"Size, m2";target\n' + "\n".join(rows) + "\n").encode())
+    assert [f.name for f in outcome.schema.features] == ["Price, EUR", "Size, m2"]
+
+
+def test_excels_separator_line_names_the_delimiter_and_is_not_the_header() -> None:
+    rows = [f"{i};{'yes' if i % 2 else 'no'}" for i in range(200)]
+    outcome, _ = run(("sep=;\nx;target\n" + "\n".join(rows) + "\n").encode())
+    assert outcome.schema.columns == ("x", "target") and outcome.rows_read == 200
+
+
+def test_rows_of_empty_fields_at_the_end_of_a_spreadsheet_export_are_no_rows() -> None:
+    rows = [f"{i},{'yes' if i % 2 else 'no'}" for i in range(500)]
+    outcome, _ = run(("x,target\n" + "\n".join(rows) + "\n" + ",\n" * 40 + " , \n").encode())
+    assert outcome.rows_read == 500 and outcome.rejected_row_count == 0
+
+
+def test_numbers_with_decimal_commas_are_refused_with_the_fix() -> None:
+    rows = [f"{i},{i % 10};{'yes' if i % 2 else 'no'}" for i in range(200)]
+    with pytest.raises(
+        FileRejected, match=r"column 'Preis' holds numbers with decimal commas \(e.g. '0,0'\)"
+    ):
+        run(("Preis;target\n" + "\n".join(rows) + "\n").encode())
