@@ -11,6 +11,7 @@ stores end to end (S3 user guide, "Checking object integrity": multipart uploads
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ MIB = 1024 * 1024
 MIN_PART_BYTES = 5 * MIB
 PART_BYTES = 8 * MIB
 CONTENT_TYPE = "text/csv"
+# Concurrent CompleteMultipartUpload calls at the end of a run (boto3 clients are thread-safe).
+COMPLETION_THREADS = 8
 
 
 @dataclass
@@ -60,20 +63,33 @@ class PartFiles:
             self._flush(current)
 
     def complete(self) -> list[str]:
-        """Finish every part file and return their keys, in order."""
+        """Finish every part file and return their keys, in order.
+
+        The completions run in parallel: a run of a large file ends with hundreds of them, and they must
+        fit in the time the function keeps in reserve.
+        """
         if self._uploads:
             self._flush(self._uploads[-1])
         keys = self.keys
-        while self._uploads:
-            upload = self._uploads[0]
+        with ThreadPoolExecutor(max_workers=COMPLETION_THREADS) as pool:
+            outcomes = list(pool.map(self._try_complete, self._uploads))
+        self._uploads = [upload for upload, error in zip(self._uploads, outcomes, strict=True) if error]
+        for error in outcomes:
+            if error is not None:
+                raise error
+        return keys
+
+    def _try_complete(self, upload: _Upload) -> Exception | None:
+        try:
             self._s3.complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=upload.key,
                 UploadId=upload.upload_id,
                 MultipartUpload={"Parts": upload.parts},
             )
-            self._uploads.pop(0)
-        return keys
+        except Exception as error:  # handed back to complete(), which raises it
+            return error
+        return None
 
     def abort(self) -> None:
         """Discard every part file not completed yet (best effort: the lifecycle rule is the backstop)."""

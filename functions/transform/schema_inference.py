@@ -66,6 +66,7 @@ def infer_schema(
     return DatasetSchema(columns=columns, target=target, features=tuple(features))
 
 
+NUMERIC_SHARE = 0.9
 _DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
 # Share of a column's values that, written with a decimal comma, makes it a column of numbers.
 DECIMAL_COMMA_SHARE = 0.9
@@ -109,8 +110,11 @@ def _is_number(text: str) -> bool:
 
 
 def _numeric(values: Sequence[str], tolerance: float) -> bool:
+    """A column is numeric when all but a few of its values are numbers: at least NUMERIC_SHARE of them,
+    or all but `tolerance` when that is stricter. The others are then refused row by row, with the
+    column named, instead of turning a column of numbers into categories."""
     failures = sum(1 for value in values if not _is_number(value))
-    return failures <= tolerance * len(values)
+    return failures <= max(tolerance, 1 - NUMERIC_SHARE) * len(values)
 
 
 def _categorical(name: str, values: Sequence[str], max_categories: int) -> Feature:

@@ -188,13 +188,15 @@ def test_problem_type_is_inferred_or_taken_from_config(
     )
 
 
-def test_numeric_column_with_a_stray_word_stays_numeric_within_the_tolerance() -> None:
-    sample = [[str(i), "yes" if i % 2 else "no"] for i in range(200)] + [["n/k", "yes"]]
+def test_a_column_of_numbers_with_a_few_words_stays_numeric_so_the_words_are_refused_by_name() -> None:
+    # 5% "unknown": the column stays numeric, and those rows are refused naming the column and the value.
+    sample = [[str(i) if i % 20 else "unknown", "yes" if i % 2 else "no"] for i in range(400)]
+    assert infer_schema(["x", "target"], sample, options(max_categories=1000)).features[0].kind == "numeric"
+    # A column that is mostly words is text.
+    words = [[str(i) if i % 4 == 0 else f"w{i % 7}", "yes" if i % 2 else "no"] for i in range(400)]
     assert (
-        infer_schema(["x", "target"], sample, options(numeric_tolerance=0.01)).features[0].kind == "numeric"
+        infer_schema(["x", "target"], words, options(max_categories=1000)).features[0].kind == "categorical"
     )
-    strict = options(max_categories=1000)
-    assert infer_schema(["x", "target"], sample, strict).features[0].kind == "categorical"
 
 
 @pytest.mark.parametrize(
