@@ -97,27 +97,16 @@ class StackFacts:
 
 
 def stack_facts(stack: str = STACK) -> StackFacts:
-    """The variables the program gives the transform function (components/transform_function.py) for
-    `stack`, plus what the Lambda runtime adds. The bucket and the tuning template are placeholders and
-    the credentials dummies: boto3 builds its clients without talking to AWS, and nothing here calls it."""
+    """The variables the program itself gives the transform function for `stack` (run under Pulumi mocks,
+    as `make synth` does), plus what the Lambda runtime adds. The credentials are dummies: boto3 builds
+    its clients without talking to AWS, and nothing here calls it."""
     from settings import load_settings
-    from tools.mockrun import stack_config
+    from tools.mockrun import run_program, stack_config
 
-    settings = load_settings(stack_config(stack), stack=stack)
-    dataset = settings.dataset
-    environment = {
-        "DATA_BUCKET": "benchmark-data",
-        "RAW_PREFIX": settings.data.raw_prefix,
-        "RAW_SUFFIX": settings.data.raw_suffix,
-        "TARGET_COLUMN": dataset.target_column,
-        "PROBLEM_TYPE": dataset.problem_type,
-        "VALIDATION_PERCENT": str(dataset.validation_percent),
-        "MAX_REJECTED_ROWS_PERCENT": str(dataset.max_rejected_rows_percent),
-        "MAX_CATEGORIES": str(dataset.max_categories),
-        "PART_FILE_MB": str(dataset.part_file_mb),
-        "TUNING_JOB_PREFIX": settings.tuning_job_prefix,
-        "TUNING_REQUEST_TEMPLATE": "{}",
-        "POWERTOOLS_SERVICE_NAME": "transform",
+    config = stack_config(stack)
+    settings = load_settings(config, stack=stack)
+    function = run_program(stack, config).named("transform-function")
+    environment = dict(function.inputs["environment"]["variables"]) | {
         "AWS_REGION": settings.region,
         "AWS_DEFAULT_REGION": settings.region,
         # Dummies: with credentials in the environment boto3 looks no further.
