@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 import boto3
+import botocore
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -34,3 +35,19 @@ def client(service: str) -> BaseClient:
 
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class OutdatedSdk(RuntimeError):
+    """The runtime's boto3 lacks a request parameter the function relies on."""
+
+
+def require_parameters(service_client: Any, operation: str, *names: str) -> None:
+    """Fail at cold start, naming the botocore version, when the runtime's SDK (the Lambda runtime ships
+    its own boto3) is too old to send a parameter, instead of failing every message that needs it."""
+    members = service_client.meta.service_model.operation_model(operation).input_shape.members
+    missing = [name for name in names if name not in members]
+    if missing:
+        raise OutdatedSdk(
+            f"botocore {botocore.__version__} cannot send {operation} {', '.join(missing)}: deploy the "
+            "function with a newer runtime or bundle a newer boto3"
+        )

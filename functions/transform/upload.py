@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.aws import S3Client, SageMakerClient, error_code
+from shared.aws import S3Client, SageMakerClient, error_code, require_parameters
 from shared.dataset_schema import DatasetSchema
 from shared.s3_events import S3ObjectRef
 from transform.dataset_store import DatasetStore, LayoutError, RunLocation, dataset_of, rejection_key
@@ -65,6 +65,8 @@ def max_object_bytes(seconds_left: float, memory_mb: int) -> int:
 
 class UploadTransformer:
     def __init__(self, environment: TransformEnvironment, s3: S3Client, sagemaker: SageMakerClient) -> None:
+        # Conditional writes (If-None-Match) keep a dataset's first schema; botocore has them since 1.35.
+        require_parameters(s3, "PutObject", "IfNoneMatch")
         self._env = environment
         self._s3 = s3
         self._sagemaker = sagemaker
