@@ -84,6 +84,8 @@ class Feature:
     kind: FeatureKind
     # Categorical only: known values in code order; the code of categories[i] is i + 1.
     categories: tuple[str, ...] = ()
+    # Numeric only: the column's own spellings of a missing value, beyond the common markers.
+    missing: tuple[str, ...] = ()
     # Ignored only: why the column does not reach the model.
     reason: str = ""
 
@@ -182,6 +184,7 @@ class DatasetSchema:
                         name=str(feature["name"]),
                         kind=FeatureKind(feature["type"]),
                         categories=tuple(str(value) for value in feature.get("categories", ())),
+                        missing=tuple(str(value) for value in feature.get("missingValues", ())),
                         reason=str(feature.get("reason", "")),
                     )
                     for feature in document["features"]
@@ -211,6 +214,8 @@ def _feature_document(feature: Feature) -> dict[str, Any]:
     document: dict[str, Any] = {"name": feature.name, "type": feature.kind.value}
     if feature.kind is FeatureKind.CATEGORICAL:
         document["categories"] = list(feature.categories)
+    if feature.kind is FeatureKind.NUMERIC and feature.missing:
+        document["missingValues"] = list(feature.missing)
     if feature.kind is FeatureKind.IGNORED:
         document["reason"] = feature.reason
     return document

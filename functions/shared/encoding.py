@@ -78,22 +78,32 @@ def _plain_numbers(texts: Sequence[str]) -> bool:
 
 
 class NumberField:
-    @staticmethod
-    def one(text: str) -> str:
+    """A numeric column; `missing` adds the column's own spellings of "no value" (a dataset that writes
+    `-` or `unknown` for a missing number) to the common markers."""
+
+    def __init__(self, missing: Sequence[str] = ()) -> None:
+        self._missing = frozenset(missing)
+        self._spellings = _MISSING_SPELLINGS | dict.fromkeys(missing, "")
+
+    def one(self, text: str) -> str:
+        if text.strip() in self._missing:
+            return ""
         value = parse_number(text)
         if value is None:
             return ""
         return text if _is_plain(text) else repr(value)
 
-    @staticmethod
-    def many(texts: Sequence[str]) -> Sequence[str] | None:
+    def many(self, texts: Sequence[str]) -> Sequence[str] | None:
         digits = "".join(texts)
         # Whole numbers of at most 300 digits each: a cheap test that most integer columns pass.
         if digits.isascii() and digits.isdecimal() and "" not in texts and max(map(len, texts)) <= 300:
             return texts
         # Missing-value markers become the empty field first: real columns have a few in every block.
-        cleaned = list(map(_MISSING_SPELLINGS.get, texts, texts))
+        cleaned = list(map(self._spellings.get, texts, texts))
         return cleaned if _plain_numbers(cleaned) else None
+
+
+_NUMBER = NumberField()
 
 
 class _Codes:
@@ -168,14 +178,14 @@ class ClassField(_Codes):
 class RegressionTarget:
     @staticmethod
     def one(text: str) -> str:
-        code = NumberField.one(text)
+        code = _NUMBER.one(text)
         if not code:
             raise ValueError("the target is empty")
         return code
 
     @staticmethod
     def many(texts: Sequence[str]) -> Sequence[str] | None:
-        codes = NumberField.many(texts)
+        codes = _NUMBER.many(texts)
         return None if codes is None or "" in codes else codes  # an empty target is refused by `one`
 
 
@@ -218,7 +228,7 @@ class RowEncoder:
             (position[schema.target.name], schema.target.name, target)
         ]
         for feature in schema.model_features:
-            encoder: FieldEncoder = NumberField()
+            encoder: FieldEncoder = NumberField(feature.missing)
             if feature.kind is FeatureKind.CATEGORICAL:
                 encoder = self._categories[feature.name] = CategoryField(
                     feature.categories, learning=learning, limit=limits.max_categories

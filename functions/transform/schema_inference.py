@@ -41,13 +41,24 @@ def infer_schema(
     columns = tuple(name.strip() for name in header)
     _check_names(columns, options.target_column)
     rows = [row for row in sample if len(row) == len(columns)]
+    target_index = columns.index(options.target_column)
+    markers = {
+        index: _missing_markers(_present(rows, index))
+        for index in range(len(columns))
+        if index != target_index
+    }
     numeric = {
-        index: _numeric(_present(rows, index), options.numeric_tolerance) for index in range(len(columns))
+        index: bool(markers.get(index)) or _numeric(_present(rows, index), options.numeric_tolerance)
+        for index in range(len(columns))
     }
     clean = [
         row
         for row in rows
-        if all(_is_number(row[index]) for index, is_numeric in numeric.items() if is_numeric)
+        if all(
+            _is_number(row[index]) or row[index].strip() in markers.get(index, ())
+            for index, is_numeric in numeric.items()
+            if is_numeric
+        )
     ]
     for index, name in enumerate(columns):
         if not numeric[index]:
@@ -59,7 +70,7 @@ def infer_schema(
         if name == options.target_column:
             target = _infer_target(name, values, numeric[index], options)
         elif numeric[index]:
-            features.append(Feature(name, FeatureKind.NUMERIC))
+            features.append(Feature(name, FeatureKind.NUMERIC, missing=markers.get(index, ())))
         else:
             features.append(_categorical(name, values, options.max_categories))
     assert target is not None  # _check_names guarantees the target column
@@ -81,6 +92,28 @@ def _refuse_decimal_commas(name: str, values: Sequence[str]) -> None:
             f"column {name!r} holds numbers with decimal commas (e.g. {commas[0]!r}): save the file with "
             "decimal points"
         )
+
+
+# At most this many distinct words may stand for "no value" in a column that is otherwise numbers, each
+# used at least MIN_MARKER_USES times: a convention, not a one-off typo (which is refused with its row).
+MAX_MISSING_MARKERS = 3
+MIN_MARKER_USES = 3
+
+
+def _missing_markers(values: Sequence[str]) -> tuple[str, ...]:
+    """The words a mostly-numeric column writes for a missing number (`-`, `unknown`, `n.a.`): at most
+    MAX_MISSING_MARKERS of them, each used at least MIN_MARKER_USES times, none holding a digit, in a
+    column where numbers are the majority. A column of words with a few numbers, or numbers with many kinds
+    of words, gets none."""
+    words = [value for value in values if not _is_number(value)]
+    distinct = sorted(set(words))
+    if not words or len(words) * 2 >= len(values) or len(distinct) > MAX_MISSING_MARKERS:
+        return ()
+    if any(words.count(word) < MIN_MARKER_USES for word in distinct):
+        return ()
+    if any(character.isdigit() for word in distinct for character in word):
+        return ()
+    return tuple(distinct)
 
 
 def _present(rows: Sequence[Sequence[str]], index: int) -> list[str]:

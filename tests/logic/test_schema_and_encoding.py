@@ -129,7 +129,7 @@ def test_a_bad_record_is_refused_naming_the_field(row: list[str], reason: str) -
      ("", ""), ("NaN", ""), ("null", "")],
 )  # fmt: skip
 def test_numbers_are_written_in_a_form_xgboost_parses(text: str, encoded: str) -> None:
-    assert NumberField.one(text) == encoded
+    assert NumberField().one(text) == encoded
 
 
 def test_a_block_rejects_only_its_bad_rows_and_keeps_the_order_of_the_rest() -> None:
@@ -210,3 +210,31 @@ def test_a_column_of_numbers_with_a_few_words_stays_numeric_so_the_words_are_ref
 def test_a_header_that_cannot_become_a_schema_is_refused(header: list[str], message: str) -> None:
     with pytest.raises(SchemaMismatch, match=message):
         infer_schema(header, [], options())
+
+
+def test_a_numeric_columns_own_word_for_missing_is_learned_stored_and_read_as_missing() -> None:
+    sample = [[str(i) if i % 10 else "-", "yes" if i % 2 else "no"] for i in range(300)]
+    schema = infer_schema(["income", "target"], sample, options(max_categories=1000))
+    income = schema.features[0]
+    assert (income.kind, income.missing) == (FeatureKind.NUMERIC, ("-",))
+    assert schema.to_document()["features"][0]["missingValues"] == ["-"]
+    assert DatasetSchema.from_json(schema.to_json()) == schema
+    encoder = RowEncoder(schema, ["income", "target"], learning=False, limits=LIMITS)
+    assert encoder.encode([" - ", "yes"]) == "1,", "the column's marker is a missing value"
+    with pytest.raises(RecordRejected, match="'n/k' is not a number"):
+        encoder.encode(["n/k", "yes"])
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        ["S", "M", "L", "M", "S", "10"] * 50,  # mostly words: a text column
+        [*map(str, range(270)), *["-", "?!", "x", "y"] * 10],  # too many kinds of words
+        [*map(str, range(299)), "forty"],  # a one-off word is a typo, refused with its row
+        [*map(str, range(250)), *["N1"] * 50],  # a word with a digit is a value, not a marker
+    ],
+)
+def test_words_that_are_not_a_missing_value_convention_are_not_learned_as_one(column: list[str]) -> None:
+    sample = [[value, "yes" if i % 2 else "no"] for i, value in enumerate(column)]
+    feature = infer_schema(["x", "target"], sample, options(max_categories=1000)).features[0]
+    assert feature.missing == ()

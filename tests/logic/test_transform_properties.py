@@ -228,11 +228,12 @@ number_like = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(number_like, max_size=30))
-def test_numeric_fast_path_agrees_with_the_one_by_one_encoding(texts: list[str]) -> None:
-    fast = NumberField.many(texts)
+@given(st.lists(number_like | st.sampled_from(["-", " - ", "unknown"]), max_size=30), st.booleans())
+def test_numeric_fast_path_agrees_with_the_one_by_one_encoding(texts: list[str], with_markers: bool) -> None:
+    field = NumberField(["-", "unknown"] if with_markers else [])
+    fast = field.many(texts)
     if fast is not None:
-        assert fast == [NumberField.one(text) for text in texts]
+        assert fast == [field.one(text) for text in texts]
 
 
 @settings(max_examples=200, deadline=None)
