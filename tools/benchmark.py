@@ -50,7 +50,7 @@ MB = 1_000_000  # figures are in decimal megabytes, as file sizes are quoted
 MIB = 1024 * 1024
 IMPORT_RUNS = 3
 # Runs of each measurement: one run's speed varies by 10-20% on a shared machine, and the ratios with it.
-DEFAULT_REPEAT = 2
+DEFAULT_REPEAT = 3
 
 # Targets of the issue.
 MAX_RSS_GROWTH_MB = 64.0  # memory flat in file size

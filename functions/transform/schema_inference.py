@@ -42,13 +42,15 @@ def infer_schema(
     _check_names(columns, options.target_column)
     rows = [row for row in sample if len(row) == len(columns)]
     target_index = columns.index(options.target_column)
+    present = [_present(rows, index) for index in range(len(columns))]
+    words = [[value for value in values if not _is_number(value)] for values in present]
     markers = {
-        index: _missing_markers(_present(rows, index))
+        index: _missing_markers(present[index], words[index])
         for index in range(len(columns))
         if index != target_index
     }
     numeric = {
-        index: bool(markers.get(index)) or _numeric(_present(rows, index), options.numeric_tolerance)
+        index: bool(markers.get(index)) or _numeric(present[index], words[index], options.numeric_tolerance)
         for index in range(len(columns))
     }
     clean = [
@@ -62,7 +64,7 @@ def infer_schema(
     ]
     for index, name in enumerate(columns):
         if not numeric[index]:
-            _refuse_decimal_commas(name, _present(rows, index))
+            _refuse_decimal_commas(name, present[index])
     features = []
     target: Target | None = None
     for index, name in enumerate(columns):
@@ -86,7 +88,7 @@ DECIMAL_COMMA_SHARE = 0.9
 def _refuse_decimal_commas(name: str, values: Sequence[str]) -> None:
     """Numbers written with decimal commas (as European spreadsheets save semicolon CSVs) would become
     thousands of categories; the schema would be wrong for good, so the file is refused instead."""
-    commas = [value for value in values if _DECIMAL_COMMA.fullmatch(value)]
+    commas = [value for value in values if "," in value and _DECIMAL_COMMA.fullmatch(value)]
     if values and len(commas) >= DECIMAL_COMMA_SHARE * len(values):
         raise SchemaMismatch(
             f"column {name!r} holds numbers with decimal commas (e.g. {commas[0]!r}): save the file with "
@@ -100,12 +102,11 @@ MAX_MISSING_MARKERS = 3
 MIN_MARKER_USES = 3
 
 
-def _missing_markers(values: Sequence[str]) -> tuple[str, ...]:
+def _missing_markers(values: Sequence[str], words: Sequence[str]) -> tuple[str, ...]:
     """The words a mostly-numeric column writes for a missing number (`-`, `unknown`, `n.a.`): at most
     MAX_MISSING_MARKERS of them, each used at least MIN_MARKER_USES times, none holding a digit, in a
     column where numbers are the majority. A column of words with a few numbers, or numbers with many kinds
-    of words, gets none."""
-    words = [value for value in values if not _is_number(value)]
+    of words, gets none. `words` are the values that are not numbers."""
     distinct = sorted(set(words))
     if not words or len(words) * 2 >= len(values) or len(distinct) > MAX_MISSING_MARKERS:
         return ()
@@ -142,12 +143,11 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _numeric(values: Sequence[str], tolerance: float) -> bool:
+def _numeric(values: Sequence[str], words: Sequence[str], tolerance: float) -> bool:
     """A column is numeric when all but a few of its values are numbers: at least NUMERIC_SHARE of them,
     or all but `tolerance` when that is stricter. The others are then refused row by row, with the
     column named, instead of turning a column of numbers into categories."""
-    failures = sum(1 for value in values if not _is_number(value))
-    return failures <= max(tolerance, 1 - NUMERIC_SHARE) * len(values)
+    return len(words) <= max(tolerance, 1 - NUMERIC_SHARE) * len(values)
 
 
 def _categorical(name: str, values: Sequence[str], max_categories: int) -> Feature:
