@@ -70,6 +70,13 @@ def _is_plain(text: str) -> bool:
     return text.isascii() and not text.encode().translate(None, _PLAIN_NUMBER_BYTES)
 
 
+def _whole_numbers(texts: Sequence[str]) -> bool:
+    """Whether every text is empty or ASCII digits, at most 300 of them: a cheap test that most integer
+    columns pass, and that needs no regular expression."""
+    digits = "".join(texts)
+    return digits.isascii() and digits.isdecimal() and max(map(len, texts), default=0) <= 300
+
+
 def _plain_numbers(texts: Sequence[str]) -> bool:
     """Whether every text is empty or a plain ASCII decimal that is a finite float."""
     lines = "\n".join(texts)
@@ -94,13 +101,11 @@ class NumberField:
         return text if _is_plain(text) else repr(value)
 
     def many(self, texts: Sequence[str]) -> Sequence[str] | None:
-        digits = "".join(texts)
-        # Whole numbers of at most 300 digits each: a cheap test that most integer columns pass.
-        if digits.isascii() and digits.isdecimal() and "" not in texts and max(map(len, texts)) <= 300:
+        if _whole_numbers(texts):
             return texts
         # Missing-value markers become the empty field first: real columns have a few in every block.
         cleaned = list(map(self._spellings.get, texts, texts))
-        return cleaned if _plain_numbers(cleaned) else None
+        return cleaned if _whole_numbers(cleaned) or _plain_numbers(cleaned) else None
 
 
 _NUMBER = NumberField()
