@@ -224,6 +224,12 @@ number_like = st.one_of(
     st.integers().map(str),
     st.text(alphabet="0123456789.eE+-_ \n", max_size=12),
     st.sampled_from(["", "NA", "inf", "-Infinity", "nan", "1e999", "1_000", "٣", "0x10", "1e05", ".5", "5."]),
+    # Long mantissas with large exponents: finite or not, the fast path must agree with `one`.
+    st.builds(
+        lambda digits, exponent: "1" + "0" * digits + f"e{exponent}",
+        st.integers(150, 300),
+        st.integers(0, 99),
+    ),
 )
 
 
