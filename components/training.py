@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 from sagemaker.core import image_uris
 
 from components.aws_context import AwsContext
-from components.policy_documents import assumed_by, render
+from components.policy_documents import render
+from components.service_role import service_role
 from components.training_policies import MODELS_PREFIX, TRAINING_LOG_GROUP, training_policy
 from settings import TrainingSettings
 
@@ -110,17 +110,11 @@ class Training(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TrainingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("serverless-ml-pipeline:pipeline:Training", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.image = algorithm_image(args.aws.region, args.training.xgboost_version)
-        self.role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=json.dumps(assumed_by("sagemaker.amazonaws.com")),
+        access = service_role(
+            name,
+            service_principal="sagemaker.amazonaws.com",
             description="Runs the stack's SageMaker training jobs",
-            opts=child,
-        )
-        self.role_policy = aws.iam.RolePolicy(
-            f"{name}-role-policy",
-            role=self.role.id,
             policy=render(
                 training_policy,
                 bucket_arn=args.bucket_arn,
@@ -128,8 +122,9 @@ class Training(pulumi.ComponentResource):
                 log_group_arn=args.aws.arn("logs", f"log-group:{TRAINING_LOG_GROUP}"),
                 image_repository_arn=repository_arn(self.image, args.aws.partition),
             ),
-            opts=child,
+            parent=self,
         )
+        self.role = access.role
         self.request_template = pulumi.Output.all(
             role_arn=self.role.arn, bucket_name=args.bucket_name, key_arn=args.key_arn
         ).apply(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +9,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.packaging import build_package
-from components.policy_documents import assumed_by, render
+from components.policy_documents import render
+from components.service_role import service_role
 from components.transform_policies import transform_policy
 from settings import DatasetSettings, FunctionRuntime, TransformSettings
 
@@ -59,15 +59,10 @@ class TransformFunction(pulumi.ComponentResource):
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", retention_in_days=runtime.log_retention_days, opts=child
         )
-        self.role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=json.dumps(assumed_by("lambda.amazonaws.com")),
+        access = service_role(
+            name,
+            service_principal="lambda.amazonaws.com",
             description=f"Runs the {name} function",
-            opts=child,
-        )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-role-policy",
-            role=self.role.id,
             policy=render(
                 transform_policy,
                 bucket_arn=args.bucket_arn,
@@ -78,8 +73,9 @@ class TransformFunction(pulumi.ComponentResource):
                 tuning_jobs_arn=args.tuning_jobs_arn,
                 training_role_arn=args.training_role_arn,
             ),
-            opts=child,
+            parent=self,
         )
+        self.role = access.role
         self.function = aws.lambda_.Function(
             f"{name}-function",
             role=self.role.arn,
@@ -113,7 +109,7 @@ class TransformFunction(pulumi.ComponentResource):
                 application_log_level=runtime.log_level,
                 system_log_level="WARN",
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[access.policy]),
         )
         # Creating the mapping checks that the role can read the queue: the role policy must exist first.
         self.trigger = aws.lambda_.EventSourceMapping(
@@ -126,6 +122,6 @@ class TransformFunction(pulumi.ComponentResource):
             scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
                 maximum_concurrency=transform.max_concurrency
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[access.policy]),
         )
         self.register_outputs({"function_name": self.function.name, "log_group": self.log_group.name})
