@@ -57,7 +57,6 @@ class CsvRows:
             raise UnreadableCsv("the file is empty" if not first_line else "the first line (header) is empty")
         delimiter = delimiter or _header_delimiter(first_line)
         self._reader = csv.reader(itertools.chain([first_line], self._text), delimiter=delimiter)
-        self.delimiter = delimiter
         header = self._next_row()
         if header is None:  # the first line is not empty, so csv yields a row for it
             raise UnreadableCsv("the file is empty")

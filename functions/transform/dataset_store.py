@@ -111,13 +111,7 @@ class DatasetStore:
         """Store a dataset's first schema unless one exists: the first writer wins (S3 conditional
         write, If-None-Match: *, answered with 412 PreconditionFailed when the key exists)."""
         try:
-            self._s3.put_object(
-                Bucket=self._bucket,
-                Key=dataset_schema_key(dataset),
-                Body=schema.to_json(),
-                ContentType=JSON_CONTENT_TYPE,
-                IfNoneMatch="*",
-            )
+            self._put(dataset_schema_key(dataset), schema.to_json(), IfNoneMatch="*")
         except ClientError as error:
             # 409 ConditionalRequestConflict: a concurrent conditional write is in flight.
             if error_code(error) in ("PreconditionFailed", "ConditionalRequestConflict"):
@@ -126,9 +120,13 @@ class DatasetStore:
                 ) from None
             raise
 
-    def write_json(self, key: str, document: Any) -> None:
-        body = json.dumps(document, indent=2, ensure_ascii=False).encode() + b"\n"
-        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=JSON_CONTENT_TYPE)
+    def write_schema(self, key: str, schema: DatasetSchema) -> None:
+        self._put(key, schema.to_json())
 
-    def write_bytes(self, key: str, body: bytes) -> None:
-        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=JSON_CONTENT_TYPE)
+    def write_json(self, key: str, document: Any) -> None:
+        self._put(key, json.dumps(document, indent=2, ensure_ascii=False).encode() + b"\n")
+
+    def _put(self, key: str, body: bytes, **conditions: str) -> None:
+        self._s3.put_object(
+            Bucket=self._bucket, Key=key, Body=body, ContentType=JSON_CONTENT_TYPE, **conditions
+        )

@@ -19,7 +19,6 @@ from shared.aws import S3Client
 
 MIB = 1024 * 1024
 # Parts other than the last must be at least 5 MiB (S3 user guide, "Amazon S3 multipart upload limits").
-MIN_PART_BYTES = 5 * MIB
 PART_BYTES = 8 * MIB
 CONTENT_TYPE = "text/csv"
 # Concurrent CompleteMultipartUpload calls at the end of a run (boto3 clients are thread-safe).

@@ -77,7 +77,7 @@ class UploadTransformer:
         try:
             dataset = dataset_of(ref.key, self._env.uploads.prefix)
         except LayoutError as error:
-            return self._reject(ref, None, str(error), ())
+            return self._reject(ref, None, FileRejected(str(error)))
         try:
             # The notification of a versioned bucket names the version; without one, the current version.
             version = {"VersionId": ref.version_id} if ref.version_id else {}
@@ -113,7 +113,7 @@ class UploadTransformer:
                     f"{timeout} s timeout with {memory_mb} MB of memory: split it into smaller files under "
                     "the same dataset folder"
                 )
-                return self._reject(ref, identity, reason, ())
+                return self._reject(ref, identity, FileRejected(reason))
             if size > max_object_bytes(seconds_left, memory_mb):
                 # Fits a whole invocation, not what is left of this one (a batch's later message).
                 raise NotEnoughTimeLeft(f"{seconds_left:.0f} s left is too little for {size:,} bytes: retry")
@@ -152,22 +152,16 @@ class UploadTransformer:
                 self._store.create_schema(location.dataset, outcome.schema)
             train_files = train.complete()
             validation_files = validation.complete()
-        except DeadlineReached as rejection:
-            _abort(train, validation)
-            if started_late:  # a whole invocation may still do it: let SQS deliver it again
-                raise NotEnoughTimeLeft(rejection.reason) from None
-            return self._reject(
-                ref, identity, rejection.reason, rejection.rejected_rows, rejection.rejected_row_count
-            )
         except FileRejected as rejection:
             _abort(train, validation)
-            return self._reject(
-                ref, identity, rejection.reason, rejection.rejected_rows, rejection.rejected_row_count
-            )
+            if isinstance(rejection, DeadlineReached) and started_late:
+                # A whole invocation may still do it: let SQS deliver it again.
+                raise NotEnoughTimeLeft(rejection.reason) from None
+            return self._reject(ref, identity, rejection)
         except BaseException:
             _abort(train, validation)
             raise
-        self._store.write_bytes(location.schema_key, outcome.schema.to_json())
+        self._store.write_schema(location.schema_key, outcome.schema)
         if outcome.rejected_row_count:
             reason = (
                 f"{outcome.rejected_row_count} of {outcome.rows_read} rows were left out; the rest was "
@@ -212,16 +206,13 @@ class UploadTransformer:
         return UploadResult(status, detail, location.run, job_name, started)
 
     def _reject(
-        self,
-        ref: S3ObjectRef,
-        identity: UploadIdentity | None,
-        reason: str,
-        rows: tuple[RejectedRow, ...],
-        rejected_row_count: int = 0,
+        self, ref: S3ObjectRef, identity: UploadIdentity | None, rejection: FileRejected
     ) -> UploadResult:
-        report = rejection_report(_source(ref, identity), reason, rows, max(rejected_row_count, len(rows)))
+        report = rejection_report(
+            _source(ref, identity), rejection.reason, rejection.rejected_rows, rejection.rejected_row_count
+        )
         self._store.write_json(rejection_key(ref.key), report)
-        return UploadResult(Status.REJECTED, reason)
+        return UploadResult(Status.REJECTED, rejection.reason)
 
 
 def _abort(*outputs: PartFiles) -> None:
