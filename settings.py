@@ -19,6 +19,19 @@ from typing import Any, Generic, TypeVar
 
 import botocore.session
 
+from hyperparameters import (
+    DEFAULT_RANGES,
+    GRID_MAX_COMBINATIONS,
+    METRIC_NAMES,
+    METRICS_BY_PROBLEM,
+    NUM_ROUND,
+    InvalidRanges,
+    Range,
+    grid_combinations,
+    metric_for,
+    parse_ranges,
+)
+
 PROJECT = "serverless-ml-pipeline"
 
 T = TypeVar("T")
@@ -81,6 +94,18 @@ XGBOOST_VERSIONS = ("1.0-1", "1.2-1", "1.2-2", "1.3-1", "1.5-1", "1.7-1", "3.0-5
 # at most 28 days.
 TRAINING_VOLUME_GB_RANGE = (1, 16_384)
 TRAINING_MAX_RUNTIME_RANGE = (1, 2_419_200)
+TUNING_STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
+# ResourceConfig.KeepAlivePeriodInSeconds (SageMaker API reference): warm pools keep instances up to 1 hour.
+WARM_POOL_SECONDS = (0, 3600)
+# SageMaker developer guide, "Managed spot training": built-in algorithms that do not checkpoint "are
+# currently limited to a MaxWaitTimeInSeconds of 3600 seconds"; tuning jobs here do not checkpoint.
+SPOT_MAX_WAIT_SECONDS = 3600
+ENDPOINT_MODES = ("serverless", "instances")
+# ServerlessConfig (SageMaker API reference): memory 1,024-6,144 MB in 1 GB steps, concurrency 1-200.
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY = (1, 200)
+# BlueGreenUpdatePolicy.TrafficRoutingConfiguration.WaitIntervalInSeconds: 0-3600.
+BAKE_SECONDS = (0, 3600)
 
 
 def _training_instance_types() -> frozenset[str]:
@@ -92,8 +117,17 @@ def _training_instance_types() -> frozenset[str]:
 
 TRAINING_INSTANCE_TYPES = _training_instance_types()
 
+
+def _hosting_instance_types() -> frozenset[str]:
+    """Instance types a real-time endpoint accepts: botocore's ProductionVariantInstanceType enum."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return frozenset(model.shape_for("ProductionVariantInstanceType").enum)
+
+
+HOSTING_INSTANCE_TYPES = _hosting_instance_types()
+
 # Prefixes the pipeline writes to; an upload prefix inside one of them would feed the pipeline its own output.
-PIPELINE_PREFIXES = ("processed/", "rejected/", "models/", "capture/")
+PIPELINE_PREFIXES = ("processed/", "rejected/", "models/", "capture/", "deployments/")
 
 _PREFIX = re.compile(r"^(?:[A-Za-z0-9!_.*'()-]+/)+$")
 _SUFFIX = re.compile(r"^\.[A-Za-z0-9][A-Za-z0-9._-]{0,30}$")
@@ -349,6 +383,115 @@ TUNING_MAX_JOBS = _integer("tuningMaxJobs", 20, (1, 500), "Training jobs per tun
 TUNING_MAX_PARALLEL_JOBS = _integer(
     "tuningMaxParallelJobs", 2, (1, 100), "Training jobs of one tuning job that run at once."
 )
+TUNING_STRATEGY = _choice(
+    "tuningStrategy",
+    "Bayesian",
+    TUNING_STRATEGIES,
+    "Search strategy of each tuning job; Grid needs every range given as values.",
+)
+
+
+def _describe_ranges(ranges: dict[str, Range]) -> str:
+    return "; ".join(
+        f"{r.name} {r.minimum:g}-{r.maximum:g}" + ("" if r.scaling == "Auto" else f" {r.scaling.lower()}")
+        for r in ranges.values()
+    )
+
+
+TUNING_RANGES = Option(
+    "tuningRanges",
+    DEFAULT_RANGES,
+    'Overrides of the searched hyperparameter ranges: `{"eta": {"min": 0.05, "max": 0.3, "scaling": '
+    '"Logarithmic"}, "max_depth": {"values": [4, 6]}, "alpha": null}` (null: not tuned).',
+    "a JSON object of tunable XGBoost hyperparameters (see hyperparameters.py)",
+    parse_ranges,
+    lambda v: bool(v),
+    default_text=_describe_ranges(DEFAULT_RANGES),
+)
+TUNING_OBJECTIVE_METRIC = _choice(
+    "tuningObjectiveMetric",
+    "auto",
+    ("auto", *METRIC_NAMES),
+    "Metric the tuning job optimises; auto: validation:auc (binary), validation:mlogloss (multiclass), "
+    "validation:rmse (regression). Any other needs an explicit problemType it measures.",
+)
+TUNING_EARLY_STOPPING = _boolean(
+    "tuningEarlyStopping",
+    True,
+    "Let SageMaker stop training jobs that are unlikely to beat the best so far (not with Hyperband, "
+    "which stops jobs itself).",
+)
+TRAINING_USE_SPOT = _boolean(
+    "trainingUseSpot", False, "Managed spot training: up to 90% cheaper, jobs may wait for capacity."
+)
+TRAINING_MAX_WAIT = Option[int | None](
+    "trainingMaxWaitSeconds",
+    None,
+    "With spot training: time limit of each training job including waiting for spot capacity.",
+    "an integer from trainingMaxRuntimeSeconds to 3600",
+    _parse_int,
+    lambda v: v is not None and 1 <= v <= TRAINING_MAX_RUNTIME_RANGE[1],
+    default_text="2 x trainingMaxRuntimeSeconds, at most 3600",
+)
+TRAINING_WARM_POOL = _integer(
+    "trainingWarmPoolSeconds",
+    0,
+    WARM_POOL_SECONDS,
+    "Seconds a finished training job's instances stay warm for the next (billed while warm; not with spot).",
+)
+ENDPOINT_MODE = _choice(
+    "endpointMode",
+    "serverless",
+    ENDPOINT_MODES,
+    "serverless: billed per request, nothing when idle; instances: always-on instances with autoscaling, "
+    "data capture and blue/green updates.",
+)
+ENDPOINT_MEMORY = Option(
+    "endpointMemoryMb",
+    2048,
+    "Memory of the serverless endpoint.",
+    "one of " + ", ".join(map(str, SERVERLESS_MEMORY_MB)),
+    _parse_int,
+    lambda v: v in SERVERLESS_MEMORY_MB,
+)
+ENDPOINT_MAX_CONCURRENCY = _integer(
+    "endpointMaxConcurrency",
+    5,
+    SERVERLESS_MAX_CONCURRENCY,
+    "Most concurrent invocations of the serverless endpoint (more are throttled).",
+)
+ENDPOINT_INSTANCE_TYPE = Option(
+    "endpointInstanceType",
+    "ml.m5.large",
+    "Instance type of the endpoint in instances mode.",
+    "a SageMaker hosting instance type (botocore's ProductionVariantInstanceType list)",
+    str.strip,
+    lambda v: v in HOSTING_INSTANCE_TYPES,
+)
+ENDPOINT_MIN_INSTANCES = _integer(
+    "endpointMinInstances", 1, (1, 100), "Fewest endpoint instances autoscaling keeps (instances mode)."
+)
+ENDPOINT_MAX_INSTANCES = _integer(
+    "endpointMaxInstances", 2, (1, 100), "Most endpoint instances autoscaling may run (instances mode)."
+)
+ENDPOINT_INVOCATIONS_TARGET = _integer(
+    "endpointInvocationsPerInstance",
+    100,
+    (1, 1_000_000),
+    "Autoscaling target: invocations per instance per minute (SageMakerVariantInvocationsPerInstance).",
+)
+ENDPOINT_CAPTURE_PERCENT = _integer(
+    "endpointCapturePercent",
+    20,
+    (0, 100),
+    "Share of requests and responses captured to capture/ (instances mode; 0: none).",
+)
+ENDPOINT_BAKE_SECONDS = _integer(
+    "endpointBakeSeconds",
+    300,
+    BAKE_SECONDS,
+    "Blue/green update: time the new fleet serves while the error alarm may still roll it back.",
+)
 
 OPTIONS: tuple[Option[Any], ...] = (
     RAW_PREFIX,
@@ -385,6 +528,22 @@ OPTIONS: tuple[Option[Any], ...] = (
     TRAINING_MAX_RUNTIME,
     TUNING_MAX_JOBS,
     TUNING_MAX_PARALLEL_JOBS,
+    TUNING_STRATEGY,
+    TUNING_RANGES,
+    TUNING_OBJECTIVE_METRIC,
+    TUNING_EARLY_STOPPING,
+    TRAINING_USE_SPOT,
+    TRAINING_MAX_WAIT,
+    TRAINING_WARM_POOL,
+    ENDPOINT_MODE,
+    ENDPOINT_MEMORY,
+    ENDPOINT_MAX_CONCURRENCY,
+    ENDPOINT_INSTANCE_TYPE,
+    ENDPOINT_MIN_INSTANCES,
+    ENDPOINT_MAX_INSTANCES,
+    ENDPOINT_INVOCATIONS_TARGET,
+    ENDPOINT_CAPTURE_PERCENT,
+    ENDPOINT_BAKE_SECONDS,
 )
 
 REGION_KEY = "aws:region"
@@ -449,6 +608,33 @@ class TrainingSettings:
     max_runtime_seconds: int
     max_jobs: int
     max_parallel_jobs: int
+    strategy: str
+    ranges: dict[str, Range]
+    # None: the default metric of the problem type the transform finds.
+    objective_metric: str | None
+    early_stopping: bool
+    use_spot: bool
+    max_wait_seconds: int
+    warm_pool_seconds: int
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """How the deploy function serves a promoted model."""
+
+    mode: str
+    memory_mb: int
+    max_concurrency: int
+    instance_type: str
+    min_instances: int
+    max_instances: int
+    invocations_per_instance: int
+    capture_percent: int
+    bake_seconds: int
+
+    @property
+    def serverless(self) -> bool:
+        return self.mode == "serverless"
 
 
 @dataclass(frozen=True)
@@ -462,12 +648,23 @@ class Settings:
     transform: TransformSettings
     dataset: DatasetSettings
     training: TrainingSettings
+    endpoint: EndpointSettings
     alarm_email: str | None
 
     @property
     def alarm_name_prefix(self) -> str:
         """Every CloudWatch alarm name of this stack starts with it; policies admit exactly these alarms."""
         return f"{self.project}-{self.stack}-"
+
+    @property
+    def endpoint_name(self) -> str:
+        """The stack's SageMaker endpoint (at most 63 characters: the prefix is short)."""
+        return f"{self.project}-{self.tuning_job_prefix}"
+
+    @property
+    def metrics_namespace(self) -> str:
+        """CloudWatch namespace of the functions' own metrics, one per stack."""
+        return f"{self.project}/{self.stack}"
 
     @property
     def tuning_job_prefix(self) -> str:
@@ -491,6 +688,9 @@ class _Reader:
         text = self.raw[option.key]
         try:
             value = option.parse(text)
+        except InvalidRanges as error:
+            self.problems.append(f"{PROJECT}:{option.key} = {text!r}: {error}")
+            return option.default
         except ValueError:
             value = None
         if value is None or not option.valid(value):
@@ -546,21 +746,8 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
             "to derive it"
         )
 
-    training = TrainingSettings(
-        xgboost_version=read(XGBOOST_VERSION),
-        instance_type=read(TRAINING_INSTANCE_TYPE),
-        instance_count=read(TRAINING_INSTANCE_COUNT),
-        volume_gb=read(TRAINING_VOLUME_GB),
-        max_runtime_seconds=read(TRAINING_MAX_RUNTIME),
-        max_jobs=read(TUNING_MAX_JOBS),
-        max_parallel_jobs=read(TUNING_MAX_PARALLEL_JOBS),
-    )
-    if training.max_parallel_jobs > training.max_jobs:
-        problems.append(
-            f"{PROJECT}:{TUNING_MAX_PARALLEL_JOBS.key} = {training.max_parallel_jobs}: must not exceed "
-            f"{TUNING_MAX_JOBS.key} = {training.max_jobs}"
-        )
-
+    training = _training_settings(read, own, problem_type=read(PROBLEM_TYPE))
+    endpoint = _endpoint_settings(read, own)
     settings = Settings(
         project=PROJECT,
         stack=stack,
@@ -596,11 +783,145 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
             part_file_mb=read(PART_FILE_MB),
         ),
         training=training,
+        endpoint=endpoint,
         alarm_email=read(ALARM_EMAIL),
     )
     if problems:
         raise InvalidStackConfig(problems)
     return settings
+
+
+def _training_settings(read: _Reader, own: Mapping[str, str], *, problem_type: str) -> TrainingSettings:
+    problems = read.problems
+    max_runtime = read(TRAINING_MAX_RUNTIME)
+    max_wait = read(TRAINING_MAX_WAIT)
+    use_spot = read(TRAINING_USE_SPOT)
+    training = TrainingSettings(
+        xgboost_version=read(XGBOOST_VERSION),
+        instance_type=read(TRAINING_INSTANCE_TYPE),
+        instance_count=read(TRAINING_INSTANCE_COUNT),
+        volume_gb=read(TRAINING_VOLUME_GB),
+        max_runtime_seconds=max_runtime,
+        max_jobs=read(TUNING_MAX_JOBS),
+        max_parallel_jobs=read(TUNING_MAX_PARALLEL_JOBS),
+        strategy=read(TUNING_STRATEGY),
+        ranges=read(TUNING_RANGES),
+        objective_metric=None if (metric := read(TUNING_OBJECTIVE_METRIC)) == "auto" else metric,
+        early_stopping=read(TUNING_EARLY_STOPPING),
+        use_spot=use_spot,
+        max_wait_seconds=max_wait or max(min(2 * max_runtime, SPOT_MAX_WAIT_SECONDS), max_runtime),
+        warm_pool_seconds=read(TRAINING_WARM_POOL),
+    )
+
+    def refuse(option: Option[Any], value: Any, why: str) -> None:
+        problems.append(f"{PROJECT}:{option.key} = {value}: {why}")
+
+    # A grid's job count is its combinations, not tuningMaxJobs.
+    if training.strategy != "Grid" and training.max_parallel_jobs > training.max_jobs:
+        refuse(
+            TUNING_MAX_PARALLEL_JOBS,
+            training.max_parallel_jobs,
+            f"must not exceed {TUNING_MAX_JOBS.key} = {training.max_jobs}",
+        )
+    if training.objective_metric is not None:
+        if problem_type == "auto":
+            refuse(
+                TUNING_OBJECTIVE_METRIC,
+                training.objective_metric,
+                f"needs an explicit {PROBLEM_TYPE.key} (binary, multiclass or regression), not auto",
+            )
+        elif metric_for(problem_type, training.objective_metric) is None:
+            fitting = ", ".join(m.name for m in METRICS_BY_PROBLEM[problem_type])
+            refuse(
+                TUNING_OBJECTIVE_METRIC,
+                training.objective_metric,
+                f"does not measure a {problem_type} problem ({PROBLEM_TYPE.key}); use one of {fitting}",
+            )
+    numeric = sorted(r.name for r in training.ranges.values() if not r.categorical)
+    # Strategy rules of the SageMaker developer guide, "Understand the hyperparameter tuning strategies":
+    # grid search takes categorical ranges only; Hyperband stops jobs itself, so SageMaker's early
+    # stopping must be off.
+    if (
+        training.strategy == "Grid"
+        and not numeric
+        and grid_combinations(training.ranges) > GRID_MAX_COMBINATIONS
+    ):
+        refuse(
+            TUNING_RANGES,
+            "(grid)",
+            f"{grid_combinations(training.ranges)} combinations exceed SageMaker's {GRID_MAX_COMBINATIONS} "
+            "training jobs of a grid search",
+        )
+    if training.strategy == "Hyperband" and set(training.ranges) <= {NUM_ROUND}:
+        refuse(TUNING_RANGES, "(Hyperband)", "Hyperband sets num_round itself: tune at least one other range")
+    if use_spot and max_runtime > SPOT_MAX_WAIT_SECONDS:
+        refuse(
+            TRAINING_MAX_RUNTIME,
+            max_runtime,
+            f"with {TRAINING_USE_SPOT.key} = true must be at most {SPOT_MAX_WAIT_SECONDS}: SageMaker limits "
+            "the spot wait of built-in algorithms without checkpoints to an hour",
+        )
+    if use_spot and max_wait is not None and max_wait > SPOT_MAX_WAIT_SECONDS:
+        refuse(TRAINING_MAX_WAIT, max_wait, f"must be at most {SPOT_MAX_WAIT_SECONDS} with spot training")
+    if training.strategy == "Grid" and numeric:
+        refuse(
+            TUNING_STRATEGY,
+            "Grid",
+            f"needs every range as values; {', '.join(numeric)} in {TUNING_RANGES.key} are min/max ranges",
+        )
+    if training.strategy == "Hyperband" and training.early_stopping and TUNING_EARLY_STOPPING.key in own:
+        refuse(
+            TUNING_EARLY_STOPPING, "true", "must be false with Hyperband, which stops training jobs itself"
+        )
+    if use_spot and max_wait is not None and max_wait < max_runtime:
+        refuse(TRAINING_MAX_WAIT, max_wait, f"must be at least {TRAINING_MAX_RUNTIME.key} = {max_runtime}")
+    if max_wait is not None and not use_spot:
+        refuse(TRAINING_MAX_WAIT, max_wait, f"applies only with {TRAINING_USE_SPOT.key} = true")
+    if use_spot and training.warm_pool_seconds:
+        refuse(
+            TRAINING_WARM_POOL,
+            training.warm_pool_seconds,
+            f"warm pools cannot be used with {TRAINING_USE_SPOT.key} = true",
+        )
+    return training
+
+
+def _endpoint_settings(read: _Reader, own: Mapping[str, str]) -> EndpointSettings:
+    endpoint = EndpointSettings(
+        mode=read(ENDPOINT_MODE),
+        memory_mb=read(ENDPOINT_MEMORY),
+        max_concurrency=read(ENDPOINT_MAX_CONCURRENCY),
+        instance_type=read(ENDPOINT_INSTANCE_TYPE),
+        min_instances=read(ENDPOINT_MIN_INSTANCES),
+        max_instances=read(ENDPOINT_MAX_INSTANCES),
+        invocations_per_instance=read(ENDPOINT_INVOCATIONS_TARGET),
+        capture_percent=read(ENDPOINT_CAPTURE_PERCENT),
+        bake_seconds=read(ENDPOINT_BAKE_SECONDS),
+    )
+    if endpoint.min_instances > endpoint.max_instances:
+        read.problems.append(
+            f"{PROJECT}:{ENDPOINT_MIN_INSTANCES.key} = {endpoint.min_instances}: must not exceed "
+            f"{ENDPOINT_MAX_INSTANCES.key} = {endpoint.max_instances}"
+        )
+    # Keys of the other mode would be silently ignored: name them instead.
+    other_mode = (
+        (
+            ENDPOINT_INSTANCE_TYPE,
+            ENDPOINT_MIN_INSTANCES,
+            ENDPOINT_MAX_INSTANCES,
+            ENDPOINT_INVOCATIONS_TARGET,
+            ENDPOINT_CAPTURE_PERCENT,
+            ENDPOINT_BAKE_SECONDS,
+        )
+        if endpoint.serverless
+        else (ENDPOINT_MEMORY, ENDPOINT_MAX_CONCURRENCY)
+    )
+    for option in other_mode:
+        if option.key in own:
+            read.problems.append(
+                f"{PROJECT}:{option.key}: does not apply to {ENDPOINT_MODE.key} = {endpoint.mode}"
+            )
+    return endpoint
 
 
 def config_reference_markdown() -> str:

@@ -2,7 +2,8 @@
 
 The Pulumi program renders the stack's part of the CreateHyperParameterTuningJob request (role, image,
 instances, limits, ranges, output) into the function's environment; `tuning_request` adds what only the
-run knows: the name, the objective and metric of the dataset's problem type, and the run's channels.
+run knows: the name, the objective of the dataset's problem type and the metric it is tuned on (the stack's
+tuningObjectiveMetric, else the problem type's default), and the run's channels.
 
 The job name is a digest of the upload's identity, so a redelivered message asks for the same job, and
 SageMaker's `ResourceInUse` answer ("A hyperparameter tuning job with the name ... already exists") means
@@ -74,14 +75,20 @@ def tuning_request(
     request = copy.deepcopy(template)
     xgboost = schema.xgboost
     request["HyperParameterTuningJobName"] = job_name
-    request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] = {
-        "Type": xgboost.tuning_direction,
-        "MetricName": xgboost.tuning_metric,
-    }
+    config = request["HyperParameterTuningJobConfig"]
+    # A stack that sets tuningObjectiveMetric has it in the template already (checked against its
+    # problemType); otherwise the tuning job optimises the default metric of the dataset's problem type.
+    objective = config.setdefault(
+        "HyperParameterTuningJobObjective",
+        {"Type": xgboost.tuning_direction, "MetricName": xgboost.tuning_metric},
+    )
     definition = request["TrainingJobDefinition"]
+    # The template's static hyperparameters (num_round under Hyperband, early_stopping_rounds) are kept.
     static = definition.setdefault("StaticHyperParameters", {})
     static["objective"] = xgboost.objective
-    static["eval_metric"] = xgboost.eval_metric
+    # The jobs must compute the tuned metric on the validation channel, or the tuning job has nothing to
+    # compare: `validation:<name>` is reported for eval_metric `<name>`.
+    static["eval_metric"] = objective["MetricName"].removeprefix("validation:")
     if xgboost.num_class is not None:
         static["num_class"] = str(xgboost.num_class)
     # More than one instance: each reads its own share of the part files instead of all of them, but only

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -124,3 +125,168 @@ def test_readme_documents_every_key_once() -> None:
     readme = (PROJECT_DIR / "README.md").read_text()
     for option in OPTIONS:
         assert len(re.findall(rf"`{PROJECT}:{option.key}`", readme)) == 1, option.key
+
+
+# --- training and tuning: rules that span keys ---------------------------------------------------------
+
+NUMERIC_DEFAULTS_DROPPED = {
+    "eta": None,
+    "min_child_weight": None,
+    "subsample": None,
+    "colsample_bytree": None,
+    "alpha": None,
+    "lambda": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("keys", "message_start", "fragment"),
+    [
+        pytest.param(
+            {"tuningMaxJobs": "3", "tuningMaxParallelJobs": "5"},
+            f"{PROJECT}:tuningMaxParallelJobs = 5: ",
+            "must not exceed tuningMaxJobs = 3",
+            id="more-parallel-than-total-jobs",
+        ),
+        pytest.param(
+            {"tuningRanges": '{"eta": {"min": 0.4, "max": 0.1}}'},
+            f"{PROJECT}:tuningRanges = ",
+            "eta: min 0.4 must be below max 0.1",
+            id="range-min-above-max",
+        ),
+        pytest.param(
+            {"tuningRanges": '{"learning_rate": {"min": 0.1, "max": 0.3}}'},
+            f"{PROJECT}:tuningRanges = ",
+            "'learning_rate' is not a tunable XGBoost hyperparameter",
+            id="unknown-hyperparameter",
+        ),
+        pytest.param(
+            {"tuningStrategy": "Grid", "tuningRanges": '{"max_depth": {"values": [4, 6]}}'},
+            f"{PROJECT}:tuningStrategy = Grid: ",
+            "needs every range as values",
+            id="grid-with-numeric-ranges",
+        ),
+        pytest.param(
+            {"problemType": "regression", "tuningObjectiveMetric": "validation:auc"},
+            f"{PROJECT}:tuningObjectiveMetric = validation:auc: ",
+            "does not measure a regression problem",
+            id="metric-of-another-problem-type",
+        ),
+        pytest.param(
+            {"tuningObjectiveMetric": "validation:logloss"},
+            f"{PROJECT}:tuningObjectiveMetric = validation:logloss: ",
+            "needs an explicit problemType",
+            id="metric-with-problem-type-auto",
+        ),
+        pytest.param(
+            {"tuningObjectiveMetric": "validation:r2", "problemType": "regression"},
+            f"{PROJECT}:tuningObjectiveMetric = 'validation:r2': must be one of ",
+            "",
+            id="metric-the-algorithm-does-not-tune",
+        ),
+        pytest.param(
+            {"trainingUseSpot": "true", "trainingWarmPoolSeconds": "600"},
+            f"{PROJECT}:trainingWarmPoolSeconds = 600: ",
+            "cannot be used with trainingUseSpot = true",
+            id="spot-with-warm-pool",
+        ),
+        pytest.param(
+            {
+                "trainingUseSpot": "true",
+                "trainingMaxRuntimeSeconds": "3600",
+                "trainingMaxWaitSeconds": "1800",
+            },
+            f"{PROJECT}:trainingMaxWaitSeconds = 1800: ",
+            "must be at least trainingMaxRuntimeSeconds = 3600",
+            id="spot-wait-shorter-than-runtime",
+        ),
+        pytest.param(
+            {"trainingMaxWaitSeconds": "7200"},
+            f"{PROJECT}:trainingMaxWaitSeconds = 7200: ",
+            "applies only with trainingUseSpot = true",
+            id="wait-without-spot",
+        ),
+        pytest.param(
+            {"trainingUseSpot": "true", "trainingMaxRuntimeSeconds": "7200"},
+            f"{PROJECT}:trainingMaxRuntimeSeconds = 7200: ",
+            "must be at most 3600",
+            id="spot-runtime-beyond-the-uncheckpointed-wait-limit",
+        ),
+        pytest.param(
+            {"trainingUseSpot": "true", "trainingMaxWaitSeconds": "5400"},
+            f"{PROJECT}:trainingMaxWaitSeconds = 5400: ",
+            "must be at most 3600 with spot training",
+            id="spot-wait-over-an-hour",
+        ),
+        pytest.param(
+            {
+                "tuningStrategy": "Hyperband",
+                "tuningRanges": json.dumps(
+                    {**NUMERIC_DEFAULTS_DROPPED, "max_depth": None, "num_round": {"min": 10, "max": 100}}
+                ),
+            },
+            f"{PROJECT}:tuningRanges = (Hyperband): ",
+            "tune at least one other range",
+            id="hyperband-with-only-num-round",
+        ),
+        pytest.param(
+            {"tuningStrategy": "Hyperband", "tuningEarlyStopping": "true"},
+            f"{PROJECT}:tuningEarlyStopping = true: ",
+            "must be false with Hyperband",
+            id="hyperband-with-sagemaker-early-stopping",
+        ),
+        pytest.param(
+            {"trainingWarmPoolSeconds": "3601"},
+            f"{PROJECT}:trainingWarmPoolSeconds = '3601': must be ",
+            "",
+            id="warm-pool-over-an-hour",
+        ),
+    ],
+)
+def test_bad_training_combination_is_refused_naming_the_key(
+    keys: dict[str, str], message_start: str, fragment: str
+) -> None:
+    (problem,) = problems(**keys)
+    assert problem.startswith(message_start), problem
+    assert fragment in problem, problem
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        pytest.param({"tuningStrategy": "Hyperband"}, id="hyperband-early-stopping-left-default"),
+        pytest.param({"tuningStrategy": "Hyperband", "tuningEarlyStopping": "false"}, id="hyperband"),
+        pytest.param(
+            {
+                "tuningStrategy": "Grid",
+                "tuningRanges": json.dumps(
+                    {
+                        **NUMERIC_DEFAULTS_DROPPED,
+                        "max_depth": {"values": [4, 6]},
+                        "num_round": {"values": [100, 200]},
+                    }
+                ),
+            },
+            id="grid-over-values",
+        ),
+        pytest.param(
+            {
+                "trainingUseSpot": "true",
+                "trainingMaxRuntimeSeconds": "3600",
+                "trainingMaxWaitSeconds": "3600",
+            },
+            id="spot-wait-equal-to-runtime",
+        ),
+        pytest.param({"problemType": "binary", "tuningObjectiveMetric": "validation:logloss"}, id="metric"),
+        pytest.param({"trainingWarmPoolSeconds": "3600"}, id="warm-pool"),
+    ],
+)
+def test_good_training_combination_is_accepted(keys: dict[str, str]) -> None:
+    load_settings(raw(**keys), stack="test")
+
+
+def test_spot_wait_defaults_to_twice_the_runtime() -> None:
+    training = load_settings(
+        raw(trainingUseSpot="true", trainingMaxRuntimeSeconds="1800"), stack="t"
+    ).training
+    assert training.use_spot and training.max_wait_seconds == 3600

@@ -14,6 +14,7 @@ import pytest
 from botocore.validate import ParamValidator
 
 from components.training import algorithm_image
+from hyperparameters import DEFAULT_RANGES, METRICS_BY_PROBLEM, TUNABLE, metric_direction
 from settings import PROJECT, XGBOOST_VERSIONS, InvalidStackConfig, Settings, load_settings
 from shared.dataset_schema import DatasetSchema, Feature, FeatureKind, ProblemType, Target
 from tests.support.iam_policy import Policy
@@ -454,7 +455,8 @@ def test_training_role_can_read_the_channels_and_write_the_output_of_the_request
 def test_dev_binary_request_as_the_transform_sends_it() -> None:
     request = request_for(synth("dev"), ProblemType.BINARY)
     # Shown so a reader of the test output sees the real request (run pytest with -s).
-    print(json.dumps(request, indent=2))
+    print("\n--- CreateHyperParameterTuningJob request of a dev upload (binary) ---")
+    print(json.dumps(request, indent=1, default=str))
     assert validation_errors(request) == ""
     assert set(request) == {
         "HyperParameterTuningJobName",
@@ -466,6 +468,278 @@ def test_dev_binary_request_as_the_transform_sends_it() -> None:
         "stack": "dev",
         "dataset": DATASET,
         "run": upload(synth("dev")).run_id,
+    }
+
+
+# --- 3b. search strategy, ranges, objective, spot and warm pools from config --------------------------
+
+# Every tunable hyperparameter with a numeric range: the biggest ParameterRanges a stack can configure.
+ALL_RANGES = {
+    "alpha": {"min": 0, "max": 2},
+    "colsample_bylevel": {"min": 0.5, "max": 1, "scaling": "Linear"},
+    "colsample_bynode": {"min": 0.5, "max": 1, "scaling": "Linear"},
+    "colsample_bytree": {"min": 0.5, "max": 1, "scaling": "Linear"},
+    "eta": {"min": 0.01, "max": 0.5, "scaling": "Logarithmic"},
+    "gamma": {"min": 0, "max": 5},
+    "lambda": {"min": 0, "max": 2},
+    "max_delta_step": {"min": 0, "max": 10},
+    "max_depth": {"min": 3, "max": 10},
+    "min_child_weight": {"min": 1, "max": 10},
+    "num_round": {"min": 50, "max": 500},
+    "subsample": {"min": 0.5, "max": 1, "scaling": "Linear"},
+}
+# Hyperband over every range, spot with a long wait, an objective override and two instances: the
+# largest template the transform's environment has to carry.
+RICHEST = {
+    "tuningStrategy": "Hyperband",
+    "tuningRanges": json.dumps(ALL_RANGES),
+    "problemType": "multiclass",
+    "tuningObjectiveMetric": "validation:accuracy",
+    "trainingUseSpot": "true",
+    "trainingMaxWaitSeconds": "3600",
+    "trainingInstanceCount": "2",
+    "trainingInstanceType": "ml.m5.12xlarge",
+}
+# Grid search needs categorical ranges only: every default range is replaced or dropped.
+GRID_RANGES = {
+    **dict.fromkeys(DEFAULT_RANGES),
+    "eta": {"values": [0.1, 0.3]},
+    "max_depth": {"values": [4, 6, 8]},
+    "num_round": {"values": [200]},
+}
+
+
+def tuning_config(run: StackRun) -> dict[str, Any]:
+    return template(run)["HyperParameterTuningJobConfig"]
+
+
+def tuned(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Searched ranges by name, each with its kind (Continuous, Integer or Categorical)."""
+    return {
+        r["Name"]: {**r, "Kind": kind.removesuffix("ParameterRanges")}
+        for kind, ranges in config["ParameterRanges"].items()
+        for r in ranges
+    }
+
+
+def test_template_searches_the_default_ranges_with_bayesian_search_and_early_stopping(run: StackRun) -> None:
+    config = tuning_config(run)
+    assert config["Strategy"] == "Bayesian"
+    assert config["TrainingJobEarlyStoppingType"] == "Auto"
+    assert "StrategyConfig" not in config
+    # Without a stack objective the transform picks the metric of the dataset's problem type.
+    assert "HyperParameterTuningJobObjective" not in config
+    ranges = tuned(config)
+    assert ranges.keys() == DEFAULT_RANGES.keys()
+    assert ranges["eta"] == {
+        "Name": "eta",
+        "MinValue": "0.01",
+        "MaxValue": "0.5",
+        "ScalingType": "Logarithmic",
+        "Kind": "Continuous",
+    }
+    assert ranges["num_round"] == {
+        "Name": "num_round",
+        "MinValue": "50",
+        "MaxValue": "500",
+        "ScalingType": "Auto",
+        "Kind": "Integer",
+    }
+    assert "num_round" not in definition(run)["StaticHyperParameters"]
+
+
+def test_configured_ranges_replace_and_drop_the_defaults() -> None:
+    run = synth(
+        "dev",
+        tuningRanges=json.dumps(
+            {"eta": {"min": 0.05, "max": 0.3}, "max_depth": {"values": [4, 6]}, "alpha": None}
+        ),
+    )
+    ranges = tuned(tuning_config(run))
+    assert ranges["eta"] == {
+        "Name": "eta",
+        "MinValue": "0.05",
+        "MaxValue": "0.3",
+        "ScalingType": "Auto",
+        "Kind": "Continuous",
+    }
+    assert ranges["max_depth"] == {"Name": "max_depth", "Values": ["4", "6"], "Kind": "Categorical"}
+    assert "alpha" not in ranges
+    assert ranges.keys() == DEFAULT_RANGES.keys() - {"alpha"}
+    assert validation_errors(request_for(run, ProblemType.BINARY)) == ""
+
+
+def test_untuned_num_round_is_a_static_hyperparameter() -> None:
+    # num_round is required by the built-in algorithm: dropping its range must not drop it from the jobs.
+    run = synth("dev", tuningRanges=json.dumps({"num_round": None}))
+    assert "num_round" not in tuned(tuning_config(run))
+    assert definition(run)["StaticHyperParameters"]["num_round"] == "500"
+    request = request_for(run, ProblemType.REGRESSION)
+    assert request["TrainingJobDefinition"]["StaticHyperParameters"]["num_round"] == "500"
+
+
+def test_random_search_without_early_stopping() -> None:
+    run = synth("dev", tuningStrategy="Random", tuningEarlyStopping="false")
+    config = tuning_config(run)
+    assert config["Strategy"] == "Random"
+    assert config["TrainingJobEarlyStoppingType"] == "Off"
+    assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2}
+    assert "StrategyConfig" not in config
+    assert validation_errors(request_for(run, ProblemType.BINARY)) == ""
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=str)
+def test_hyperband_spends_num_round_itself_with_sagemaker_early_stopping_off(problem: ProblemType) -> None:
+    # SageMaker refuses Hyperband with TrainingJobEarlyStoppingType Auto, and infers MaxResource only from
+    # epochs-like static hyperparameters: the rounds must be given as resources and num_round fixed at the
+    # most, which Hyperband cuts short itself.
+    run = synth("dev", tuningStrategy="Hyperband")
+    config = tuning_config(run)
+    assert config["Strategy"] == "Hyperband"
+    assert config["TrainingJobEarlyStoppingType"] == "Off"
+    assert config["StrategyConfig"] == {"HyperbandStrategyConfig": {"MinResource": 50, "MaxResource": 500}}
+    assert config["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 4
+    assert "num_round" not in tuned(config)
+    assert tuned(config).keys() == DEFAULT_RANGES.keys() - {"num_round"}
+    request = request_for(run, problem)
+    assert validation_errors(request) == ""
+    static = request["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert static["num_round"] == "500", "the transform must keep the template's num_round"
+    assert not tuned(request["HyperParameterTuningJobConfig"]).keys() & static.keys()
+
+
+@pytest.mark.parametrize(
+    ("values", "resources"),
+    [
+        pytest.param([100, 300, 200], (100, 300), id="several-values"),
+        pytest.param([200], (1, 200), id="one-value"),
+    ],
+)
+def test_hyperband_takes_its_resources_from_categorical_num_round(
+    values: list[int], resources: tuple[int, int]
+) -> None:
+    run = synth("dev", tuningStrategy="Hyperband", tuningRanges=json.dumps({"num_round": {"values": values}}))
+    config = tuning_config(run)
+    low, high = resources
+    assert config["StrategyConfig"] == {"HyperbandStrategyConfig": {"MinResource": low, "MaxResource": high}}
+    assert "num_round" not in tuned(config)
+    assert definition(run)["StaticHyperParameters"]["num_round"] == str(high)
+    assert validation_errors(request_for(run, ProblemType.MULTICLASS)) == ""
+
+
+def test_grid_search_runs_every_combination_of_the_categorical_values() -> None:
+    run = synth("dev", tuningStrategy="Grid", tuningRanges=json.dumps(GRID_RANGES))
+    config = tuning_config(run)
+    assert config["Strategy"] == "Grid"
+    # SageMaker computes the job count from the combinations; a different MaxNumberOfTrainingJobs is refused.
+    assert config["ResourceLimits"] == {"MaxParallelTrainingJobs": 2}
+    assert config["ParameterRanges"] == {
+        "CategoricalParameterRanges": [
+            {"Name": "eta", "Values": ["0.1", "0.3"]},
+            {"Name": "max_depth", "Values": ["4", "6", "8"]},
+            {"Name": "num_round", "Values": ["200"]},
+        ]
+    }
+    assert "StrategyConfig" not in config
+    request = request_for(run, ProblemType.BINARY)
+    assert validation_errors(request) == ""
+    assert "num_round" not in request["TrainingJobDefinition"]["StaticHyperParameters"]
+
+
+def test_grid_search_over_sagemakers_750_combinations_is_refused_naming_the_ranges() -> None:
+    # 30 x 30 = 900 jobs: SageMaker would refuse the tuning job at the first upload.
+    ranges = {
+        **GRID_RANGES,
+        "eta": {"values": [round(0.01 * i, 2) for i in range(1, 31)]},
+        "max_depth": {"values": list(range(1, 31))},
+    }
+    config = config_for("dev", {"tuningStrategy": "Grid", "tuningRanges": json.dumps(ranges)})
+    with pytest.raises(ProgramFailed) as caught:
+        run_program("dev", config)
+    assert f"{PROJECT}:tuningRanges" in str(caught.value)
+    assert "900 combinations" in str(caught.value)
+    assert not [r for r in caught.value.resources if r.name.startswith("training")]
+
+
+def test_spot_training_waits_for_capacity_at_most_the_configured_time() -> None:
+    run = synth("dev", trainingUseSpot="true")
+    job = definition(run)
+    assert job["EnableManagedSpotTraining"] is True
+    stopping = job["StoppingCondition"]
+    # Default: twice the runtime; SageMaker refuses a wait shorter than the runtime.
+    assert stopping == {"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 3600}
+    assert stopping["MaxWaitTimeInSeconds"] >= stopping["MaxRuntimeInSeconds"]
+    assert validation_errors(request_for(run, ProblemType.BINARY)) == ""
+    explicit = definition(synth("dev", trainingUseSpot="true", trainingMaxWaitSeconds="2700"))
+    assert explicit["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 2700}
+
+
+def test_on_demand_training_has_no_spot_settings(run: StackRun) -> None:
+    job = definition(run)
+    assert "EnableManagedSpotTraining" not in job
+    assert "MaxWaitTimeInSeconds" not in job["StoppingCondition"]
+
+
+def test_warm_pool_keeps_training_instances_for_the_configured_time() -> None:
+    run = synth("dev", trainingWarmPoolSeconds="600")
+    assert definition(run)["ResourceConfig"]["KeepAlivePeriodInSeconds"] == 600
+    assert validation_errors(request_for(run, ProblemType.REGRESSION)) == ""
+
+
+def test_no_warm_pool_is_kept_by_default(run: StackRun) -> None:
+    # Warm instances are billed: none unless a stack asks.
+    assert "KeepAlivePeriodInSeconds" not in definition(run)["ResourceConfig"]
+
+
+@pytest.mark.parametrize(
+    ("problem", "metric", "direction", "eval_metric"),
+    [
+        (ProblemType.BINARY, "validation:logloss", "Minimize", "logloss"),
+        (ProblemType.BINARY, "validation:f1", "Maximize", "f1"),
+        (ProblemType.MULTICLASS, "validation:accuracy", "Maximize", "accuracy"),
+        (ProblemType.REGRESSION, "validation:mae", "Minimize", "mae"),
+    ],
+    ids=str,
+)
+def test_stack_objective_metric_is_tuned_and_computed_by_every_job(
+    problem: ProblemType, metric: str, direction: str, eval_metric: str
+) -> None:
+    run = synth("dev", problemType=str(problem), tuningObjectiveMetric=metric)
+    objective = {"Type": direction, "MetricName": metric}
+    assert tuning_config(run)["HyperParameterTuningJobObjective"] == objective
+    request = request_for(run, problem)
+    assert validation_errors(request) == ""
+    assert request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] == objective
+    static = request["TrainingJobDefinition"]["StaticHyperParameters"]
+    # A tuned metric the jobs do not compute leaves the tuning job nothing to compare.
+    assert static["eval_metric"] == eval_metric
+    assert static["objective"] == EXPECTED_OBJECTIVES[problem][2], "the objective stays the problem's"
+    assert static.get("num_class") == EXPECTED_OBJECTIVES[problem][4]
+
+
+def test_a_metric_is_better_the_same_way_for_every_problem_type_it_measures() -> None:
+    for metrics in METRICS_BY_PROBLEM.values():
+        for metric in metrics:
+            assert metric_direction(metric.name) == metric.direction, metric.name
+    with pytest.raises(ValueError, match="validation:ndcg"):
+        metric_direction("validation:ndcg")
+
+
+def test_richest_training_config_still_fits_lambdas_environment_and_sagemakers_api() -> None:
+    assert ALL_RANGES.keys() == TUNABLE.keys(), "the richest config must tune every tunable hyperparameter"
+    run = synth("dev", **RICHEST)
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in environment(run).items())
+    assert size < LAMBDA_ENVIRONMENT_LIMIT_BYTES, f"environment is {size} bytes"
+    config = tuning_config(run)
+    assert len(tuned(config)) == len(TUNABLE) - 1, "all but num_round, which Hyperband spends"
+    request = request_for(run, ProblemType.MULTICLASS)
+    assert validation_errors(request) == ""
+    job = request["TrainingJobDefinition"]
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["StoppingCondition"]["MaxWaitTimeInSeconds"] == 3600
+    assert request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] == {
+        "Type": "Maximize",
+        "MetricName": "validation:accuracy",
     }
 
 
