@@ -3,8 +3,9 @@
 import pulumi
 
 from components.aws_context import AwsContext
+from components.deployment import Deployment, DeploymentArgs
 from components.event_bus import EventBus, EventBusArgs
-from components.monitoring import Monitoring, MonitoringArgs
+from components.monitoring import ENDPOINT_ERRORS, Monitoring, MonitoringArgs, alarm_name
 from components.powertools import powertools_layer_arn
 from components.training import Training, TrainingArgs
 from components.transform_function import TransformFunction, TransformFunctionArgs
@@ -65,6 +66,25 @@ transform = TransformFunction(
         training_role_arn=training.role.arn,
     ),
 )
+deployment = Deployment(
+    "deploy",
+    DeploymentArgs(
+        aws=aws_context,
+        runtime=settings.functions,
+        endpoint=settings.endpoint,
+        layer_arns=[powertools],
+        project=settings.project,
+        stack=settings.stack,
+        tuning_job_prefix=settings.tuning_job_prefix,
+        endpoint_name=settings.endpoint_name,
+        rollback_alarm_name=alarm_name(settings.alarm_name_prefix, ENDPOINT_ERRORS),
+        metrics_namespace=settings.metrics_namespace,
+        bucket_name=bus.bucket.bucket,
+        bucket_arn=bus.bucket.arn,
+        key_arn=bus.key.arn,
+        image_repository_arn=training.image_repository_arn,
+    ),
+)
 monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
@@ -72,8 +92,14 @@ monitoring = Monitoring(
         alarm_name_prefix=settings.alarm_name_prefix,
         key_arn=bus.key.arn,
         alarm_email=settings.alarm_email,
-        dead_letter_queue_name=bus.dead_letter_queue.name,
-        function_names={"transform": transform.function.name},
+        dead_letter_queue_names={
+            "dead-letters": bus.dead_letter_queue.name,
+            "deploy-dead-letters": deployment.dead_letter_queue.name,
+        },
+        function_names={"transform": transform.function.name, "deploy": deployment.function.name},
+        endpoint_name=settings.endpoint_name,
+        deploy_metrics_namespace=settings.metrics_namespace,
+        deploy_service="deploy",
     ),
 )
 
@@ -84,3 +110,6 @@ pulumi.export("dead_letter_queue_url", bus.dead_letter_queue.url)
 pulumi.export("transform_function", transform.function.name)
 pulumi.export("alarm_topic_arn", monitoring.topic.arn)
 pulumi.export("training_role_arn", training.role.arn)
+pulumi.export("endpoint_name", settings.endpoint_name)
+pulumi.export("deploy_function", deployment.function.name)
+pulumi.export("deploy_dead_letter_queue_url", deployment.dead_letter_queue.url)

@@ -30,13 +30,26 @@ ACCOUNT = "123456789012"  # the account the mocks report (tools/mockrun.py)
 REGION = PROGRAM.config["aws:region"]
 
 # Function -> its role's inline policy resource in the program.
-ROLE_POLICIES = {"transform": "transform-role-policy"}
+ROLE_POLICIES = {"transform": "transform-role-policy", "deploy": "deploy-role-policy"}
 # Statements whose permissions the platform uses with the function's role, not the function's code.
+WRITE_OWN_LOGS = "the Lambda runtime writes the function's log streams"
 PLATFORM_GRANTS = {
     "transform": {
         "ConsumeUploadQueue": "Lambda's SQS poller receives, deletes and reads the queue's attributes",
-        "WriteOwnLogs": "the Lambda runtime writes the function's log streams",
-    }
+        "WriteOwnLogs": WRITE_OWN_LOGS,
+    },
+    "deploy": {
+        "SendFailedEvents": "Lambda sends events the function failed on to its on-failure destination",
+        "WriteOwnLogs": WRITE_OWN_LOGS,
+    },
+}
+# What each platform grant may hold (Lambda developer guide: "Using Lambda with Amazon SQS", execution role
+# permissions; "Asynchronous invocation", destinations: sqs:SendMessage; "Sending Lambda function logs to
+# CloudWatch Logs").
+PLATFORM_ACTIONS = {
+    "ConsumeUploadQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+    "SendFailedEvents": {"sqs:SendMessage"},
+    "WriteOwnLogs": {"logs:CreateLogStream", "logs:PutLogEvents"},
 }
 
 
@@ -128,13 +141,10 @@ def test_an_extra_permission_in_the_program_is_caught(function: str) -> None:
 
 
 def test_platform_grants_are_only_what_the_platform_documents_it_uses(function: str) -> None:
-    actions = {g.sid: set() for g in platform_grants(function)}
+    actions: dict[str, set[str]] = {g.sid: set() for g in platform_grants(function)}
     for grant in platform_grants(function):
         actions[grant.sid].add(grant.action)
-    assert actions == {
-        "ConsumeUploadQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
-        "WriteOwnLogs": {"logs:CreateLogStream", "logs:PutLogEvents"},
-    }
+    assert actions == {sid: PLATFORM_ACTIONS[sid] for sid in PLATFORM_GRANTS[function]}
 
 
 def test_removing_any_used_permission_from_the_program_is_caught(function: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from tests.support.policies import allows, denies_insecure_transport
@@ -24,22 +27,64 @@ def test_alarm_topic_is_encrypted_with_the_stack_key(run: StackRun) -> None:
     assert run.named("monitoring-alarms").inputs["kmsMasterKeyId"] == run.named("ingest-key").outputs["arn"]
 
 
-def test_dead_letters_raise_an_alarm(run: StackRun) -> None:
-    alarm = run.one(ALARM, metricName="ApproximateNumberOfMessagesVisible").inputs
-    assert alarm["dimensions"] == {"QueueName": run.named("ingest-dlq").outputs["name"]}
+def alarm_named(run: StackRun, suffix: str) -> dict[str, Any]:
+    return run.one(ALARM, name=f"serverless-ml-pipeline-{run.stack}-{suffix}").inputs
+
+
+@pytest.mark.parametrize(
+    ("suffix", "queue"), [("dead-letters", "ingest-dlq"), ("deploy-dead-letters", "deploy-dlq")]
+)
+def test_dead_letters_raise_an_alarm(run: StackRun, suffix: str, queue: str) -> None:
+    alarm = alarm_named(run, suffix)
+    assert alarm["metricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["dimensions"] == {"QueueName": run.named(queue).outputs["name"]}
     assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
 
 
+@pytest.mark.parametrize("function", ["transform", "deploy"])
 @pytest.mark.parametrize("metric", ["Errors", "Throttles"])
-def test_transform_errors_and_throttles_raise_alarms(run: StackRun, metric: str) -> None:
-    alarm = run.one(ALARM, metricName=metric).inputs
-    assert alarm["dimensions"] == {"FunctionName": run.named("transform-function").outputs["name"]}
+def test_function_errors_and_throttles_raise_alarms(run: StackRun, function: str, metric: str) -> None:
+    alarm = alarm_named(run, f"{function}-{metric.lower()}")
+    assert alarm["metricName"] == metric
+    assert alarm["dimensions"] == {"FunctionName": run.named(f"{function}-function").outputs["name"]}
     assert alarm["statistic"] == "Sum"
+
+
+def test_a_model_not_deployed_raises_an_alarm_from_the_deploy_functions_metric(run: StackRun) -> None:
+    alarm = alarm_named(run, "models-not-deployed")
+    environment = run.named("deploy-function").inputs["environment"]["variables"]
+    assert (
+        alarm["namespace"]
+        == environment["POWERTOOLS_METRICS_NAMESPACE"]
+        == f"serverless-ml-pipeline/{run.stack}"
+    )
+    # Powertools Metrics adds the service name as the "service" dimension of every metric.
+    assert alarm["dimensions"] == {"service": environment["POWERTOOLS_SERVICE_NAME"]}
+    assert (alarm["metricName"], alarm["statistic"], alarm["threshold"]) == ("ModelsNotDeployed", "Sum", 0)
+
+
+def test_endpoint_errors_alarm_is_the_rollback_alarm_of_updates(run: StackRun) -> None:
+    alarm = alarm_named(run, "endpoint-errors")
+    plan = json.loads(run.named("deploy-function").inputs["environment"]["variables"]["SERVING_PLAN"])
+    assert alarm["name"] == plan["rollback_alarm"]
+    assert alarm["dimensions"] == {"EndpointName": plan["endpoint_name"], "VariantName": "AllTraffic"}
+    assert (alarm["namespace"], alarm["metricName"]) == ("AWS/SageMaker", "Invocation5XXErrors")
+    # One-minute periods: a bad model is caught within the blue/green bake time.
+    assert alarm["period"] == 60 and alarm["period"] <= max(plan["bake_seconds"], 60)
+
+
+def test_endpoint_latency_alarm_watches_model_latency_in_microseconds(run: StackRun) -> None:
+    alarm = alarm_named(run, "endpoint-latency")
+    assert (alarm["metricName"], alarm["statistic"], alarm["threshold"]) == (
+        "ModelLatency",
+        "Average",
+        1_000_000,
+    )
 
 
 def test_every_alarm_notifies_the_alarm_topic_on_alarm_and_recovery(run: StackRun) -> None:
     alarms = run.of_type(ALARM)
-    assert len(alarms) == 3
+    assert len(alarms) == 9
     for alarm in alarms:
         assert alarm.inputs["alarmActions"] == [alarm_topic(run)]
         assert alarm.inputs["okActions"] == [alarm_topic(run)]

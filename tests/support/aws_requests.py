@@ -355,6 +355,88 @@ def _sagemaker_tags(request: Request, arns: _Arns) -> list[Permission]:
     ]
 
 
+def _sagemaker_anywhere(request: Request, arns: _Arns) -> list[Permission]:
+    """The List actions have no resource type: they are granted on "*"."""
+    return [Permission(f"sagemaker:{request.operation}", "*")]
+
+
+# Application Auto Scaling. Service Authorization Reference, Application Auto Scaling
+# (list_applicationautoscaling.html): RegisterScalableTarget, PutScalingPolicy and DeregisterScalableTarget
+# act on a scalable-target ARN that ends in an identifier AWS assigns, with condition keys
+# application-autoscaling:service-namespace and :scalable-dimension. Application Auto Scaling user guide,
+# "Permissions validation": the caller must also hold what scaling does with the target service and
+# CloudWatch (SageMaker: DescribeEndpoint and UpdateEndpointWeightsAndCapacities on the endpoint; target
+# tracking alarms, named TargetTracking-<resource id>-AlarmHigh/AlarmLow-<uuid>), and "Service-linked
+# roles": the first registration creates the service's role, which needs iam:CreateServiceLinkedRole.
+
+_SCALING_ROLES = {
+    "sagemaker": (
+        "sagemaker.application-autoscaling.amazonaws.com",
+        "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
+    )
+}
+
+
+def _scaling_context(request: Request) -> dict[str, str]:
+    return _context(
+        request.params,
+        {
+            "ServiceNamespace": "application-autoscaling:service-namespace",
+            "ScalableDimension": "application-autoscaling:scalable-dimension",
+        },
+    )
+
+
+def _scaling_target(request: Request, arns: _Arns) -> Permission:
+    arn = arns.regional("application-autoscaling", "scalable-target/0123456789abcdef0123456789abcdef0123")
+    return Permission(f"application-autoscaling:{request.operation}", arn, _scaling_context(request))
+
+
+def _scaled_endpoint(request: Request, arns: _Arns) -> str:
+    namespace, resource = request.params["ServiceNamespace"], request.params["ResourceId"]
+    if namespace != "sagemaker" or not resource.startswith("endpoint/"):
+        raise _unmapped(request, f" for {namespace} resource {resource!r}")
+    return arns.sagemaker("endpoint", resource.split("/")[1])
+
+
+def _tracking_alarms(request: Request, arns: _Arns, *actions: str) -> list[Permission]:
+    resource = request.params["ResourceId"]
+    return [
+        Permission(action, arns.regional("cloudwatch", f"alarm:TargetTracking-{resource}-{side}-{uuid}"))
+        for action in actions
+        for side in ("AlarmHigh", "AlarmLow")
+        for uuid in ("0f3c1c3e-8d2b-4c6e-9b43-2f6f0d1b9a10",)
+    ]
+
+
+def _register_scalable_target(request: Request, arns: _Arns) -> list[Permission]:
+    endpoint = _scaled_endpoint(request, arns)
+    service, role = _SCALING_ROLES["sagemaker"]
+    return [
+        _scaling_target(request, arns),
+        Permission("sagemaker:DescribeEndpoint", endpoint),
+        Permission("sagemaker:UpdateEndpointWeightsAndCapacities", endpoint),
+        Permission(
+            "iam:CreateServiceLinkedRole",
+            f"arn:{arns.partition}:iam::{arns.account}:role/aws-service-role/{service}/{role}",
+            {"iam:AWSServiceName": service},
+        ),
+    ]
+
+
+def _put_scaling_policy(request: Request, arns: _Arns) -> list[Permission]:
+    _scaled_endpoint(request, arns)
+    if request.params.get("PolicyType") != "TargetTrackingScaling":
+        raise _unmapped(request, f" of type {request.params.get('PolicyType')!r}")
+    alarms = _tracking_alarms(request, arns, "cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms")
+    return [_scaling_target(request, arns), *alarms]
+
+
+def _deregister_scalable_target(request: Request, arns: _Arns) -> list[Permission]:
+    _scaled_endpoint(request, arns)
+    return [_scaling_target(request, arns), *_tracking_alarms(request, arns, "cloudwatch:DeleteAlarms")]
+
+
 # Systems Manager, SQS, SNS: Service Authorization Reference pages list_awssystemsmanager.html (parameter
 # ARN arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}; PutParameter
 # condition key ssm:Overwrite), list_amazonsqs.html (queue ARN ...:sqs:${Region}:${Account}:${QueueName})
@@ -430,6 +512,18 @@ _TABLE: dict[tuple[str, str], _Rule] = {
         _sagemaker_on("endpoint", "EndpointName"), _sagemaker_on("endpoint-config", "EndpointConfigName")
     ),
     ("sagemaker", "DescribeEndpoint"): _sagemaker_on("endpoint", "EndpointName"),
+    ("sagemaker", "DeleteEndpoint"): _sagemaker_on("endpoint", "EndpointName"),
+    ("sagemaker", "DescribeEndpointConfig"): _sagemaker_on("endpoint-config", "EndpointConfigName"),
+    ("sagemaker", "DescribeModel"): _sagemaker_on("model", "ModelName"),
+    ("sagemaker", "StopHyperParameterTuningJob"): _sagemaker_on(
+        "hyper-parameter-tuning-job", "HyperParameterTuningJobName"
+    ),
+    ("sagemaker", "ListHyperParameterTuningJobs"): _sagemaker_anywhere,
+    ("sagemaker", "ListEndpointConfigs"): _sagemaker_anywhere,
+    ("sagemaker", "ListModels"): _sagemaker_anywhere,
+    ("application-autoscaling", "RegisterScalableTarget"): _register_scalable_target,
+    ("application-autoscaling", "PutScalingPolicy"): _put_scaling_policy,
+    ("application-autoscaling", "DeregisterScalableTarget"): _deregister_scalable_target,
     ("sagemaker", "DeleteEndpointConfig"): _sagemaker_on("endpoint-config", "EndpointConfigName"),
     ("sagemaker", "DeleteModel"): _sagemaker_on("model", "ModelName"),
     ("sagemaker", "ListTags"): _sagemaker_tags,

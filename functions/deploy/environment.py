@@ -1,0 +1,47 @@
+"""The deploy function's configuration, read once per container from its environment."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from deploy.serving import ServingPlan
+
+DATA_BUCKET = "DATA_BUCKET"
+TUNING_JOB_PREFIX = "TUNING_JOB_PREFIX"
+# JSON object of the ServingPlan fields.
+SERVING_PLAN = "SERVING_PLAN"
+RECORDS_PREFIX = "RECORDS_PREFIX"
+VARIABLES = (DATA_BUCKET, TUNING_JOB_PREFIX, SERVING_PLAN, RECORDS_PREFIX)
+
+
+class MissingEnvironment(RuntimeError):
+    """The function was deployed without a variable it needs; no event can be handled."""
+
+
+@dataclass(frozen=True)
+class DeployEnvironment:
+    bucket: str
+    tuning_job_prefix: str
+    plan: ServingPlan
+    records_prefix: str
+
+
+def load_environment(env: Mapping[str, str] = os.environ) -> DeployEnvironment:
+    missing = [name for name in VARIABLES if not env.get(name)]
+    if missing:
+        raise MissingEnvironment(f"deploy function environment lacks {', '.join(missing)}")
+    try:
+        plan = ServingPlan(**json.loads(env[SERVING_PLAN]))
+    except (ValueError, TypeError) as error:
+        raise MissingEnvironment(
+            f"deploy function environment has an invalid {SERVING_PLAN}: {error}"
+        ) from None
+    return DeployEnvironment(
+        bucket=env[DATA_BUCKET],
+        tuning_job_prefix=env[TUNING_JOB_PREFIX],
+        plan=plan,
+        records_prefix=env[RECORDS_PREFIX],
+    )

@@ -1,0 +1,70 @@
+"""The outcome of a finished tuning job, read from SageMaker: its status and its best model.
+
+The state-change event does not carry the best training job, so DescribeHyperParameterTuningJob is the
+source; DescribeTrainingJob adds what hosting the model needs (its image and artifact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from deploy.contest import Score
+from deploy.serving import Candidate
+
+COMPLETED = "Completed"
+FINISHED = frozenset({"Completed", "Failed", "Stopped"})
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    job_name: str
+    status: str
+    candidate: Candidate | None
+    # Why there is no candidate, for the record and the alarm.
+    problem: str | None
+    training_data: str | None
+
+
+def read_tuning_result(sagemaker: Any, job_name: str) -> TuningResult:
+    job = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=job_name)
+    status = job["HyperParameterTuningJobStatus"]
+    training_data = _train_channel(job)
+    if status != COMPLETED:
+        reason = job.get("FailureReason") or "no reason given"
+        return TuningResult(job_name, status, None, f"tuning job {status}: {reason}", training_data)
+    best = job.get("BestTrainingJob")
+    objective = (best or {}).get("FinalHyperParameterTuningJobObjectiveMetric")
+    if not best or best.get("TrainingJobStatus") != COMPLETED or not objective:
+        counters = job.get("TrainingJobStatusCounters", {})
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(counters.items())) or "no counts"
+        return TuningResult(
+            job_name,
+            status,
+            None,
+            f"no training job completed with an objective value ({summary})",
+            training_data,
+        )
+    training_job = sagemaker.describe_training_job(TrainingJobName=best["TrainingJobName"])
+    score = Score(
+        training_job=best["TrainingJobName"],
+        metric=objective["MetricName"],
+        direction=job["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["Type"],
+        value=float(objective["Value"]),
+    )
+    candidate = Candidate(
+        tuning_job=job_name,
+        score=score,
+        image=training_job["AlgorithmSpecification"]["TrainingImage"],
+        model_data_url=training_job["ModelArtifacts"]["S3ModelArtifacts"],
+    )
+    return TuningResult(job_name, status, candidate, None, training_data)
+
+
+def _train_channel(job: dict[str, Any]) -> str | None:
+    """S3 URI of the run's training channel: its schema.json sits beside the channel's folder."""
+    channels = job.get("TrainingJobDefinition", {}).get("InputDataConfig", [])
+    for channel in channels:
+        if channel.get("ChannelName") == "train":
+            return str(channel["DataSource"]["S3DataSource"]["S3Uri"])
+    return None

@@ -1,0 +1,555 @@
+"""The deploy function on SageMaker's published event shapes: which tuning results reach the endpoint,
+what it leaves alone, how it tidies after an update, and what `pulumi destroy` has it remove.
+
+SageMaker and Application Auto Scaling answer from `FakeSageMaker` (moto lacks UpdateEndpoint and
+BestTrainingJob), S3 from moto; the environment is the one the program gives the function in the dev stack,
+and, for instances mode, the dev stack's with prod's endpoint settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.functions.conftest import DATA_BUCKET, PROGRAM, REGION
+from tests.support.fake_sagemaker import FakeSageMaker
+from tests.support.lambda_events import LambdaContext
+from tests.support.stacks import synth
+
+EVENTS = Path(__file__).parent / "events"
+DEPLOY_ENVIRONMENT: dict[str, str] = PROGRAM.named("deploy-function").inputs["environment"]["variables"]
+DEV_PLAN = json.loads(DEPLOY_ENVIRONMENT["SERVING_PLAN"])
+PROD_PLAN = json.loads(
+    synth("prod").named("deploy-function").inputs["environment"]["variables"]["SERVING_PLAN"]
+)
+# Prod's way of serving with the dev stack's names and ARNs, which the dev role's policy covers.
+ENDPOINT_SETTINGS = (
+    "mode",
+    "memory_mb",
+    "max_concurrency",
+    "instance_type",
+    "min_instances",
+    "max_instances",
+    "invocations_per_instance",
+    "capture_percent",
+    "bake_seconds",
+)
+INSTANCES_PLAN = {**DEV_PLAN, **{key: PROD_PLAN[key] for key in ENDPOINT_SETTINGS}}
+PREFIX = DEPLOY_ENVIRONMENT["TUNING_JOB_PREFIX"]
+ENDPOINT = DEV_PLAN["endpoint_name"]
+CREATIONS = ["CreateModel", "CreateEndpointConfig", "CreateEndpoint", "UpdateEndpoint"]
+
+
+def tuning_event(job: str, status: str) -> dict[str, Any]:
+    event = json.loads((EVENTS / "sagemaker-tuning-job-state-change.json").read_text())
+    event["detail"]["HyperParameterTuningJobName"] = job
+    event["detail"]["HyperParameterTuningJobStatus"] = status
+    return event
+
+
+def endpoint_event(name: str = ENDPOINT, status: str = "IN_SERVICE") -> dict[str, Any]:
+    event = json.loads((EVENTS / "sagemaker-endpoint-state-change.json").read_text())
+    event["detail"]["EndpointName"] = name
+    event["detail"]["EndpointStatus"] = status
+    return event
+
+
+def job(n: int) -> str:
+    """A tuning job name as the transform makes them: the prefix and a digest, 32 characters."""
+    return f"{PREFIX}-{n:0>23x}"[:32]
+
+
+def best_of(tuning_job: str) -> str:
+    """SageMaker names a tuning job's training jobs `<tuning job>-<3 digits>-<8 hex>`."""
+    return f"{tuning_job}-003-1a2b3c4d"
+
+
+@dataclass
+class Deploy:
+    handler: ModuleType
+    sagemaker: FakeSageMaker
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.handler.lambda_handler(event, LambdaContext())
+
+    def finish(self, n: int, value: float | None, **options: Any) -> str:
+        name = job(n)
+        self.sagemaker.finish_tuning_job(
+            name, best=None if value is None else (best_of(name), value), bucket=DATA_BUCKET, **options
+        )
+        return name
+
+    def record(self, tuning_job: str) -> dict[str, Any]:
+        body = boto3.client("s3", region_name=REGION).get_object(
+            Bucket=DATA_BUCKET, Key=f"deployments/{tuning_job}.json"
+        )["Body"]
+        return dict(json.loads(body.read()))
+
+    def serving(self) -> str:
+        assert self.sagemaker.endpoint is not None
+        return self.sagemaker.endpoint.config
+
+    def creations(self) -> list[str]:
+        return [op for op in self.sagemaker.operations() if op in CREATIONS]
+
+
+def _deploy(monkeypatch: pytest.MonkeyPatch, plan: dict[str, Any]) -> Deploy:
+    for name, value in DEPLOY_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SERVING_PLAN", json.dumps(plan))
+    import deploy.handler
+
+    handler = importlib.reload(deploy.handler)
+    fake = FakeSageMaker(REGION)
+    fake.install(handler.sagemaker)
+    fake.install(handler.autoscaling)
+    # Housekeeping compares creation times with the function's clock: let the fake's clock be it.
+    monkeypatch.setattr(handler, "datetime", _ClockOf(fake))
+    return Deploy(handler, fake)
+
+
+class _ClockOf:
+    def __init__(self, fake: FakeSageMaker) -> None:
+        self._fake = fake
+
+    def now(self, tz: Any = None) -> Any:
+        return self._fake.clock
+
+
+@pytest.fixture
+def serverless(aws: None, monkeypatch: pytest.MonkeyPatch) -> Deploy:
+    return _deploy(monkeypatch, DEV_PLAN)
+
+
+@pytest.fixture
+def instances(aws: None, monkeypatch: pytest.MonkeyPatch) -> Deploy:
+    return _deploy(monkeypatch, INSTANCES_PLAN)
+
+
+@pytest.fixture(params=["serverless", "instances"])
+def deploy(request: pytest.FixtureRequest, aws: None, monkeypatch: pytest.MonkeyPatch) -> Deploy:
+    return _deploy(monkeypatch, DEV_PLAN if request.param == "serverless" else INSTANCES_PLAN)
+
+
+def champion(deploy: Deploy, value: float, n: int = 1, **options: Any) -> str:
+    """Deploy a first model and let the endpoint come up with it."""
+    name = deploy.finish(n, value, **options)
+    deploy(tuning_event(name, "Completed"))
+    deploy.sagemaker.settle()
+    return name
+
+
+# ---------------------------------------------------------------------------------- the decision table
+
+
+def test_first_model_creates_model_config_and_endpoint(deploy: Deploy) -> None:
+    name = deploy.finish(1, 0.81)
+
+    result = deploy(tuning_event(name, "Completed"))
+
+    assert result["outcome"] == "deploy"
+    assert deploy.creations() == ["CreateModel", "CreateEndpointConfig", "CreateEndpoint"]
+    assert deploy.sagemaker.endpoint is not None and deploy.sagemaker.endpoint.name == ENDPOINT
+    assert deploy.serving() == best_of(name)
+    model = deploy.sagemaker.models[best_of(name)]
+    assert (
+        model["PrimaryContainer"]["ModelDataUrl"]
+        == f"s3://{DATA_BUCKET}/models/{best_of(name)}/output/model.tar.gz"
+    )
+    assert model["ExecutionRoleArn"] == DEV_PLAN["model_role_arn"]
+    record = deploy.record(name)
+    assert (record["outcome"], record["challenger"]["score"]["value"]) == ("deploy", 0.81)
+    assert record["training_data"] == f"s3://{DATA_BUCKET}/processed/sales/run-1/train/"
+
+
+def test_serverless_endpoint_config_has_no_instances_capture_or_isolation(serverless: Deploy) -> None:
+    name = serverless.finish(1, 0.81)
+    serverless(tuning_event(name, "Completed"))
+
+    config = serverless.sagemaker.configs[best_of(name)]
+    assert config["ProductionVariants"] == [
+        {
+            "VariantName": "AllTraffic",
+            "ModelName": best_of(name),
+            "ServerlessConfig": {
+                "MemorySizeInMB": DEV_PLAN["memory_mb"],
+                "MaxConcurrency": DEV_PLAN["max_concurrency"],
+            },
+        }
+    ]
+    # Serverless Inference supports neither data capture nor network isolation (developer guide).
+    assert "DataCaptureConfig" not in config
+    assert serverless.sagemaker.models[best_of(name)]["EnableNetworkIsolation"] is False
+
+
+def test_instances_endpoint_config_captures_to_the_bucket_encrypted(instances: Deploy) -> None:
+    name = instances.finish(1, 0.81)
+    instances(tuning_event(name, "Completed"))
+
+    config = instances.sagemaker.configs[best_of(name)]
+    variant = config["ProductionVariants"][0]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == (
+        INSTANCES_PLAN["instance_type"],
+        INSTANCES_PLAN["min_instances"],
+    )
+    capture = config["DataCaptureConfig"]
+    assert capture["DestinationS3Uri"] == f"s3://{DATA_BUCKET}/capture/"
+    assert capture["InitialSamplingPercentage"] == INSTANCES_PLAN["capture_percent"]
+    assert capture["KmsKeyId"] == INSTANCES_PLAN["key_arn"]
+    assert instances.sagemaker.models[best_of(name)]["EnableNetworkIsolation"] is True
+
+
+@pytest.mark.parametrize(
+    ("direction", "metric", "champion_value", "challenger_value", "outcome"),
+    [
+        ("Maximize", "validation:auc", 0.80, 0.85, "deploy"),
+        ("Maximize", "validation:auc", 0.80, 0.75, "not-deployed"),
+        ("Maximize", "validation:auc", 0.80, 0.80, "not-deployed"),
+        ("Minimize", "validation:rmse", 3.2, 2.9, "deploy"),
+        ("Minimize", "validation:rmse", 3.2, 3.5, "not-deployed"),
+    ],
+)
+def test_challenger_replaces_the_champion_only_when_strictly_better(
+    serverless: Deploy,
+    direction: str,
+    metric: str,
+    champion_value: float,
+    challenger_value: float,
+    outcome: str,
+) -> None:
+    old = champion(serverless, champion_value, metric=metric, direction=direction)
+    name = serverless.finish(2, challenger_value, metric=metric, direction=direction)
+
+    result = serverless(tuning_event(name, "Completed"))
+
+    assert result["outcome"] == outcome
+    assert result["champion"]["value"] == champion_value
+    updated = [params for op, params in serverless.sagemaker.calls if op == "UpdateEndpoint"]
+    if outcome == "deploy":
+        assert [u["EndpointConfigName"] for u in updated] == [best_of(name)]
+    else:
+        assert updated == []
+        assert best_of(name) not in serverless.sagemaker.models, "a losing challenger gets no model"
+        serverless.sagemaker.settle()
+        assert serverless.serving() == best_of(old), "the champion keeps serving"
+    assert serverless.record(name)["outcome"] == outcome
+
+
+def test_instances_update_is_blue_green_keeps_instance_counts_and_rolls_back_on_the_alarm(
+    instances: Deploy,
+) -> None:
+    champion(instances, 0.80)
+    name = instances.finish(2, 0.90)
+
+    instances(tuning_event(name, "Completed"))
+
+    update = next(params for op, params in instances.sagemaker.calls if op == "UpdateEndpoint")
+    assert update["RetainAllVariantProperties"] is True
+    assert update["ExcludeRetainedVariantProperties"] == [{"VariantPropertyType": "DataCaptureConfig"}]
+    policy = update["DeploymentConfig"]
+    assert policy["AutoRollbackConfiguration"] == {
+        "Alarms": [{"AlarmName": INSTANCES_PLAN["rollback_alarm"]}]
+    }
+    routing = policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": INSTANCES_PLAN["bake_seconds"]}
+
+
+def test_serverless_update_sends_no_deployment_policy(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    name = serverless.finish(2, 0.90)
+    serverless(tuning_event(name, "Completed"))
+
+    update = next(params for op, params in serverless.sagemaker.calls if op == "UpdateEndpoint")
+    assert update == {"EndpointName": ENDPOINT, "EndpointConfigName": best_of(name)}
+
+
+@pytest.mark.parametrize("status", ["Failed", "Stopped"])
+def test_failed_or_stopped_tuning_job_deploys_nothing_and_is_recorded_and_counted(
+    serverless: Deploy, status: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = serverless.finish(1, None, status=status)
+
+    result = serverless(tuning_event(name, status))
+
+    assert result["outcome"] == "not-deployed"
+    assert result["reason"].startswith(f"tuning job {status}")
+    assert serverless.creations() == []
+    assert serverless.record(name)["tuning_status"] == status
+    assert _emitted_metric(capsys.readouterr().out, "ModelsNotDeployed") == 1
+
+
+def test_completed_tuning_job_without_a_completed_training_job_deploys_nothing(serverless: Deploy) -> None:
+    name = serverless.finish(1, None)
+
+    result = serverless(tuning_event(name, "Completed"))
+
+    assert result["outcome"] == "not-deployed"
+    assert "no training job completed" in result["reason"] and "NonRetryableError 4" in result["reason"]
+    assert serverless.creations() == []
+
+
+def test_deployment_is_counted_as_a_metric(serverless: Deploy, capsys: pytest.CaptureFixture[str]) -> None:
+    name = serverless.finish(1, 0.8)
+    serverless(tuning_event(name, "Completed"))
+    assert _emitted_metric(capsys.readouterr().out, "ModelsDeployed") == 1
+
+
+def test_repeated_event_changes_nothing_while_deploying_and_after(deploy: Deploy) -> None:
+    name = deploy.finish(1, 0.81)
+    deploy(tuning_event(name, "Completed"))
+
+    again = deploy(tuning_event(name, "Completed"))
+    deploy.sagemaker.settle()
+    once_more = deploy(tuning_event(name, "Completed"))
+
+    assert (again["outcome"], once_more["outcome"]) == ("unchanged", "unchanged")
+    assert deploy.creations() == ["CreateModel", "CreateEndpointConfig", "CreateEndpoint"]
+
+
+def test_redelivery_after_a_partial_deployment_reuses_what_exists(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    name = serverless.finish(2, 0.90)
+    # An earlier delivery created the model, then the function timed out.
+    serverless.sagemaker.add_model(best_of(name), serverless.sagemaker.clock)
+
+    result = serverless(tuning_event(name, "Completed"))
+
+    assert result["outcome"] == "deploy"
+    assert serverless.sagemaker.endpoint is not None and serverless.sagemaker.endpoint.pending == best_of(
+        name
+    )
+
+
+def test_challenger_arriving_during_another_update_fails_to_be_retried(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    serverless(tuning_event(serverless.finish(2, 0.85), "Completed"))  # now Updating
+    name = serverless.finish(3, 0.90)
+
+    from deploy.endpoint_state import EndpointBusy
+
+    with pytest.raises(EndpointBusy, match="is Updating"):
+        serverless(tuning_event(name, "Completed"))
+    assert [op for op in serverless.creations() if op == "UpdateEndpoint"] == ["UpdateEndpoint"]
+
+
+def test_challenger_scored_on_another_metric_is_not_comparable(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    name = serverless.finish(2, 0.10, metric="validation:logloss", direction="Minimize")
+
+    result = serverless(tuning_event(name, "Completed"))
+
+    assert result["outcome"] == "not-deployed" and "not comparable" in result["reason"]
+
+
+def test_instance_endpoint_is_not_turned_serverless(monkeypatch: pytest.MonkeyPatch, aws: None) -> None:
+    before = _deploy(monkeypatch, INSTANCES_PLAN)
+    champion(before, 0.80)
+    after = _deploy(monkeypatch, DEV_PLAN)
+    after.sagemaker = before.sagemaker
+    after.sagemaker.install(after.handler.sagemaker)
+    after.sagemaker.install(after.handler.autoscaling)
+    name = after.finish(2, 0.90)
+
+    result = after(tuning_event(name, "Completed"))
+
+    assert result["outcome"] == "not-deployed" and "cannot turn it serverless" in result["reason"]
+
+
+def test_new_instance_type_detaches_autoscaling_before_the_update(
+    monkeypatch: pytest.MonkeyPatch, aws: None
+) -> None:
+    before = _deploy(monkeypatch, INSTANCES_PLAN)
+    champion(before, 0.80)
+    before(endpoint_event())  # housekeeping attaches autoscaling
+    assert before.sagemaker.scalable_targets
+    bigger = _deploy(monkeypatch, {**INSTANCES_PLAN, "instance_type": "ml.c5.xlarge"})
+    bigger.sagemaker = before.sagemaker
+    bigger.sagemaker.install(bigger.handler.sagemaker)
+    bigger.sagemaker.install(bigger.handler.autoscaling)
+
+    result = bigger(tuning_event(bigger.finish(2, 0.90), "Completed"))
+
+    assert result["outcome"] == "deploy"
+    assert bigger.sagemaker.scalable_targets == {}
+
+
+def test_tuning_job_of_another_stack_is_ignored(serverless: Deploy) -> None:
+    result = serverless(tuning_event("other-0000-1234567890abcdef1234567", "Completed"))
+    assert result == {"ignored": "other-0000-1234567890abcdef1234567"}
+    assert serverless.sagemaker.calls == []
+
+
+# ----------------------------------------------------------------------------------------- housekeeping
+
+
+def test_housekeeping_deletes_replaced_configs_and_models_after_the_update_finished(
+    instances: Deploy,
+) -> None:
+    first = champion(instances, 0.80)
+    instances.sagemaker.tick(60)
+    second = instances.finish(2, 0.90)
+    instances(tuning_event(second, "Completed"))
+
+    during = instances(endpoint_event(status="UPDATING"))
+    assert during["skipped"] and best_of(first) in instances.sagemaker.configs, "the rollback target stays"
+
+    instances.sagemaker.settle()
+    instances.sagemaker.tick(45)
+    after = instances(endpoint_event())
+
+    assert after["deleted_configs"] == [best_of(first)] and after["deleted_models"] == [best_of(first)]
+    assert set(instances.sagemaker.configs) == set(instances.sagemaker.models) == {best_of(second)}
+    target = instances.sagemaker.scalable_targets[f"endpoint/{ENDPOINT}/variant/AllTraffic"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (
+        INSTANCES_PLAN["min_instances"],
+        INSTANCES_PLAN["max_instances"],
+    )
+    policy = instances.sagemaker.scaling_policies[f"endpoint/{ENDPOINT}/variant/AllTraffic"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == INSTANCES_PLAN["invocations_per_instance"]
+
+
+def test_housekeeping_after_a_rollback_removes_the_rejected_config(serverless: Deploy) -> None:
+    first = champion(serverless, 0.80)
+    second = serverless.finish(2, 0.90)
+    serverless(tuning_event(second, "Completed"))
+    serverless.sagemaker.roll_back()
+    serverless.sagemaker.tick(45)
+
+    tidied = serverless(endpoint_event())
+
+    assert tidied["deleted_configs"] == [best_of(second)]
+    assert serverless.serving() == best_of(first)
+    assert tidied["autoscaling"] is False, "serverless endpoints have no instances to scale"
+
+
+def test_housekeeping_keeps_what_a_promotion_has_just_created(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    serverless.sagemaker.tick(45)
+    fresh = best_of(job(9))
+    serverless.sagemaker.add_model(fresh, serverless.sagemaker.clock - timedelta(minutes=1))
+
+    serverless(endpoint_event())
+
+    assert fresh in serverless.sagemaker.models
+
+
+def test_housekeeping_without_an_endpoint_does_nothing(serverless: Deploy) -> None:
+    assert serverless(endpoint_event())["skipped"] == "the endpoint does not exist"
+
+
+def test_event_of_another_endpoint_is_ignored(serverless: Deploy) -> None:
+    assert serverless(endpoint_event(name="someone-elses"))["ignored"] == "someone-elses"
+
+
+# ------------------------------------------------------------------------------------------ teardown
+
+
+def cleanup_payload(action: str) -> dict[str, Any]:
+    """What the program's cleanup invocation sends: its input plus the lifecycle key."""
+    invocation = PROGRAM.named("deploy-cleanup").inputs
+    payload = json.loads(invocation["input"])
+    previous = None if action == "create" else copy.deepcopy(payload)
+    return {**payload, invocation["terraformKey"]: {"action": action, "prev_input": previous}}
+
+
+def test_destroy_stops_tuning_and_removes_endpoint_configs_models_and_scaling(instances: Deploy) -> None:
+    first = champion(instances, 0.80)
+    instances(endpoint_event())
+    second = instances.finish(2, 0.90)
+    instances(tuning_event(second, "Completed"))
+    running = job(3)
+    instances.sagemaker.start_tuning_job(running)
+    instances.sagemaker.finish_tuning_job(job(4), status="Completed")
+
+    removed = instances(cleanup_payload("delete"))
+
+    assert removed["stopped_tuning_jobs"] == [running]
+    assert instances.sagemaker.tuning_jobs[running]["HyperParameterTuningJobStatus"] == "Stopping"
+    assert removed["endpoint"] == ENDPOINT and instances.sagemaker.endpoint is None
+    assert (
+        sorted(removed["endpoint_configs"])
+        == sorted(removed["models"])
+        == sorted([best_of(first), best_of(second)])
+    )
+    assert (
+        instances.sagemaker.configs
+        == instances.sagemaker.models
+        == instances.sagemaker.scalable_targets
+        == {}
+    )
+
+
+def test_destroy_of_a_stack_that_never_deployed_succeeds(serverless: Deploy) -> None:
+    removed = serverless(cleanup_payload("delete"))
+    assert removed == {"stopped_tuning_jobs": [], "endpoint": None, "endpoint_configs": [], "models": []}
+
+
+@pytest.mark.parametrize("action", ["create", "update"])
+def test_cleanup_resource_creation_and_update_remove_nothing(serverless: Deploy, action: str) -> None:
+    champion(serverless, 0.80)
+    calls = len(serverless.sagemaker.calls)
+    assert serverless(cleanup_payload(action)) == {"action": action}
+    assert len(serverless.sagemaker.calls) == calls
+
+
+# --------------------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ([], "not a JSON object"),
+        ({"source": "aws.s3", "detail-type": "Object Created", "detail": {}}, "event source 'aws.s3'"),
+        (
+            {"source": "aws.sagemaker", "detail-type": "SageMaker Training Job State Change", "detail": {}},
+            "detail-type",
+        ),
+        ({"source": "aws.sagemaker", "detail-type": "SageMaker Endpoint State Change"}, "no detail object"),
+        (
+            {
+                "source": "aws.sagemaker",
+                "detail-type": "SageMaker HyperParameter Tuning Job State Change",
+                "detail": {},
+            },
+            "lacks HyperParameterTuningJobName",
+        ),
+        ({"tf": {"action": "explode"}, "purpose": "remove-runtime-resources"}, "action 'explode'"),
+        ({"tf": {"action": "delete"}}, "purpose None"),
+    ],
+)
+def test_unknown_events_fail_naming_what_is_wrong(serverless: Deploy, event: Any, message: str) -> None:
+    from deploy.events import UnknownEvent
+
+    with pytest.raises(UnknownEvent, match=message):
+        serverless(event)
+    assert serverless.sagemaker.calls == []
+
+
+def test_sagemaker_errors_other_than_a_duplicate_are_not_swallowed(serverless: Deploy) -> None:
+    name = serverless.finish(1, 0.81)
+    del serverless.sagemaker.training_jobs[best_of(name)]
+    with pytest.raises(ClientError, match="Requested resource not found"):
+        serverless(tuning_event(name, "Completed"))
+
+
+def _emitted_metric(stdout: str, name: str) -> float | None:
+    """The value of metric `name` in the CloudWatch embedded metric format lines the function printed."""
+    for line in stdout.splitlines():
+        try:
+            document = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(document, dict) and name in document and "_aws" in document:
+            return float(document[name][0] if isinstance(document[name], list) else document[name])
+    return None
