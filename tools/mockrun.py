@@ -153,6 +153,12 @@ class FakeAws(pulumi_mocks.Mocks):
                 arn = f"arn:aws:lambda:{r}:{a}:function:{physical}"
                 invoke = f"arn:aws:apigateway:{r}:lambda:path/2015-03-31/functions/{arn}/invocations"
                 return physical, {**inputs, "name": physical, "arn": arn, "invokeArn": invoke}
+            case "aws:cloudwatch/eventRule:EventRule":
+                return physical, {
+                    **inputs,
+                    "name": physical,
+                    "arn": f"arn:aws:events:{r}:{a}:rule/{physical}",
+                }
             case "aws:sns/topicSubscription:TopicSubscription":
                 arn = f"{inputs['topic']}:{_suffix(urn_key)}"
                 return arn, {**inputs, "arn": arn}
