@@ -29,6 +29,7 @@ from hyperparameters import (
     Range,
     grid_combinations,
     metric_for,
+    parameter_ranges,
     parse_ranges,
 )
 
@@ -100,6 +101,9 @@ WARM_POOL_SECONDS = (0, 3600)
 # SageMaker developer guide, "Managed spot training": built-in algorithms that do not checkpoint "are
 # currently limited to a MaxWaitTimeInSeconds of 3600 seconds"; tuning jobs here do not checkpoint.
 SPOT_MAX_WAIT_SECONDS = 3600
+# The tuning request template travels in the transform function's environment, which Lambda limits to
+# 4 KB in all ("Working with Lambda environment variables"); the rest of it takes about 1.2 KB.
+TUNING_RANGES_MAX_BYTES = 2500
 ENDPOINT_MODES = ("serverless", "instances")
 # ServerlessConfig (SageMaker API reference): memory 1,024-6,144 MB in 1 GB steps, concurrency 1-200.
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
@@ -851,6 +855,14 @@ def _training_settings(read: _Reader, own: Mapping[str, str], *, problem_type: s
             "(grid)",
             f"{grid_combinations(training.ranges)} combinations exceed SageMaker's {GRID_MAX_COMBINATIONS} "
             "training jobs of a grid search",
+        )
+    ranges_bytes = len(json.dumps(parameter_ranges(training.ranges), separators=(",", ":")))
+    if ranges_bytes > TUNING_RANGES_MAX_BYTES:
+        refuse(
+            TUNING_RANGES,
+            "(too many values)",
+            f"the ranges take {ranges_bytes} bytes of the transform's 4 KB environment, more than the "
+            f"{TUNING_RANGES_MAX_BYTES} left for them: list fewer values",
         )
     if training.strategy == "Hyperband" and set(training.ranges) <= {NUM_ROUND}:
         refuse(TUNING_RANGES, "(Hyperband)", "Hyperband sets num_round itself: tune at least one other range")

@@ -129,6 +129,9 @@ def test_readme_documents_every_key_once() -> None:
 
 # --- training and tuning: rules that span keys ---------------------------------------------------------
 
+# Tunable shares in (0, 1]: any value list of them is valid.
+TUNABLE_SHARES = ("eta", "subsample", "colsample_bytree", "colsample_bylevel", "colsample_bynode")
+TUNABLE_WEIGHTS = ("alpha", "gamma", "lambda", "min_child_weight")
 NUMERIC_DEFAULTS_DROPPED = {
     "eta": None,
     "min_child_weight": None,
@@ -205,6 +208,22 @@ NUMERIC_DEFAULTS_DROPPED = {
             f"{PROJECT}:trainingMaxWaitSeconds = 7200: ",
             "applies only with trainingUseSpot = true",
             id="wait-without-spot",
+        ),
+        pytest.param(
+            {
+                "tuningStrategy": "Random",
+                "tuningRanges": json.dumps(
+                    {
+                        name: {"values": list(range(1, 31))}
+                        for name in ("max_depth", "num_round", "max_delta_step")
+                    }
+                    | {name: {"values": [i / 100 for i in range(70, 100)]} for name in TUNABLE_SHARES}
+                    | {name: {"values": [1.234567 * i for i in range(30)]} for name in TUNABLE_WEIGHTS}
+                ),
+            },
+            f"{PROJECT}:tuningRanges = (too many values): ",
+            "list fewer values",
+            id="ranges-too-big-for-the-functions-environment",
         ),
         pytest.param(
             {"trainingUseSpot": "true", "trainingMaxRuntimeSeconds": "7200"},
