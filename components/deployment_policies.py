@@ -8,6 +8,8 @@ from components.training_policies import IMAGE_PULL_ACTIONS, MODELS_PREFIX
 
 SAGEMAKER = "sagemaker.amazonaws.com"
 RECORDS_PREFIX = "deployments/"
+# Where challengers wait for a busy endpoint (functions/deploy/deferral.py).
+DEFERRED_PREFIX = f"{RECORDS_PREFIX}deferred/"
 CAPTURE_PREFIX = "capture/"
 # Application Auto Scaling's service-linked role for SageMaker variants (Application Auto Scaling user
 # guide, "Service-linked roles"): created by the first RegisterScalableTarget of the account.
@@ -139,6 +141,13 @@ def deploy_policy(
             Condition={"StringLike": {"iam:AWSServiceName": SCALING_SERVICE}},
         ),
         allow("WriteRecords", ["s3:PutObject"], [f"{bucket_arn}/{RECORDS_PREFIX}*"]),
+        allow(
+            "FindDeferredChallengers",
+            ["s3:ListBucket"],
+            [bucket_arn],
+            Condition={"StringEquals": {"s3:prefix": DEFERRED_PREFIX}},
+        ),
+        allow("ClearDeferredChallengers", ["s3:DeleteObject"], [f"{bucket_arn}/{DEFERRED_PREFIX}*"]),
         allow("EncryptRecords", ["kms:GenerateDataKey"], [key_arn]),
         allow("SendFailedEvents", ["sqs:SendMessage"], [dead_letter_queue_arn]),
         allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),

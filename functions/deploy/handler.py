@@ -20,6 +20,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from deploy.contest import Outcome
+from deploy.deferral import DeferredChallengers
+from deploy.endpoint_state import EndpointBusy
 from deploy.environment import load_environment
 from deploy.events import EndpointChanged, Lifecycle, TuningJobChanged, UnknownEvent, parse_event
 from deploy.housekeeping import Housekeeper
@@ -40,13 +42,25 @@ sagemaker = client("sagemaker")
 autoscaling = client("application-autoscaling")
 promoter = Promoter(environment.plan, sagemaker, autoscaling)
 housekeeper = Housekeeper(environment.plan, environment.tuning_job_prefix, sagemaker, autoscaling)
+deferred = DeferredChallengers(client("s3"), environment.bucket, environment.records_prefix)
 
 
 def on_tuning_job(change: TuningJobChanged) -> dict[str, Any]:
     if not change.job_name.startswith(f"{environment.tuning_job_prefix}-") or change.status not in FINISHED:
         logger.info("tuning job change ignored", job=change.job_name, status=change.status)
         return {"ignored": change.job_name}
-    record = promoter.promote(change.job_name)
+    try:
+        record = promoter.promote(change.job_name)
+    except EndpointBusy as busy:
+        deferred.defer(change.job_name)
+        logger.info("tuning job deferred until the endpoint settles", job=change.job_name, reason=str(busy))
+        return {"deferred": change.job_name, "reason": str(busy)}
+    publish(record)
+    return record.to_json()
+
+
+def publish(record: PromotionRecord) -> None:
+    """Write the record, count it, log it."""
     write_record(record)
     if record.outcome == Outcome.DEPLOY:
         metrics.add_metric(name=MODELS_DEPLOYED, unit=MetricUnit.Count, value=1)
@@ -54,7 +68,6 @@ def on_tuning_job(change: TuningJobChanged) -> dict[str, Any]:
         metrics.add_metric(name=MODELS_NOT_DEPLOYED, unit=MetricUnit.Count, value=1)
     log = logger.warning if record.outcome == Outcome.NOT_DEPLOYED else logger.info
     log(f"tuning job {record.outcome}", **record.to_json())
-    return record.to_json()
 
 
 def write_record(record: PromotionRecord) -> None:
@@ -71,7 +84,24 @@ def on_endpoint(change: EndpointChanged) -> dict[str, Any]:
         return {"ignored": change.endpoint_name}
     tidied = housekeeper.tidy(datetime.now(UTC))
     logger.info("endpoint housekeeping", status=change.status, **asdict(tidied))
-    return asdict(tidied)
+    return {**asdict(tidied), "judged": judge_deferred() if tidied.settled else []}
+
+
+def judge_deferred() -> list[str]:
+    """Judge the challengers that waited for the endpoint, until one starts an update."""
+    judged = []
+    for job in deferred.waiting():
+        try:
+            record = promoter.promote(job)
+        except EndpointBusy:
+            break
+        publish(record)
+        deferred.judged(job)
+        judged.append(job)
+        if record.outcome == Outcome.DEPLOY:
+            break  # the endpoint is updating now; the rest wait for its next InService event
+    logger.info("deferred tuning jobs", judged=judged, waiting=deferred.waiting())
+    return judged
 
 
 def on_lifecycle(call: Lifecycle) -> dict[str, Any]:

@@ -30,6 +30,9 @@ class Tidied:
     deleted_models: list[str] = field(default_factory=list)
     autoscaling: bool = False
     skipped: str | None = None
+    # Nothing is changing the endpoint (it is InService with nothing pending, or there is none): a
+    # challenger can be judged now.
+    settled: bool = True
 
 
 class Housekeeper:
@@ -47,7 +50,10 @@ class Housekeeper:
                 return Tidied(skipped="the endpoint does not exist")
             raise
         if endpoint["EndpointStatus"] != IN_SERVICE or endpoint.get("PendingDeploymentSummary"):
-            return Tidied(skipped=f"the endpoint is {endpoint['EndpointStatus']} with a deployment pending")
+            return Tidied(
+                skipped=f"the endpoint is {endpoint['EndpointStatus']} with a deployment pending",
+                settled=False,
+            )
         tidied = Tidied()
         if not self._plan.serverless:
             self._autoscaling.register_scalable_target(**scalable_target_request(self._plan))

@@ -330,16 +330,42 @@ def test_redelivery_after_a_partial_deployment_reuses_what_exists(serverless: De
     )
 
 
-def test_challenger_arriving_during_another_update_fails_to_be_retried(serverless: Deploy) -> None:
+def test_challenger_arriving_during_an_update_waits_and_is_judged_once_the_endpoint_settles(
+    serverless: Deploy,
+) -> None:
     champion(serverless, 0.80)
-    serverless(tuning_event(serverless.finish(2, 0.85), "Completed"))  # now Updating
-    name = serverless.finish(3, 0.90)
+    second = serverless.finish(2, 0.85)
+    serverless(tuning_event(second, "Completed"))  # now Updating
+    third, fourth = serverless.finish(3, 0.90), serverless.finish(4, 0.70)
 
-    from deploy.endpoint_state import EndpointBusy
+    assert serverless(tuning_event(third, "Completed"))["deferred"] == third
+    assert serverless(tuning_event(fourth, "Completed"))["deferred"] == fourth
+    assert serverless(endpoint_event(status="UPDATING"))["judged"] == []
+    serverless.sagemaker.settle()
+    settled = serverless(endpoint_event())
 
-    with pytest.raises(EndpointBusy, match="is Updating"):
-        serverless(tuning_event(name, "Completed"))
-    assert [op for op in serverless.creations() if op == "UpdateEndpoint"] == ["UpdateEndpoint"]
+    # The first waiting challenger starts an update; the next waits for that update to finish.
+    assert settled["judged"] == [third]
+    assert serverless.sagemaker.endpoint is not None and serverless.sagemaker.endpoint.pending == best_of(
+        third
+    )
+    serverless.sagemaker.settle()
+    assert serverless(endpoint_event())["judged"] == [fourth]
+    assert serverless.record(fourth)["outcome"] == "not-deployed"
+    assert serverless.serving() == best_of(third)
+    assert serverless(endpoint_event())["judged"] == [], "each waits only once"
+
+
+def test_challenger_waiting_for_an_endpoint_that_went_away_creates_it(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    assert serverless.sagemaker.endpoint is not None
+    serverless.sagemaker.endpoint.status = "Deleting"
+    name = serverless.finish(2, 0.70)
+    assert serverless(tuning_event(name, "Completed"))["deferred"] == name
+    serverless.sagemaker.endpoint = None
+
+    assert serverless(endpoint_event(status="DELETING"))["judged"] == [name]
+    assert serverless.sagemaker.endpoint is not None and serverless.sagemaker.endpoint.config == best_of(name)
 
 
 def test_challenger_scored_on_another_metric_is_not_comparable(serverless: Deploy) -> None:

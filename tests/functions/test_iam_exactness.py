@@ -135,9 +135,16 @@ def test_an_extra_permission_in_the_program_is_caught(function: str) -> None:
     needs_every_function_test()
     document = PROGRAM.named(ROLE_POLICIES[function]).json_input("policy")
     bucket = PROGRAM.named("ingest-data").outputs["arn"]
-    extra = {"Sid": "Extra", "Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": [f"{bucket}/*"]}
+    extra = {
+        "Sid": "Extra",
+        "Effect": "Allow",
+        "Action": ["s3:DeleteObjectVersion"],
+        "Resource": [f"{bucket}/*"],
+    }
     widened = Policy.parse({**document, "Statement": [*document["Statement"], extra]})
-    assert [(g.sid, g.action) for g in unused_by_code(function, widened)] == [("Extra", "s3:DeleteObject")]
+    assert [(g.sid, g.action) for g in unused_by_code(function, widened)] == [
+        ("Extra", "s3:DeleteObjectVersion")
+    ]
 
 
 def test_platform_grants_are_only_what_the_platform_documents_it_uses(function: str) -> None:

@@ -731,7 +731,10 @@ def test_permissions_differing_only_in_context_are_unequal_but_hash_alike() -> N
 @pytest.mark.parametrize(
     ("request_", "complaint"),
     [
-        (call("s3", "DeleteObject", Bucket=BUCKET, Key="a"), "add s3.DeleteObject to the permission table"),
+        (
+            call("s3", "DeleteObjects", Bucket=BUCKET, Delete={"Objects": [{"Key": "a"}]}),
+            "add s3.DeleteObjects to the permission table",
+        ),
         (call("kms", "Decrypt", CiphertextBlob=b"x"), "add kms.Decrypt to"),
         (call("s3", "PutObject", Bucket=BUCKET, Key="a", ObjectLockMode="GOVERNANCE"), "with ObjectLockMode"),
         (call("s3", "GetObject", Bucket="arn:aws:s3:eu-west-1:1:accesspoint/ap", Key="a"), "access point"),
@@ -827,7 +830,7 @@ def test_kms_permissions_for_an_sse_kms_bucket(request_: Request, expected: list
 @pytest.mark.parametrize(
     "request_",
     [
-        call("s3", "DeleteObject", Bucket=BUCKET, Key="a"),
+        call("s3", "DeleteObjects", Bucket=BUCKET, Delete={"Objects": [{"Key": "a"}]}),
         call("sqs", "SendMessage", QueueUrl=QUEUE_URL, MessageBody="m"),
         call("s3", "PutObject", Bucket=BUCKET, Key="a", SSEKMSKeyId="alias/other"),
         call("s3", "CopyObject", Bucket=BUCKET, Key="b", CopySource="other-bucket/a"),
@@ -844,6 +847,17 @@ def test_a_recorded_multipart_upload_needs_both_generate_data_key_and_decrypt() 
         boto3.client("s3").upload_fileobj(io.BytesIO(b"x" * (9 * MIB)), BUCKET, "processed/big.bin")
     needed = {p.action for request in log for p in kms_permissions_for_s3(request, KEY_ARN)}
     assert needed == {"kms:GenerateDataKey", "kms:Decrypt"}
+
+
+def test_deleting_an_object_version_needs_delete_object_version() -> None:
+    # S3 API reference, DeleteObject: removing a version for good is s3:DeleteObjectVersion; without a
+    # VersionId a versioned bucket only gets a delete marker (s3:DeleteObject).
+    plain = required_permissions(call("s3", "DeleteObject", Bucket=BUCKET, Key="a"), ACCOUNT, REGION)
+    version = required_permissions(
+        call("s3", "DeleteObject", Bucket=BUCKET, Key="a", VersionId="v1"), ACCOUNT, REGION
+    )
+    assert plain == [Permission("s3:DeleteObject", obj("a"))]
+    assert version == [Permission("s3:DeleteObjectVersion", obj("a"))]
 
 
 # ------------------------------------------------------------------------------------ the pieces together

@@ -275,6 +275,12 @@ def _s3_list(request: Request, arns: _Arns) -> list[Permission]:
     ]
 
 
+def _s3_delete(request: Request, arns: _Arns) -> list[Permission]:
+    """DeleteObject; with a VersionId it removes that version for good and needs s3:DeleteObjectVersion."""
+    action = "s3:DeleteObjectVersion" if request.params.get("VersionId") else "s3:DeleteObject"
+    return [Permission(action, arns.s3_object(_bucket(request), request.params["Key"]))]
+
+
 def _copy_source(request: Request) -> tuple[str, str, str | None]:
     """(bucket, key, version) of a CopyObject source as botocore sends it: "bucket/url-quoted-key",
     optionally followed by "?versionId=..."."""
@@ -493,6 +499,7 @@ _TABLE: dict[tuple[str, str], _Rule] = {
     ("s3", "AbortMultipartUpload"): _s3_abort,
     ("s3", "ListObjectsV2"): _s3_list,
     ("s3", "CopyObject"): _s3_copy,
+    ("s3", "DeleteObject"): _s3_delete,
     ("sagemaker", "CreateHyperParameterTuningJob"): _sagemaker_create(
         "hyper-parameter-tuning-job", "HyperParameterTuningJobName"
     ),
@@ -619,6 +626,7 @@ _KMS_TABLE: dict[str, Callable[[Request, str], tuple[str, ...]]] = {
     "CopyObject": _copying,
     "AbortMultipartUpload": _no_kms,
     "ListObjectsV2": _no_kms,
+    "DeleteObject": _no_kms,
 }
 
 
