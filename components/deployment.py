@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -18,8 +17,8 @@ from components.deployment_policies import (
     deploy_policy,
     model_policy,
 )
-from components.packaging import build_package
 from components.policy_documents import render
+from components.python_function import PythonFunctionArgs, python_function
 from components.service_role import service_role
 from settings import EndpointSettings, FunctionRuntime
 
@@ -78,7 +77,7 @@ class Deployment(pulumi.ComponentResource):
     def __init__(self, name: str, args: DeploymentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("serverless-ml-pipeline:pipeline:Deployment", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ctx, runtime, endpoint = args.aws, args.runtime, args.endpoint
+        ctx, endpoint = args.aws, args.endpoint
         self.endpoint_name = args.endpoint_name
 
         capture = not endpoint.serverless and endpoint.capture_percent > 0
@@ -105,28 +104,6 @@ class Deployment(pulumi.ComponentResource):
             message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
             opts=child,
         )
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", retention_in_days=runtime.log_retention_days, opts=child
-        )
-        access = service_role(
-            name,
-            service_principal="lambda.amazonaws.com",
-            description=f"Runs the {name} function",
-            policy=render(
-                deploy_policy,
-                partition=ctx.partition,
-                account_id=ctx.account_id,
-                region=ctx.region,
-                tuning_job_prefix=args.tuning_job_prefix,
-                endpoint_name=args.endpoint_name,
-                bucket_arn=args.bucket_arn,
-                key_arn=args.key_arn,
-                model_role_arn=self.model_role.arn,
-                dead_letter_queue_arn=self.dead_letter_queue.arn,
-                log_group_arn=self.log_group.arn,
-            ),
-            parent=self,
-        )
         plan = pulumi.Output.all(
             model_role_arn=self.model_role.arn, bucket=args.bucket_name, key_arn=args.key_arn
         ).apply(
@@ -141,37 +118,43 @@ class Deployment(pulumi.ComponentResource):
                 separators=(",", ":"),
             )
         )
-        self.function = aws.lambda_.Function(
-            f"{name}-function",
-            # A fixed name: the cleanup invocation below is replaced, and so run as a deletion, whenever
-            # the function's name changes, which a generated name would do on any replacement.
-            name=f"{args.project}-{args.tuning_job_prefix}-deploy",
-            role=access.role.arn,
-            runtime=runtime.runtime,
-            architectures=[runtime.architecture],
-            handler=HANDLER,
-            code=pulumi.FileArchive(build_package("deploy").relative_to(Path.cwd()).as_posix()),
-            memory_size=MEMORY_MB,
-            timeout=TIMEOUT_SECONDS,
-            layers=args.layer_arns,
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
+        made = python_function(
+            name,
+            PythonFunctionArgs(
+                runtime=args.runtime,
+                package="deploy",
+                handler=HANDLER,
+                memory_mb=MEMORY_MB,
+                timeout_seconds=TIMEOUT_SECONDS,
+                layer_arns=args.layer_arns,
+                policy=lambda log_group_arn: render(
+                    deploy_policy,
+                    partition=ctx.partition,
+                    account_id=ctx.account_id,
+                    region=ctx.region,
+                    tuning_job_prefix=args.tuning_job_prefix,
+                    endpoint_name=args.endpoint_name,
+                    bucket_arn=args.bucket_arn,
+                    key_arn=args.key_arn,
+                    model_role_arn=self.model_role.arn,
+                    dead_letter_queue_arn=self.dead_letter_queue.arn,
+                    log_group_arn=log_group_arn,
+                ),
+                environment={
                     "DATA_BUCKET": args.bucket_name,
                     "TUNING_JOB_PREFIX": args.tuning_job_prefix,
                     "SERVING_PLAN": plan,
                     "RECORDS_PREFIX": RECORDS_PREFIX,
-                    "POWERTOOLS_SERVICE_NAME": name,
                     "POWERTOOLS_METRICS_NAMESPACE": args.metrics_namespace,
-                }
+                },
+                # A fixed name: the cleanup invocation below is replaced, and so run as a deletion,
+                # whenever the function's name changes, which a generated name would do on any replacement.
+                function_name=f"{args.project}-{args.tuning_job_prefix}-deploy",
             ),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-                log_format="JSON",
-                log_group=self.log_group.name,
-                application_log_level=runtime.log_level,
-                system_log_level="WARN",
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[access.policy]),
+            parent=self,
         )
+        self.function, self.log_group = made.function, made.log_group
+        access = made.access
         aws.lambda_.FunctionEventInvokeConfig(
             f"{name}-async",
             function_name=self.function.name,

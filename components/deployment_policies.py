@@ -4,7 +4,7 @@ hosts models with, and the dead-letter queue that takes the events the function 
 from __future__ import annotations
 
 from components.policy_documents import Document, allow, deny_insecure_transport, document, service
-from components.training_policies import IMAGE_PULL_ACTIONS, MODELS_PREFIX
+from components.training_policies import MODELS_PREFIX, algorithm_container
 
 SAGEMAKER = "sagemaker.amazonaws.com"
 RECORDS_PREFIX = "deployments/"
@@ -166,19 +166,7 @@ def model_policy(
     statements = [
         allow("ReadModelArtifacts", ["s3:GetObject"], [f"{bucket_arn}/{MODELS_PREFIX}*"]),
         allow("DecryptModelArtifacts", ["kms:Decrypt"], [key_arn]),
-        allow("AuthenticateToRegistry", ["ecr:GetAuthorizationToken"], ["*"]),
-        allow("PullAlgorithmImage", IMAGE_PULL_ACTIONS, [image_repository_arn]),
-        allow(
-            "WriteEndpointLogs",
-            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            [log_group_arn, f"{log_group_arn}:*"],
-        ),
-        allow(
-            "PutEndpointMetrics",
-            ["cloudwatch:PutMetricData"],
-            ["*"],  # PutMetricData has no resource type (Service Authorization Reference, CloudWatch)
-            Condition={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-        ),
+        *algorithm_container(log_group_arn=log_group_arn, image_repository_arn=image_repository_arn),
     ]
     if capture:
         statements += [

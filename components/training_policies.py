@@ -6,13 +6,36 @@ Permissions follow the SageMaker developer guide, "How to use SageMaker AI execu
 
 from __future__ import annotations
 
-from components.policy_documents import Document, allow, document
+from components.policy_documents import Document, Statement, allow, document
 
 TRAINING_DATA_PREFIX = "processed/"
 MODELS_PREFIX = "models/"
 # Training jobs log to this group, and SageMaker's metrics use the same name as their namespace.
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 IMAGE_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
+
+
+def algorithm_container(*, log_group_arn: str, image_repository_arn: str) -> list[Statement]:
+    """What SageMaker needs to run the built-in algorithm's container with a role, for training or
+    hosting: pull its image, write its log group and its metrics."""
+    return [
+        # GetAuthorizationToken has no resource type; the pulls are limited to the algorithm's repository.
+        allow("AuthenticateToRegistry", ["ecr:GetAuthorizationToken"], ["*"]),
+        allow("PullAlgorithmImage", IMAGE_PULL_ACTIONS, [image_repository_arn]),
+        allow(
+            "WriteContainerLogs",
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            # CloudWatch Logs matches a log group's actions against `<group ARN>:*` (CloudWatch Logs user
+            # guide, "Using identity-based policies"), which also covers the group's log streams.
+            [log_group_arn, f"{log_group_arn}:*"],
+        ),
+        allow(
+            "PutContainerMetrics",
+            ["cloudwatch:PutMetricData"],
+            ["*"],  # PutMetricData has no resource type (Service Authorization Reference, CloudWatch)
+            Condition={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+        ),
+    ]
 
 
 def training_policy(
@@ -31,20 +54,5 @@ def training_policy(
         # Decrypt reads the SSE-KMS inputs; GenerateDataKey and Encrypt write the artifacts under the
         # key named in OutputDataConfig.KmsKeyId.
         allow("UseDataKey", ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"], [key_arn]),
-        allow(
-            "WriteTrainingLogs",
-            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            # CloudWatch Logs matches a log group's actions against `<group ARN>:*` (CloudWatch Logs user
-            # guide, "Using identity-based policies"), which also covers the group's log streams.
-            [log_group_arn, f"{log_group_arn}:*"],
-        ),
-        allow(
-            "PutTrainingMetrics",
-            ["cloudwatch:PutMetricData"],
-            ["*"],  # PutMetricData has no resource type (Service Authorization Reference, CloudWatch)
-            Condition={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-        ),
-        # GetAuthorizationToken has no resource type; the pulls are limited to the algorithm's repository.
-        allow("AuthenticateToRegistry", ["ecr:GetAuthorizationToken"], ["*"]),
-        allow("PullAlgorithmImage", IMAGE_PULL_ACTIONS, [image_repository_arn]),
+        *algorithm_container(log_group_arn=log_group_arn, image_repository_arn=image_repository_arn),
     )

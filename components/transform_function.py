@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
-from components.packaging import build_package
 from components.policy_documents import render
-from components.service_role import service_role
+from components.python_function import PythonFunctionArgs, python_function
 from components.transform_policies import transform_policy
 from settings import DatasetSettings, FunctionRuntime, TransformSettings
 
@@ -53,41 +51,28 @@ class TransformFunction(pulumi.ComponentResource):
         self, name: str, args: TransformFunctionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("serverless-ml-pipeline:pipeline:TransformFunction", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         runtime, transform = args.runtime, args.transform
 
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", retention_in_days=runtime.log_retention_days, opts=child
-        )
-        access = service_role(
+        made = python_function(
             name,
-            service_principal="lambda.amazonaws.com",
-            description=f"Runs the {name} function",
-            policy=render(
-                transform_policy,
-                bucket_arn=args.bucket_arn,
-                raw_prefix=args.raw_prefix,
-                queue_arn=args.queue_arn,
-                key_arn=args.key_arn,
-                log_group_arn=self.log_group.arn,
-                tuning_jobs_arn=args.tuning_jobs_arn,
-                training_role_arn=args.training_role_arn,
-            ),
-            parent=self,
-        )
-        self.role = access.role
-        self.function = aws.lambda_.Function(
-            f"{name}-function",
-            role=self.role.arn,
-            runtime=runtime.runtime,
-            architectures=[runtime.architecture],
-            handler=HANDLER,
-            code=pulumi.FileArchive(build_package("transform").relative_to(Path.cwd()).as_posix()),
-            memory_size=transform.memory_mb,
-            timeout=transform.timeout_seconds,
-            layers=args.layer_arns,
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
+            PythonFunctionArgs(
+                runtime=runtime,
+                package="transform",
+                handler=HANDLER,
+                memory_mb=transform.memory_mb,
+                timeout_seconds=transform.timeout_seconds,
+                layer_arns=args.layer_arns,
+                policy=lambda log_group_arn: render(
+                    transform_policy,
+                    bucket_arn=args.bucket_arn,
+                    raw_prefix=args.raw_prefix,
+                    queue_arn=args.queue_arn,
+                    key_arn=args.key_arn,
+                    log_group_arn=log_group_arn,
+                    tuning_jobs_arn=args.tuning_jobs_arn,
+                    training_role_arn=args.training_role_arn,
+                ),
+                environment={
                     "DATA_BUCKET": args.bucket_name,
                     "RAW_PREFIX": args.raw_prefix,
                     "RAW_SUFFIX": args.raw_suffix,
@@ -100,17 +85,11 @@ class TransformFunction(pulumi.ComponentResource):
                     "TUNING_JOB_PREFIX": args.tuning_job_prefix,
                     "TUNING_REQUEST_TEMPLATE": args.tuning_request_template,
                     "TIMEOUT_SECONDS": str(transform.timeout_seconds),
-                    "POWERTOOLS_SERVICE_NAME": name,
-                }
+                },
             ),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-                log_format="JSON",
-                log_group=self.log_group.name,
-                application_log_level=runtime.log_level,
-                system_log_level="WARN",
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[access.policy]),
+            parent=self,
         )
+        self.log_group, self.role, self.function = made.log_group, made.access.role, made.function
         # Creating the mapping checks that the role can read the queue: the role policy must exist first.
         self.trigger = aws.lambda_.EventSourceMapping(
             f"{name}-trigger",
@@ -122,6 +101,6 @@ class TransformFunction(pulumi.ComponentResource):
             scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
                 maximum_concurrency=transform.max_concurrency
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[access.policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[made.access.policy]),
         )
         self.register_outputs({"function_name": self.function.name, "log_group": self.log_group.name})

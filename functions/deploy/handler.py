@@ -62,10 +62,13 @@ def on_tuning_job(change: TuningJobChanged) -> dict[str, Any]:
 def publish(record: PromotionRecord) -> None:
     """Write the record, count it, log it."""
     write_record(record)
-    if record.outcome == Outcome.DEPLOY:
-        metrics.add_metric(name=MODELS_DEPLOYED, unit=MetricUnit.Count, value=1)
-    elif record.outcome == Outcome.NOT_DEPLOYED:
-        metrics.add_metric(name=MODELS_NOT_DEPLOYED, unit=MetricUnit.Count, value=1)
+    counted = {Outcome.DEPLOY: MODELS_DEPLOYED, Outcome.NOT_DEPLOYED: MODELS_NOT_DEPLOYED}.get(
+        Outcome(record.outcome)
+    )
+    if counted is not None:
+        # Flushed here, not by a decorator on every invocation, which would warn when nothing was counted.
+        metrics.add_metric(name=counted, unit=MetricUnit.Count, value=1)
+        metrics.flush_metrics()
     log = logger.warning if record.outcome == Outcome.NOT_DEPLOYED else logger.info
     log(f"tuning job {record.outcome}", **record.to_json())
 
@@ -114,7 +117,6 @@ def on_lifecycle(call: Lifecycle) -> dict[str, Any]:
     return asdict(removed)
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:

@@ -1,0 +1,81 @@
+"""A Python Lambda function of the stack with what every one of them has: its own role and inline policy,
+its own log group with retention, JSON logs at the stack's level, the code package built from
+`functions/`, the stack's layers, and `POWERTOOLS_SERVICE_NAME` naming it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from components.packaging import build_package
+from components.service_role import ServiceRole, service_role
+from settings import FunctionRuntime
+
+
+@dataclass(frozen=True)
+class PythonFunctionArgs:
+    runtime: FunctionRuntime
+    # The package under functions/ (with functions/shared) and its entry point.
+    package: str
+    handler: str
+    memory_mb: int
+    timeout_seconds: int
+    layer_arns: list[str]
+    # The role's policy, given the function's log group ARN.
+    policy: Callable[[pulumi.Output[str]], pulumi.Input[str]]
+    environment: Mapping[str, pulumi.Input[str]]
+    # A fixed physical name; None lets Pulumi generate one.
+    function_name: str | None = None
+
+
+@dataclass(frozen=True)
+class PythonFunction:
+    function: aws.lambda_.Function
+    log_group: aws.cloudwatch.LogGroup
+    access: ServiceRole
+
+
+def python_function(name: str, args: PythonFunctionArgs, *, parent: pulumi.Resource) -> PythonFunction:
+    """`<name>-logs`, `<name>-role` with `<name>-role-policy`, and `<name>-function`, children of `parent`."""
+    runtime = args.runtime
+    log_group = aws.cloudwatch.LogGroup(
+        f"{name}-logs",
+        retention_in_days=runtime.log_retention_days,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    access = service_role(
+        name,
+        service_principal="lambda.amazonaws.com",
+        description=f"Runs the {name} function",
+        policy=args.policy(log_group.arn),
+        parent=parent,
+    )
+    function = aws.lambda_.Function(
+        f"{name}-function",
+        name=args.function_name,
+        role=access.role.arn,
+        runtime=runtime.runtime,
+        architectures=[runtime.architecture],
+        handler=args.handler,
+        code=pulumi.FileArchive(build_package(args.package).relative_to(Path.cwd()).as_posix()),
+        memory_size=args.memory_mb,
+        timeout=args.timeout_seconds,
+        layers=args.layer_arns,
+        environment=aws.lambda_.FunctionEnvironmentArgs(
+            variables={**args.environment, "POWERTOOLS_SERVICE_NAME": name}
+        ),
+        logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+            log_format="JSON",
+            log_group=log_group.name,
+            application_log_level=runtime.log_level,
+            system_log_level="WARN",
+        ),
+        # Until the role's policy exists the function can do nothing: creating it (and its triggers)
+        # waits for the policy.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[access.policy]),
+    )
+    return PythonFunction(function, log_group, access)
