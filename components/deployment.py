@@ -91,6 +91,7 @@ class Deployment(pulumi.ComponentResource):
                 key_arn=args.key_arn,
                 image_repository_arn=args.image_repository_arn,
                 log_group_arn=ctx.arn("logs", f"log-group:{ENDPOINT_LOG_GROUP}/{args.endpoint_name}"),
+                rollback_alarm_arn=ctx.arn("cloudwatch", f"alarm:{args.rollback_alarm_name}"),
                 capture=capture,
             ),
             parent=self,
@@ -139,6 +140,7 @@ class Deployment(pulumi.ComponentResource):
                     model_role_arn=self.model_role.arn,
                     dead_letter_queue_arn=self.dead_letter_queue.arn,
                     log_group_arn=log_group_arn,
+                    rollback_alarm_name=args.rollback_alarm_name,
                 ),
                 environment={
                     "DATA_BUCKET": args.bucket_name,
@@ -170,6 +172,9 @@ class Deployment(pulumi.ComponentResource):
 
         # Events of this stack's resources only: tuning job names start with its prefix, and the
         # endpoint has its own name (EventBridge user guide, "Content filtering", prefix matching).
+        # What delivers events to the function: removed before the cleanup runs at destroy, so no event
+        # starts a promotion after the teardown.
+        self._deliveries: list[pulumi.Resource] = []
         self.rules = {
             "tuning": self._rule(
                 name,
@@ -212,8 +217,11 @@ class Deployment(pulumi.ComponentResource):
             input=json.dumps({"purpose": TEARDOWN_PURPOSE, "endpoint": args.endpoint_name}),
             lifecycle_scope="CRUD",
             terraform_key=LIFECYCLE_KEY,
-            # Deleted before the function, its role and its policy, which it still needs to run.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[access.policy, self.log_group]),
+            # Deleted before the function, its role and its policy, which it still needs to run, and after
+            # the rules' targets and invoke permissions, so no new event races the teardown.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[access.policy, self.log_group, *self._deliveries]
+            ),
         )
         self.register_outputs(
             {
@@ -230,7 +238,7 @@ class Deployment(pulumi.ComponentResource):
         rule = aws.cloudwatch.EventRule(
             f"{name}-{kind}-rule", description=description, event_pattern=json.dumps(pattern), opts=child
         )
-        aws.cloudwatch.EventTarget(
+        target = aws.cloudwatch.EventTarget(
             f"{name}-{kind}-target",
             rule=rule.name,
             arn=self.function.arn,
@@ -241,7 +249,7 @@ class Deployment(pulumi.ComponentResource):
             dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.dead_letter_queue.arn),
             opts=child,
         )
-        aws.lambda_.Permission(
+        permission = aws.lambda_.Permission(
             f"{name}-{kind}-invoke",
             action="lambda:InvokeFunction",
             function=self.function.name,
@@ -249,4 +257,5 @@ class Deployment(pulumi.ComponentResource):
             source_arn=rule.arn,
             opts=child,
         )
+        self._deliveries += [target, permission]
         return rule

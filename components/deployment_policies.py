@@ -32,6 +32,7 @@ def deploy_policy(
     model_role_arn: str,
     dead_letter_queue_arn: str,
     log_group_arn: str,
+    rollback_alarm_name: str,
 ) -> Document:
     """Judge finished tuning jobs, host the winner, tidy and tear down what it hosted, record outcomes."""
 
@@ -126,6 +127,13 @@ def deploy_policy(
         # Application Auto Scaling checks that its caller may itself do what scaling does: change the
         # variant's capacity and manage the target tracking alarms (Application Auto Scaling user guide,
         # "Permissions validation").
+        # SageMaker developer guide, "Configure deployment guardrails": the role must be able to
+        # DescribeAlarms the auto-rollback alarms an update names.
+        allow(
+            "ReadRollbackAlarm",
+            ["cloudwatch:DescribeAlarms"],
+            [f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{rollback_alarm_name}"],
+        ),
         allow("LetScalingResizeEndpoint", ["sagemaker:UpdateEndpointWeightsAndCapacities"], [endpoint]),
         allow(
             "LetScalingManageAlarms",
@@ -160,6 +168,7 @@ def model_policy(
     key_arn: str,
     image_repository_arn: str,
     log_group_arn: str,
+    rollback_alarm_arn: str,
     capture: bool,
 ) -> Document:
     """What SageMaker needs to host a model: its artifact, the image, logs, metrics, and captured data."""
@@ -167,6 +176,9 @@ def model_policy(
         allow("ReadModelArtifacts", ["s3:GetObject"], [f"{bucket_arn}/{MODELS_PREFIX}*"]),
         allow("DecryptModelArtifacts", ["kms:Decrypt"], [key_arn]),
         *algorithm_container(log_group_arn=log_group_arn, image_repository_arn=image_repository_arn),
+        # The developer guide asks it of the endpoint's "IAM execution role" ("Configure deployment
+        # guardrails"); the deploy role, which names the alarm in UpdateEndpoint, has it too.
+        allow("ReadRollbackAlarm", ["cloudwatch:DescribeAlarms"], [rollback_alarm_arn]),
     ]
     if capture:
         statements += [

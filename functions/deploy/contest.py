@@ -7,6 +7,7 @@ BestTrainingJob, the champion's from the tags of the endpoint config serving it)
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -19,9 +20,18 @@ class Score:
     metric: str
     direction: str  # "Maximize" or "Minimize", as HyperParameterTuningJobObjective.Type
     value: float
+    # Which dataset the model was trained on (`dataset_id`): the endpoint serves one dataset's schema.
+    dataset: str
 
     def beats(self, other: Score) -> bool:
         return self.value > other.value if self.direction == "Maximize" else self.value < other.value
+
+
+def dataset_id(train_channel_uri: str) -> str:
+    """A short, tag-safe identity of the dataset a run's training channel belongs to: the channel is
+    `s3://<bucket>/processed/<dataset>/<run>/train/`, the dataset everything before `<run>/`."""
+    dataset = train_channel_uri.rstrip("/").rsplit("/", 2)[0]
+    return hashlib.sha256(dataset.encode()).hexdigest()[:16]
 
 
 class Outcome(StrEnum):
@@ -44,6 +54,13 @@ def judge(challenger: Score, champion: Score | None) -> Verdict:
         return Verdict(Outcome.DEPLOY, f"first model: {challenger.metric} = {challenger.value:g}")
     if challenger.training_job == champion.training_job:
         return Verdict(Outcome.UNCHANGED, f"{challenger.training_job} is already the champion")
+    if challenger.dataset != champion.dataset:
+        return Verdict(
+            Outcome.NOT_DEPLOYED,
+            f"challenger was trained on dataset {challenger.dataset}, the endpoint serves dataset "
+            f"{champion.dataset or '(unknown)'}, whose clients send that dataset's columns: the champion "
+            "keeps serving",
+        )
     if (challenger.metric, challenger.direction) != (champion.metric, champion.direction):
         return Verdict(
             Outcome.NOT_DEPLOYED,

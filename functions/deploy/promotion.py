@@ -18,7 +18,8 @@ from deploy.serving import (
     model_request,
     update_endpoint_request,
 )
-from deploy.tuning_result import TuningResult, read_tuning_result
+from deploy.tuning_result import FINISHED, TuningResult, read_tuning_result
+from shared.aws import error_code
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class PromotionRecord:
         return asdict(self)
 
 
+class TuningNotFinished(RuntimeError):
+    """SageMaker does not show the finished state the event announced yet; the event is retried."""
+
+
 class Promoter:
     def __init__(self, plan: ServingPlan, sagemaker: Any, autoscaling: Any) -> None:
         self._plan = plan
@@ -46,6 +51,9 @@ class Promoter:
 
     def promote(self, tuning_job: str) -> PromotionRecord:
         result = read_tuning_result(self._sagemaker, tuning_job)
+        if result.status not in FINISHED:
+            # The event said the job finished; a Describe that does not show it yet is retried.
+            raise TuningNotFinished(f"tuning job {tuning_job} is still {result.status} in SageMaker")
         if result.candidate is None:
             assert result.problem is not None
             return self._record(result, None, Verdict(Outcome.NOT_DEPLOYED, result.problem))
@@ -55,6 +63,19 @@ class Promoter:
         if verdict.outcome is Outcome.DEPLOY:
             self._deploy(candidate, endpoint)
         return self._record(result, endpoint, verdict)
+
+    def unjudgeable(self, tuning_job: str, reason: str) -> PromotionRecord:
+        """The record of a tuning job that could not be judged at all."""
+        return PromotionRecord(
+            tuning_job=tuning_job,
+            tuning_status="unknown",
+            outcome=Outcome.NOT_DEPLOYED.value,
+            reason=reason,
+            endpoint=self._plan.endpoint_name,
+            challenger=None,
+            champion=None,
+            training_data=None,
+        )
 
     def _verdict(self, candidate: Candidate, endpoint: EndpointState | None) -> Verdict:
         if endpoint is None:
@@ -90,14 +111,36 @@ class Promoter:
             "EndpointConfigName",
             endpoint_config_request(plan, candidate),
         )
-        if endpoint is None:
-            sagemaker.create_endpoint(**create_endpoint_request(plan, candidate))
+        # SageMaker may not yet see a config it has just created (CreateEndpoint API reference: call
+        # DescribeEndpointConfig first).
+        sagemaker.describe_endpoint_config(EndpointConfigName=candidate.name)
+        try:
+            if endpoint is None:
+                sagemaker.create_endpoint(**create_endpoint_request(plan, candidate))
+                return
+            if endpoint.instance_type not in (None, plan.instance_type):
+                # SageMaker refuses to update an autoscaled variant to another instance type: detach
+                # autoscaling first; housekeeping attaches it again once the update is in service.
+                detach_autoscaling(self._autoscaling, plan)
+            update = update_endpoint_request(
+                plan, candidate, from_instances=endpoint.instance_type is not None
+            )
+            sagemaker.update_endpoint(**update)
+        except ClientError as error:
+            self._explain_refusal(error, candidate)
+
+    def _explain_refusal(self, error: ClientError, candidate: Candidate) -> None:
+        """A concurrent delivery got there first: CreateEndpoint finds the endpoint existing, or
+        UpdateEndpoint finds it updating ("Cannot update in-progress endpoint"). Done if that delivery
+        deploys this candidate, deferred if it deploys another; any other refusal is raised."""
+        if error_code(error) != "ValidationException":
+            raise error
+        now = read_endpoint(self._sagemaker, self._plan.endpoint_name)
+        if now is not None and candidate.name in (now.config_name, now.pending_config_name):
             return
-        if endpoint.instance_type not in (None, plan.instance_type):
-            # SageMaker refuses to update an autoscaled variant to another instance type: detach
-            # autoscaling first; housekeeping attaches it again once the update is in service.
-            detach_autoscaling(self._autoscaling, plan)
-        sagemaker.update_endpoint(**update_endpoint_request(plan, candidate))
+        if now is not None and now.status in BUSY:
+            raise EndpointBusy(f"endpoint {self._plan.endpoint_name} became {now.status}") from error
+        raise error
 
     def _record(
         self, result: TuningResult, endpoint: EndpointState | None, verdict: Verdict
@@ -123,7 +166,7 @@ def _create(create: Any, describe: Any, name_key: str, request: dict[str, Any]) 
     try:
         create(**request)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ValidationException":
+        if error_code(error) != "ValidationException":
             raise
         try:
             describe(**{name_key: request[name_key]})

@@ -36,6 +36,7 @@ TAG_TUNING_JOB = "tuning-job"
 TAG_METRIC = "objective-metric"
 TAG_DIRECTION = "objective-direction"
 TAG_SCORE = "objective-value"
+TAG_DATASET = "dataset"
 
 
 @dataclass(frozen=True)
@@ -127,23 +128,26 @@ def create_endpoint_request(plan: ServingPlan, candidate: Candidate) -> dict[str
     }
 
 
-def update_endpoint_request(plan: ServingPlan, candidate: Candidate) -> dict[str, Any]:
+def update_endpoint_request(
+    plan: ServingPlan, candidate: Candidate, *, from_instances: bool
+) -> dict[str, Any]:
+    """UpdateEndpoint to the candidate's config. Deployment guardrails apply to instance endpoints only
+    (SageMaker developer guide, "Deployment guardrails", exclusions): an update from a serverless endpoint,
+    or to one, is a plain update."""
     request: dict[str, Any] = {"EndpointName": plan.endpoint_name, "EndpointConfigName": candidate.name}
-    if plan.serverless:
+    if plan.serverless or not from_instances:
         return request
     # Keep the instance count autoscaling has reached instead of falling back to the config's initial
-    # count, but take the new config's data capture.
+    # count. (Data capture is retained with it; ExcludeRetainedVariantProperties cannot exclude capture,
+    # "DataCaptureConfig: (Not currently supported.)", so a new capture share applies to a new endpoint.)
     request["RetainAllVariantProperties"] = True
-    request["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DataCaptureConfig"}]
-    # Blue/green: the new fleet takes all traffic, and the update rolls back if the endpoint's error
-    # alarm fires before the bake time is over; the old fleet serves until then.
+    # Blue/green, all at once: the new fleet takes all traffic, then bakes for TerminationWaitInSeconds
+    # while the endpoint's error alarm can roll the update back to the old fleet, which serves until
+    # then (developer guide, "Use all at once traffic shifting").
     request["DeploymentConfig"] = {
         "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": {
-                "Type": "ALL_AT_ONCE",
-                "WaitIntervalInSeconds": plan.bake_seconds,
-            },
-            "TerminationWaitInSeconds": 0,
+            "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+            "TerminationWaitInSeconds": plan.bake_seconds,
             "MaximumExecutionTimeoutInSeconds": plan.bake_seconds + UPDATE_TIMEOUT_MARGIN_SECONDS,
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": plan.rollback_alarm}]},
@@ -195,7 +199,14 @@ def detach_autoscaling(autoscaling: Any, plan: ServingPlan) -> bool:
 def champion_score(tags: dict[str, str]) -> Score | None:
     """The score an endpoint config's tags record, or None for a config this function did not make."""
     try:
-        return Score(tags[TAG_TRAINING_JOB], tags[TAG_METRIC], tags[TAG_DIRECTION], float(tags[TAG_SCORE]))
+        return Score(
+            training_job=tags[TAG_TRAINING_JOB],
+            metric=tags[TAG_METRIC],
+            direction=tags[TAG_DIRECTION],
+            value=float(tags[TAG_SCORE]),
+            # A config without it serves no dataset any challenger can match.
+            dataset=tags.get(TAG_DATASET, ""),
+        )
     except (KeyError, ValueError):
         return None
 
@@ -214,4 +225,5 @@ def _score_tags(score: Score) -> list[dict[str, str]]:
         {"Key": TAG_DIRECTION, "Value": score.direction},
         # repr keeps every digit, so the champion read back compares exactly as it was scored.
         {"Key": TAG_SCORE, "Value": repr(score.value)},
+        {"Key": TAG_DATASET, "Value": score.dataset},
     ]

@@ -7,14 +7,40 @@ function made them. Running tuning jobs are stopped too, so nothing keeps billin
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deploy.endpoint_state import is_missing
+from deploy.endpoint_state import BUSY, EndpointBusy, is_missing
 from deploy.serving import ServingPlan, detach_autoscaling
 from deploy.stack_resources import ENDPOINT_CONFIGS, MODELS, delete_if_present, stack_names
+
+# SageMaker refuses to delete an endpoint that is being created or updated ("Cannot update in-progress
+# endpoint"); teardown waits for it within the function's 300 s timeout.
+DELETING = "Deleting"
+CHANGING = BUSY - {DELETING}
+POLL_SECONDS = 15
+WAIT_SECONDS = 240
+
+
+def _settled_status(sagemaker: Any, endpoint_name: str, sleep: Callable[[float], None]) -> str | None:
+    """The endpoint's status once it is not changing, or its changing status after WAIT_SECONDS; None
+    when there is no endpoint."""
+    waited = 0
+    while True:
+        try:
+            status = str(sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointStatus"])
+        except ClientError as error:
+            if is_missing(error):
+                return None
+            raise
+        if status not in CHANGING or waited >= WAIT_SECONDS:
+            return status
+        sleep(POLL_SECONDS)
+        waited += POLL_SECONDS
 
 
 @dataclass
@@ -25,7 +51,13 @@ class Removed:
     models: list[str] = field(default_factory=list)
 
 
-def remove_runtime_resources(plan: ServingPlan, prefix: str, sagemaker: Any, autoscaling: Any) -> Removed:
+def remove_runtime_resources(
+    plan: ServingPlan,
+    prefix: str,
+    sagemaker: Any,
+    autoscaling: Any,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Removed:
     removed = Removed()
     stack_prefix = f"{prefix}-"
     for page in sagemaker.get_paginator("list_hyper_parameter_tuning_jobs").paginate(
@@ -39,12 +71,16 @@ def remove_runtime_resources(plan: ServingPlan, prefix: str, sagemaker: Any, aut
     # Deleting the endpoint would deregister its target only with permissions the deploy role does not
     # have (DeleteScalingPolicy), so the target goes first.
     detach_autoscaling(autoscaling, plan)
-    try:
-        sagemaker.delete_endpoint(EndpointName=plan.endpoint_name)
+    status = _settled_status(sagemaker, plan.endpoint_name, sleep)
+    if status is not None:
+        if status in CHANGING:
+            raise EndpointBusy(
+                f"endpoint {plan.endpoint_name} is still {status} after {WAIT_SECONDS} s and cannot be "
+                "deleted yet: run pulumi destroy again"
+            )
+        if status != DELETING:
+            sagemaker.delete_endpoint(EndpointName=plan.endpoint_name)
         removed.endpoint = plan.endpoint_name
-    except ClientError as error:
-        if not is_missing(error):
-            raise
     # Configs and models may go while the endpoint is still deleting (DeleteEndpointConfig and
     # DeleteModel do not wait for the endpoint).
     for kind, names in ((ENDPOINT_CONFIGS, removed.endpoint_configs), (MODELS, removed.models)):

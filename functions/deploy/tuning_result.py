@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from deploy.contest import Score
+from deploy.contest import Score, dataset_id
 from deploy.serving import Candidate
 
 COMPLETED = "Completed"
@@ -51,6 +51,7 @@ def read_tuning_result(sagemaker: Any, job_name: str) -> TuningResult:
         metric=objective["MetricName"],
         direction=job["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["Type"],
         value=float(objective["Value"]),
+        dataset=dataset_id(training_data) if training_data else "",
     )
     candidate = Candidate(
         tuning_job=job_name,

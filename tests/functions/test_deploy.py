@@ -21,6 +21,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+import shared.aws
 from tests.functions.conftest import DATA_BUCKET, PROGRAM, REGION
 from tests.support.fake_sagemaker import FakeSageMaker
 from tests.support.lambda_events import LambdaContext
@@ -103,27 +104,26 @@ class Deploy:
         return [op for op in self.sagemaker.operations() if op in CREATIONS]
 
 
-def _deploy(monkeypatch: pytest.MonkeyPatch, plan: dict[str, Any]) -> Deploy:
+def _deploy(
+    monkeypatch: pytest.MonkeyPatch, plan: dict[str, Any], fake: FakeSageMaker | None = None
+) -> Deploy:
+    """The handler imported afresh with `plan`, its SageMaker and autoscaling clients answered by `fake`
+    (a new one unless a test carries one over from a deployment with another plan)."""
     for name, value in DEPLOY_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SERVING_PLAN", json.dumps(plan))
+    shared.aws.client.cache_clear()
     import deploy.handler
 
     handler = importlib.reload(deploy.handler)
-    fake = FakeSageMaker(REGION)
-    fake.install(handler.sagemaker)
-    fake.install(handler.autoscaling)
-    # Housekeeping compares creation times with the function's clock: let the fake's clock be it.
-    monkeypatch.setattr(handler, "datetime", _ClockOf(fake))
+    fake = fake or FakeSageMaker(REGION)
+    fake.install(shared.aws.client("sagemaker"))
+    fake.install(shared.aws.client("application-autoscaling"))
+    # Housekeeping compares creation times with the function's clock, and teardown waits: both on the
+    # fake's clock.
+    monkeypatch.setattr(handler.deployer, "_now", lambda: fake.clock)
+    monkeypatch.setattr(handler.deployer, "_sleep", fake.sleep)
     return Deploy(handler, fake)
-
-
-class _ClockOf:
-    def __init__(self, fake: FakeSageMaker) -> None:
-        self._fake = fake
-
-    def now(self, tz: Any = None) -> Any:
-        return self._fake.clock
 
 
 @pytest.fixture
@@ -255,13 +255,18 @@ def test_instances_update_is_blue_green_keeps_instance_counts_and_rolls_back_on_
 
     update = next(params for op, params in instances.sagemaker.calls if op == "UpdateEndpoint")
     assert update["RetainAllVariantProperties"] is True
-    assert update["ExcludeRetainedVariantProperties"] == [{"VariantPropertyType": "DataCaptureConfig"}]
+    # botocore's model: excluding DataCaptureConfig from retention is "(Not currently supported.)".
+    assert "ExcludeRetainedVariantProperties" not in update
     policy = update["DeploymentConfig"]
     assert policy["AutoRollbackConfiguration"] == {
         "Alarms": [{"AlarmName": INSTANCES_PLAN["rollback_alarm"]}]
     }
-    routing = policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert routing == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": INSTANCES_PLAN["bake_seconds"]}
+    blue_green = policy["BlueGreenUpdatePolicy"]
+    # All at once: the bake time, during which the alarm rolls back, is TerminationWaitInSeconds
+    # (developer guide, "Use all at once traffic shifting"); there are no steps to wait between.
+    assert blue_green["TrafficRoutingConfiguration"] == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
+    assert blue_green["TerminationWaitInSeconds"] == INSTANCES_PLAN["bake_seconds"]
+    assert blue_green["MaximumExecutionTimeoutInSeconds"] > INSTANCES_PLAN["bake_seconds"]
 
 
 def test_serverless_update_sends_no_deployment_policy(serverless: Deploy) -> None:
@@ -314,6 +319,7 @@ def test_repeated_event_changes_nothing_while_deploying_and_after(deploy: Deploy
 
     assert (again["outcome"], once_more["outcome"]) == ("unchanged", "unchanged")
     assert deploy.creations() == ["CreateModel", "CreateEndpointConfig", "CreateEndpoint"]
+    assert deploy.record(name)["outcome"] == "deploy", "a redelivery keeps the record of the decision"
 
 
 def test_redelivery_after_a_partial_deployment_reuses_what_exists(serverless: Deploy) -> None:
@@ -368,6 +374,101 @@ def test_challenger_waiting_for_an_endpoint_that_went_away_creates_it(serverless
     assert serverless.sagemaker.endpoint is not None and serverless.sagemaker.endpoint.config == best_of(name)
 
 
+def test_duplicate_delivery_racing_the_first_one_changes_nothing(serverless: Deploy) -> None:
+    name = serverless.finish(1, 0.81)
+    # Another delivery of the same event creates the endpoint while this one is between its checks.
+    serverless.sagemaker.before(
+        "CreateEndpoint", lambda: serverless.sagemaker._create_endpoint(ENDPOINT, best_of(name))
+    )
+
+    result = serverless(tuning_event(name, "Completed"))
+
+    assert result["outcome"] == "deploy"
+    assert serverless.serving() == best_of(name)
+
+
+def test_challenger_racing_another_update_waits(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    other, name = serverless.finish(2, 0.85), serverless.finish(3, 0.90)
+    serverless.sagemaker.before("UpdateEndpoint", lambda: serverless(tuning_event(other, "Completed")))
+
+    result = serverless(tuning_event(name, "Completed"))
+
+    assert result["deferred"] == name
+    assert serverless.sagemaker.endpoint is not None and serverless.sagemaker.endpoint.pending == best_of(
+        other
+    )
+
+
+def test_challenger_deferred_just_as_the_endpoint_settles_is_judged_at_once(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    serverless(tuning_event(serverless.finish(2, 0.85), "Completed"))
+    name = serverless.finish(3, 0.90)
+    # The update finishes after the function saw it running, before it left its marker: no later
+    # endpoint event would judge the marker.
+    serverless.sagemaker.before("DescribeEndpointConfig", serverless.sagemaker.settle)
+
+    result = serverless(tuning_event(name, "Completed"))
+
+    assert result["deferred"] == name and result["judged"] == [name]
+    assert serverless.sagemaker.endpoint is not None and serverless.sagemaker.endpoint.pending == best_of(
+        name
+    )
+
+
+def test_event_ahead_of_sagemakers_own_state_is_retried(serverless: Deploy) -> None:
+    from deploy.promotion import TuningNotFinished
+
+    name = job(1)
+    serverless.sagemaker.start_tuning_job(name)
+    with pytest.raises(TuningNotFinished, match="still InProgress"):
+        serverless(tuning_event(name, "Completed"))
+
+
+def test_a_deferred_job_sagemaker_cannot_describe_does_not_block_the_others(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    serverless(tuning_event(serverless.finish(2, 0.85), "Completed"))
+    gone, name = serverless.finish(3, 0.90), serverless.finish(4, 0.95)
+    serverless(tuning_event(gone, "Completed"))
+    serverless(tuning_event(name, "Completed"))
+    del serverless.sagemaker.training_jobs[best_of(gone)]
+    serverless.sagemaker.settle()
+
+    assert serverless(endpoint_event())["judged"] == [gone, name]
+    assert serverless.record(gone)["reason"].startswith("could not be judged")
+    assert serverless.sagemaker.endpoint is not None and serverless.sagemaker.endpoint.pending == best_of(
+        name
+    )
+
+
+def test_model_of_another_dataset_does_not_replace_the_serving_one(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    name = job(2)
+    serverless.sagemaker.finish_tuning_job(
+        name, best=(best_of(name), 0.99), bucket=DATA_BUCKET, dataset="churn"
+    )
+
+    result = serverless(tuning_event(name, "Completed"))
+
+    assert result["outcome"] == "not-deployed" and "dataset" in result["reason"]
+    assert serverless.creations().count("UpdateEndpoint") == 0
+
+
+def test_update_from_a_serverless_endpoint_to_instances_is_a_plain_update(
+    monkeypatch: pytest.MonkeyPatch, aws: None
+) -> None:
+    before = _deploy(monkeypatch, DEV_PLAN)
+    champion(before, 0.80)
+    after = _deploy(monkeypatch, INSTANCES_PLAN, before.sagemaker)
+    name = after.finish(2, 0.90)
+
+    after(tuning_event(name, "Completed"))
+
+    update = next(params for op, params in after.sagemaker.calls if op == "UpdateEndpoint")
+    # Deployment guardrails do not apply to a serverless endpoint being converted.
+    assert update == {"EndpointName": ENDPOINT, "EndpointConfigName": best_of(name)}
+
+
 def test_challenger_scored_on_another_metric_is_not_comparable(serverless: Deploy) -> None:
     champion(serverless, 0.80)
     name = serverless.finish(2, 0.10, metric="validation:logloss", direction="Minimize")
@@ -380,10 +481,7 @@ def test_challenger_scored_on_another_metric_is_not_comparable(serverless: Deplo
 def test_instance_endpoint_is_not_turned_serverless(monkeypatch: pytest.MonkeyPatch, aws: None) -> None:
     before = _deploy(monkeypatch, INSTANCES_PLAN)
     champion(before, 0.80)
-    after = _deploy(monkeypatch, DEV_PLAN)
-    after.sagemaker = before.sagemaker
-    after.sagemaker.install(after.handler.sagemaker)
-    after.sagemaker.install(after.handler.autoscaling)
+    after = _deploy(monkeypatch, DEV_PLAN, before.sagemaker)
     name = after.finish(2, 0.90)
 
     result = after(tuning_event(name, "Completed"))
@@ -398,10 +496,7 @@ def test_new_instance_type_detaches_autoscaling_before_the_update(
     champion(before, 0.80)
     before(endpoint_event())  # housekeeping attaches autoscaling
     assert before.sagemaker.scalable_targets
-    bigger = _deploy(monkeypatch, {**INSTANCES_PLAN, "instance_type": "ml.c5.xlarge"})
-    bigger.sagemaker = before.sagemaker
-    bigger.sagemaker.install(bigger.handler.sagemaker)
-    bigger.sagemaker.install(bigger.handler.autoscaling)
+    bigger = _deploy(monkeypatch, {**INSTANCES_PLAN, "instance_type": "ml.c5.xlarge"}, before.sagemaker)
 
     result = bigger(tuning_event(bigger.finish(2, 0.90), "Completed"))
 
@@ -514,6 +609,28 @@ def test_destroy_stops_tuning_and_removes_endpoint_configs_models_and_scaling(in
         == instances.sagemaker.scalable_targets
         == {}
     )
+
+
+def test_destroy_waits_for_an_update_in_progress_before_deleting_the_endpoint(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    serverless(tuning_event(serverless.finish(2, 0.90), "Completed"))  # Updating for two minutes
+
+    removed = serverless(cleanup_payload("delete"))
+
+    assert removed["endpoint"] == ENDPOINT and serverless.sagemaker.endpoint is None
+
+
+def test_destroy_of_an_endpoint_that_stays_busy_fails_naming_what_to_do(serverless: Deploy) -> None:
+    from deploy.endpoint_state import EndpointBusy
+
+    champion(serverless, 0.80)
+    serverless(tuning_event(serverless.finish(2, 0.90), "Completed"))
+    assert serverless.sagemaker.endpoint is not None
+    serverless.sagemaker.endpoint.ready_at = None  # an update that does not finish
+
+    with pytest.raises(EndpointBusy, match="run pulumi destroy again"):
+        serverless(cleanup_payload("delete"))
+    assert serverless.sagemaker.endpoint is not None
 
 
 def test_destroy_of_a_stack_that_never_deployed_succeeds(serverless: Deploy) -> None:

@@ -248,7 +248,28 @@ def test_cleanup_invocation_runs_the_teardown_when_deleted(run: StackRun) -> Non
     previous = dict(payload)
     assert parse_event({**payload, key: {"action": "delete", "prev_input": previous}}) == Lifecycle("delete")
     assert not parse_event({**payload, key: {"action": "create", "prev_input": None}}).removes
-    # Deleted before what it needs to run: its role policy and log group.
+    # Deleted before what it needs to run (its role policy and log group), after what delivers events
+    # (targets and invoke permissions), so no promotion starts behind the teardown.
     dependencies = set(cleanup.dependencies)
-    assert run.named("deploy-role-policy").urn in dependencies
-    assert run.named("deploy-logs").urn in dependencies
+    for needed in ("deploy-role-policy", "deploy-logs"):
+        assert run.named(needed).urn in dependencies, needed
+    for kind in ("tuning", "endpoint"):
+        for delivery in (f"deploy-{kind}-target", f"deploy-{kind}-invoke"):
+            assert run.named(delivery).urn in dependencies, delivery
+
+
+def test_both_roles_may_read_the_rollback_alarm(run: StackRun) -> None:
+    # SageMaker developer guide, "Configure deployment guardrails": cloudwatch:DescribeAlarms on the
+    # auto-rollback alarms.
+    alarm = run.one(
+        "aws:cloudwatch/metricAlarm:MetricAlarm", name=f"serverless-ml-pipeline-{run.stack}-endpoint-errors"
+    )
+    arn = f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{alarm.inputs['name']}"
+    for policy in (deploy_policy(run), model_policy(run)):
+        assert Policy.parse(policy).allows("cloudwatch:DescribeAlarms", arn, {})
+
+
+def test_prod_deploy_function_name_is_pinned() -> None:
+    # Renaming it replaces the cleanup invocation, whose deletion removes prod's endpoint: a change
+    # here must be deliberate.
+    assert function(synth("prod"))["name"] == "serverless-ml-pipeline-prod-6cad-deploy"

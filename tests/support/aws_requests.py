@@ -355,6 +355,16 @@ def _sagemaker_create(resource_type: str, name_param: str) -> _Rule:
     return rule
 
 
+def _rollback_alarms(request: Request, arns: _Arns) -> list[Permission]:
+    """Deployment guardrails read the auto-rollback alarms an update names (SageMaker developer guide,
+    "Configure deployment guardrails": cloudwatch:DescribeAlarms on them)."""
+    alarms = request.params.get("DeploymentConfig", {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])
+    return [
+        Permission("cloudwatch:DescribeAlarms", arns.regional("cloudwatch", f"alarm:{a['AlarmName']}"))
+        for a in alarms
+    ]
+
+
 def _sagemaker_tags(request: Request, arns: _Arns) -> list[Permission]:
     return [
         Permission(f"sagemaker:{request.operation}", request.params["ResourceArn"], _request_tags(request))
@@ -516,7 +526,9 @@ _TABLE: dict[tuple[str, str], _Rule] = {
         _sagemaker_create("endpoint", "EndpointName"), _sagemaker_on("endpoint-config", "EndpointConfigName")
     ),
     ("sagemaker", "UpdateEndpoint"): _combine(
-        _sagemaker_on("endpoint", "EndpointName"), _sagemaker_on("endpoint-config", "EndpointConfigName")
+        _sagemaker_on("endpoint", "EndpointName"),
+        _sagemaker_on("endpoint-config", "EndpointConfigName"),
+        _rollback_alarms,
     ),
     ("sagemaker", "DescribeEndpoint"): _sagemaker_on("endpoint", "EndpointName"),
     ("sagemaker", "DeleteEndpoint"): _sagemaker_on("endpoint", "EndpointName"),

@@ -11,8 +11,8 @@ the real services that the deploy function must respect, each answered with the 
 - names: SageMaker's length limits and patterns, which botocore does not check before sending;
 - a duplicate model, endpoint config or endpoint: ValidationException ("Cannot create already existing");
 - a missing one: ValidationException ("Could not find ..."), a missing tuning job: ResourceNotFound;
-- UpdateEndpoint of an endpoint that is not InService: ValidationException ("Cannot update in-progress
-  endpoint"), and of an instance endpoint to a serverless config;
+- UpdateEndpoint or DeleteEndpoint of an endpoint being created or updated: ValidationException ("Cannot
+  update in-progress endpoint"), and UpdateEndpoint of an instance endpoint to a serverless config;
 - an endpoint config naming a missing model;
 - a missing scalable target: ObjectNotFoundException.
 
@@ -57,6 +57,12 @@ class Endpoint:
     config: str
     pending: str | None = None
     tags: list[dict[str, str]] = field(default_factory=list)
+    # When a creation or update in progress finishes, if the test lets time pass (`sleep`).
+    ready_at: datetime | None = None
+
+
+# How long a creation or update takes when a test lets the clock run instead of calling `settle`.
+CHANGE_TAKES = timedelta(minutes=2)
 
 
 class FakeSageMaker:
@@ -71,6 +77,7 @@ class FakeSageMaker:
         self.scalable_targets: dict[str, dict[str, Any]] = {}
         self.scaling_policies: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._before: dict[str, Any] = {}
 
     # ----------------------------------------------------------------------------------- test controls
 
@@ -79,6 +86,17 @@ class FakeSageMaker:
 
     def tick(self, minutes: float) -> None:
         self.clock += timedelta(minutes=minutes)
+
+    def sleep(self, seconds: float) -> None:
+        """Time passes for code that waits: an endpoint change due by then finishes."""
+        self.clock += timedelta(seconds=seconds)
+        if self.endpoint and self.endpoint.ready_at and self.clock >= self.endpoint.ready_at:
+            self.settle()
+
+    def before(self, operation: str, action: Any) -> None:
+        """Run `action` once, just before SageMaker handles the next `operation` call (a concurrent
+        caller getting there first)."""
+        self._before[operation] = action
 
     def finish_tuning_job(
         self,
@@ -90,6 +108,7 @@ class FakeSageMaker:
         direction: str = "Maximize",
         image: str = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5",
         bucket: str = "data",
+        dataset: str = "sales",
     ) -> None:
         """A tuning job in its final state, as DescribeHyperParameterTuningJob shows it; `best` is the
         best training job's name and objective value."""
@@ -112,7 +131,7 @@ class FakeSageMaker:
                         "DataSource": {
                             "S3DataSource": {
                                 "S3DataType": "S3Prefix",
-                                "S3Uri": f"s3://{bucket}/processed/sales/run-1/{channel}/",
+                                "S3Uri": f"s3://{bucket}/processed/{dataset}/run-1/{channel}/",
                                 "S3DataDistributionType": "FullyReplicated",
                             }
                         },
@@ -187,6 +206,7 @@ class FakeSageMaker:
         self.endpoint.config = self.endpoint.pending or self.endpoint.config
         self.endpoint.pending = None
         self.endpoint.status = "InService"
+        self.endpoint.ready_at = None
 
     def roll_back(self) -> None:
         """The rollback alarm fired during the bake time: the old config serves again."""
@@ -211,6 +231,8 @@ class FakeSageMaker:
     def _answer(self, model: Any, **_: Any) -> tuple[_Response, dict[str, Any]]:
         operation, params = self.calls[-1]
         assert operation == model.name
+        if operation in self._before:
+            self._before.pop(operation)()
         handler = getattr(self, f"_{_snake(operation)}", None)
         assert handler is not None, f"the fake does not answer {operation}"
         try:
@@ -373,7 +395,9 @@ class FakeSageMaker:
                 f'Cannot create already existing endpoint "{self.arn(f"endpoint/{EndpointName}")}".',
             )
         self._config(EndpointConfigName)
-        self.endpoint = Endpoint(EndpointName, "Creating", EndpointConfigName, tags=list(Tags))
+        self.endpoint = Endpoint(
+            EndpointName, "Creating", EndpointConfigName, tags=list(Tags), ready_at=self.clock + CHANGE_TAKES
+        )
         return {"EndpointArn": self.arn(f"endpoint/{EndpointName}")}
 
     def _update_endpoint(self, EndpointName: str, EndpointConfigName: str, **options: Any) -> dict[str, Any]:
@@ -396,6 +420,7 @@ class FakeSageMaker:
                 "The variant has automatic scaling: deregister it before changing its instance type.",
             )
         endpoint.status, endpoint.pending = "Updating", EndpointConfigName
+        endpoint.ready_at = self.clock + CHANGE_TAKES
         return {"EndpointArn": self.arn(f"endpoint/{EndpointName}")}
 
     def _describe_endpoint(self, EndpointName: str) -> dict[str, Any]:
@@ -413,7 +438,12 @@ class FakeSageMaker:
         return answer
 
     def _delete_endpoint(self, EndpointName: str) -> None:
-        self._endpoint(EndpointName)
+        endpoint = self._endpoint(EndpointName)
+        if endpoint.status in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
+            raise AwsError(
+                "ValidationException",
+                f'Cannot update in-progress endpoint "{self.arn(f"endpoint/{EndpointName}")}".',
+            )
         self.endpoint = None
 
     def _endpoint(self, name: str) -> Endpoint:
