@@ -452,11 +452,12 @@ def test_training_role_can_read_the_channels_and_write_the_output_of_the_request
     assert all(policy.allows(action, repository) for action in IMAGE_PULL_ACTIONS)
 
 
-def test_dev_binary_request_as_the_transform_sends_it() -> None:
+def test_dev_binary_request_as_the_transform_sends_it(capsys: pytest.CaptureFixture[str]) -> None:
     request = request_for(synth("dev"), ProblemType.BINARY)
-    # Shown so a reader of the test output sees the real request (run pytest with -s).
-    print("\n--- CreateHyperParameterTuningJob request of a dev upload (binary) ---")
-    print(json.dumps(request, indent=1, default=str))
+    # Shown in every test run, past pytest's capture, so a reader sees the real request once.
+    with capsys.disabled():
+        print("\n--- CreateHyperParameterTuningJob request of a dev upload (binary) ---")
+        print(json.dumps(request, indent=1, default=str))
     assert validation_errors(request) == ""
     assert set(request) == {
         "HyperParameterTuningJobName",
