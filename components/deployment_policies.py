@@ -10,6 +10,8 @@ SAGEMAKER = "sagemaker.amazonaws.com"
 RECORDS_PREFIX = "deployments/"
 # Where challengers wait for a busy endpoint (functions/deploy/deferral.py).
 DEFERRED_PREFIX = f"{RECORDS_PREFIX}deferred/"
+# What the endpoint serves, for the predict function (functions/deploy/serving_record.py).
+SERVING_RECORD_KEY = f"{RECORDS_PREFIX}serving.json"
 CAPTURE_PREFIX = "capture/"
 # Application Auto Scaling's service-linked role for SageMaker variants (Application Auto Scaling user
 # guide, "Service-linked roles"): created by the first RegisterScalableTarget of the account.
@@ -155,7 +157,11 @@ def deploy_policy(
             [bucket_arn],
             Condition={"StringEquals": {"s3:prefix": DEFERRED_PREFIX}},
         ),
-        allow("ClearDeferredChallengers", ["s3:DeleteObject"], [f"{bucket_arn}/{DEFERRED_PREFIX}*"]),
+        allow(
+            "ClearDeferredChallengersAndServingRecord",
+            ["s3:DeleteObject"],
+            [f"{bucket_arn}/{DEFERRED_PREFIX}*", f"{bucket_arn}/{SERVING_RECORD_KEY}"],
+        ),
         allow("EncryptRecords", ["kms:GenerateDataKey"], [key_arn]),
         allow("SendFailedEvents", ["sqs:SendMessage"], [dead_letter_queue_arn]),
         allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),

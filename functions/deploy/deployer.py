@@ -22,6 +22,7 @@ from deploy.endpoint_state import IN_SERVICE, EndpointBusy, read_endpoint
 from deploy.environment import DeployEnvironment
 from deploy.housekeeping import Housekeeper
 from deploy.promotion import Promoter, PromotionRecord
+from deploy.serving_record import SERVING_RECORD, serving_record
 from deploy.teardown import remove_runtime_resources
 
 # Metric names the program's alarm and dashboard read (namespace and service dimension come from the
@@ -57,6 +58,7 @@ class Deployer:
             environment.plan, environment.tuning_job_prefix, sagemaker, autoscaling
         )
         self._deferred = DeferredChallengers(s3, environment.bucket, environment.records_prefix)
+        self._serving_key = f"{environment.records_prefix}{SERVING_RECORD}"
 
     def tuning_job_finished(self, job: str) -> dict[str, Any]:
         try:
@@ -74,7 +76,21 @@ class Deployer:
     def endpoint_changed(self, status: str) -> dict[str, Any]:
         tidied = self._housekeeper.tidy(self._now())
         self._log.info("endpoint housekeeping", status=status, **asdict(tidied))
+        if tidied.serving_config is not None:
+            self._record_serving(tidied.serving_config)
         return {**asdict(tidied), "judged": self.judge_deferred() if tidied.settled else []}
+
+    def _record_serving(self, config_name: str) -> None:
+        record = serving_record(self._sagemaker, self._env.plan.endpoint_name, config_name, self._now())
+        if record is None:
+            self._log.warning("serving config has no training job of its name", config=config_name)
+            return
+        self._s3.put_object(
+            Bucket=self._env.bucket,
+            Key=self._serving_key,
+            Body=record.to_json(),
+            ContentType="application/json",
+        )
 
     def judge_deferred(self) -> list[str]:
         """Judge the challengers that waited for the endpoint, until one starts an update."""
@@ -99,6 +115,8 @@ class Deployer:
         removed = remove_runtime_resources(
             self._env.plan, self._env.tuning_job_prefix, self._sagemaker, self._autoscaling, self._sleep
         )
+        # Nothing serves any more: the predict function answers 503 instead of calling a deleted endpoint.
+        self._s3.delete_object(Bucket=self._env.bucket, Key=self._serving_key)
         self._log.info("runtime resources removed", **asdict(removed))
         return asdict(removed)
 

@@ -33,6 +33,8 @@ class Tidied:
     # Nothing is changing the endpoint (it is InService with nothing pending, or there is none): a
     # challenger can be judged now.
     settled: bool = True
+    # The endpoint config serving, when the endpoint is in service.
+    serving_config: str | None = None
 
 
 class Housekeeper:
@@ -54,7 +56,7 @@ class Housekeeper:
                 skipped=f"the endpoint is {endpoint['EndpointStatus']} with a deployment pending",
                 settled=False,
             )
-        tidied = Tidied()
+        tidied = Tidied(serving_config=endpoint["EndpointConfigName"])
         if not self._plan.serverless:
             self._autoscaling.register_scalable_target(**scalable_target_request(self._plan))
             self._autoscaling.put_scaling_policy(**scaling_policy_request(self._plan))

@@ -96,6 +96,15 @@ class Deploy:
         )["Body"]
         return dict(json.loads(body.read()))
 
+    def serving_record(self) -> dict[str, Any] | None:
+        try:
+            body = boto3.client("s3", region_name=REGION).get_object(
+                Bucket=DATA_BUCKET, Key="deployments/serving.json"
+            )["Body"]
+        except ClientError:
+            return None
+        return dict(json.loads(body.read()))
+
     def serving(self) -> str:
         assert self.sagemaker.endpoint is not None
         return self.sagemaker.endpoint.config
@@ -565,6 +574,26 @@ def test_housekeeping_keeps_what_a_promotion_has_just_created(serverless: Deploy
     assert fresh in serverless.sagemaker.models
 
 
+def test_endpoint_in_service_records_what_it_serves_for_the_predict_function(serverless: Deploy) -> None:
+    first = champion(serverless, 0.80)
+    serverless(endpoint_event())
+    assert serverless.serving_record() == {
+        "endpoint": ENDPOINT,
+        "model": best_of(first),
+        "schema": f"s3://{DATA_BUCKET}/processed/sales/run-1/schema.json",
+        "recorded_at": serverless.sagemaker.clock.isoformat(),
+    }
+    second = serverless.finish(2, 0.90)
+    serverless(tuning_event(second, "Completed"))
+    serverless(endpoint_event(status="UPDATING"))
+    assert serverless.serving_record()["model"] == best_of(first), (
+        "the old model serves until the update ends"
+    )
+    serverless.sagemaker.settle()
+    serverless(endpoint_event())
+    assert serverless.serving_record()["model"] == best_of(second)
+
+
 def test_housekeeping_without_an_endpoint_does_nothing(serverless: Deploy) -> None:
     assert serverless(endpoint_event())["skipped"] == "the endpoint does not exist"
 
@@ -598,6 +627,7 @@ def test_destroy_stops_tuning_and_removes_endpoint_configs_models_and_scaling(in
     assert removed["stopped_tuning_jobs"] == [running]
     assert instances.sagemaker.tuning_jobs[running]["HyperParameterTuningJobStatus"] == "Stopping"
     assert removed["endpoint"] == ENDPOINT and instances.sagemaker.endpoint is None
+    assert instances.serving_record() is None, "nothing serves: the predict function answers 503"
     assert (
         sorted(removed["endpoint_configs"])
         == sorted(removed["models"])

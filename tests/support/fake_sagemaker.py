@@ -182,6 +182,7 @@ class FakeSageMaker:
                 "TrainingJobStatus": "Completed",
                 "SecondaryStatus": "Completed",
                 "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+                "InputDataConfig": job["TrainingJobDefinition"]["InputDataConfig"],
                 "StoppingCondition": {"MaxRuntimeInSeconds": 1800},
                 "CreationTime": self.clock - timedelta(minutes=30),
                 "FinalMetricDataList": [{"MetricName": metric, "Value": value, "Timestamp": self.clock}],
