@@ -7,6 +7,7 @@ from components.deployment import Deployment, DeploymentArgs
 from components.event_bus import EventBus, EventBusArgs
 from components.monitoring import ENDPOINT_ERRORS, Monitoring, MonitoringArgs, alarm_name
 from components.powertools import powertools_layer_arn
+from components.prediction_api import PredictionApi, PredictionApiArgs
 from components.training import Training, TrainingArgs
 from components.transform_function import TransformFunction, TransformFunctionArgs
 from settings import InvalidStackConfig, load_settings, read_stack_config
@@ -85,6 +86,22 @@ deployment = Deployment(
         image_repository_arn=training.image_repository_arn,
     ),
 )
+api = PredictionApi(
+    "predict",
+    PredictionApiArgs(
+        aws=aws_context,
+        runtime=settings.functions,
+        prediction=settings.prediction,
+        api=settings.api,
+        layer_arns=[powertools],
+        endpoint_name=settings.endpoint_name,
+        endpoint_serverless=settings.endpoint.serverless,
+        metrics_namespace=settings.metrics_namespace,
+        bucket_name=bus.bucket.bucket,
+        bucket_arn=bus.bucket.arn,
+        key_arn=bus.key.arn,
+    ),
+)
 monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
@@ -96,7 +113,11 @@ monitoring = Monitoring(
             "dead-letters": bus.dead_letter_queue.name,
             "deploy-dead-letters": deployment.dead_letter_queue.name,
         },
-        function_names={"transform": transform.function.name, "deploy": deployment.function.name},
+        function_names={
+            "transform": transform.function.name,
+            "deploy": deployment.function.name,
+            "predict": api.function.name,
+        },
         endpoint_name=settings.endpoint_name,
         deploy_metrics_namespace=settings.metrics_namespace,
         deploy_service="deploy",
@@ -113,3 +134,6 @@ pulumi.export("training_role_arn", training.role.arn)
 pulumi.export("endpoint_name", settings.endpoint_name)
 pulumi.export("deploy_function", deployment.function.name)
 pulumi.export("deploy_dead_letter_queue_url", deployment.dead_letter_queue.url)
+pulumi.export("api_url", api.url)
+pulumi.export("api_key", api.api_key)
+pulumi.export("predict_function", api.function_name)

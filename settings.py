@@ -110,6 +110,20 @@ SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 SERVERLESS_MAX_CONCURRENCY = (1, 200)
 # BlueGreenUpdatePolicy.TrafficRoutingConfiguration.WaitIntervalInSeconds: 0-3600.
 BAKE_SECONDS = (0, 3600)
+# API Gateway's default integration timeout (API Gateway developer guide, "Amazon API Gateway quotas"):
+# a function still running when it passes is answered with a 504 that names nothing, so the predict
+# function must time out first and answer itself.
+API_INTEGRATION_TIMEOUT_SECONDS = 29
+PREDICT_TIMEOUT_SECONDS = (1, API_INTEGRATION_TIMEOUT_SECONDS - 1)
+PREDICT_MAX_RECORDS = (1, 100_000)
+# A usage plan's throttle cannot exceed the account's regional limits (10,000 requests per second, burst
+# 5,000; API Gateway developer guide, "Amazon API Gateway quotas").
+API_THROTTLE_RATE = (1, 10_000)
+API_THROTTLE_BURST = (1, 5_000)
+API_QUOTA_PER_DAY = (1, 1_000_000_000)
+# MethodSetting loggingLevel (API Gateway API reference).
+API_LOGGING_LEVELS = ("OFF", "ERROR", "INFO")
+API_CLOUDWATCH_ROLES = ("create", "existing")
 
 
 def _training_instance_types() -> frozenset[str]:
@@ -496,6 +510,57 @@ ENDPOINT_BAKE_SECONDS = _integer(
     BAKE_SECONDS,
     "Blue/green update: time the new fleet serves while the error alarm may still roll it back.",
 )
+PREDICT_MEMORY = _integer(
+    "predictMemoryMb", 512, LAMBDA_MEMORY_MB, "Memory of the predict function behind the API."
+)
+PREDICT_TIMEOUT = _integer(
+    "predictTimeoutSeconds",
+    10,
+    PREDICT_TIMEOUT_SECONDS,
+    f"Timeout of the predict function; below API Gateway's {API_INTEGRATION_TIMEOUT_SECONDS} s integration "
+    "timeout, so the function answers before the gateway gives up.",
+)
+PREDICT_MAX_RECORDS_OPTION = _integer(
+    "predictMaxRecords",
+    1000,
+    PREDICT_MAX_RECORDS,
+    "Most records one prediction request may carry (more is a 413 before the endpoint is called).",
+)
+API_THROTTLE_RATE_OPTION = _integer(
+    "apiThrottleRatePerSecond",
+    10,
+    API_THROTTLE_RATE,
+    "Steady requests per second the API key may make (usage plan throttle; more are answered 429).",
+)
+API_THROTTLE_BURST_OPTION = _integer(
+    "apiThrottleBurst",
+    20,
+    API_THROTTLE_BURST,
+    "Most requests the API key may make at once (usage plan burst: the size of its token bucket).",
+)
+API_QUOTA_PER_DAY_OPTION = _integer(
+    "apiQuotaPerDay",
+    10_000,
+    API_QUOTA_PER_DAY,
+    "Requests the API key may make per day (usage plan quota; more are answered 429).",
+)
+API_TRACING = _boolean(
+    "apiTracing", False, "X-Ray tracing of the API stage (billed per trace recorded and retrieved)."
+)
+API_LOGGING_LEVEL = _choice(
+    "apiLoggingLevel",
+    "ERROR",
+    API_LOGGING_LEVELS,
+    "Execution logging of the API stage to CloudWatch (access logs are always written).",
+)
+API_CLOUDWATCH_ROLE = _choice(
+    "apiCloudWatchRole",
+    "create",
+    API_CLOUDWATCH_ROLES,
+    "API Gateway logs through one CloudWatch role per account and region: create sets it to a role of "
+    "this stack, kept after destroy (the setting is shared: the last stack to set it wins); existing uses "
+    "the one already set.",
+)
 
 OPTIONS: tuple[Option[Any], ...] = (
     RAW_PREFIX,
@@ -548,6 +613,15 @@ OPTIONS: tuple[Option[Any], ...] = (
     ENDPOINT_INVOCATIONS_TARGET,
     ENDPOINT_CAPTURE_PERCENT,
     ENDPOINT_BAKE_SECONDS,
+    PREDICT_MEMORY,
+    PREDICT_TIMEOUT,
+    PREDICT_MAX_RECORDS_OPTION,
+    API_THROTTLE_RATE_OPTION,
+    API_THROTTLE_BURST_OPTION,
+    API_QUOTA_PER_DAY_OPTION,
+    API_TRACING,
+    API_LOGGING_LEVEL,
+    API_CLOUDWATCH_ROLE,
 )
 
 REGION_KEY = "aws:region"
@@ -642,6 +716,32 @@ class EndpointSettings:
 
 
 @dataclass(frozen=True)
+class PredictionSettings:
+    """The predict function behind the API."""
+
+    memory_mb: int
+    timeout_seconds: int
+    max_records: int
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The API's stage, usage plan and logging."""
+
+    throttle_rate_per_second: int
+    throttle_burst: int
+    quota_per_day: int
+    tracing: bool
+    logging_level: str
+    # "create": the stack sets the region's API Gateway CloudWatch role; "existing": the account has one.
+    cloudwatch_role: str
+
+    @property
+    def creates_cloudwatch_role(self) -> bool:
+        return self.cloudwatch_role == "create"
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -653,6 +753,8 @@ class Settings:
     dataset: DatasetSettings
     training: TrainingSettings
     endpoint: EndpointSettings
+    prediction: PredictionSettings
+    api: ApiSettings
     alarm_email: str | None
 
     @property
@@ -788,6 +890,19 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
         ),
         training=training,
         endpoint=endpoint,
+        prediction=PredictionSettings(
+            memory_mb=read(PREDICT_MEMORY),
+            timeout_seconds=read(PREDICT_TIMEOUT),
+            max_records=read(PREDICT_MAX_RECORDS_OPTION),
+        ),
+        api=ApiSettings(
+            throttle_rate_per_second=read(API_THROTTLE_RATE_OPTION),
+            throttle_burst=read(API_THROTTLE_BURST_OPTION),
+            quota_per_day=read(API_QUOTA_PER_DAY_OPTION),
+            tracing=read(API_TRACING),
+            logging_level=read(API_LOGGING_LEVEL),
+            cloudwatch_role=read(API_CLOUDWATCH_ROLE),
+        ),
         alarm_email=read(ALARM_EMAIL),
     )
     if problems:

@@ -51,6 +51,10 @@ class Resource:
     dependencies: list[str] = field(default_factory=list)
     protect: bool = False
     retain_on_delete: bool = False
+    replace_on_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+    # The physical id the provider gave it (what `resource.id` resolves to in the program).
+    id: str = ""
 
     def json_input(self, key: str) -> Any:
         """An input that holds a JSON document (a policy, a redrive policy), parsed."""
@@ -159,6 +163,25 @@ class FakeAws(pulumi_mocks.Mocks):
                     "name": physical,
                     "arn": f"arn:aws:events:{r}:{a}:rule/{physical}",
                 }
+            case "aws:apigateway/restApi:RestApi":
+                api_id = _suffix(urn_key + "api")[:10]
+                return api_id, {
+                    **inputs,
+                    "rootResourceId": _suffix(urn_key + "root")[:6],
+                    "executionArn": f"arn:aws:execute-api:{r}:{a}:{api_id}",
+                    "arn": f"arn:aws:apigateway:{r}::/restapis/{api_id}",
+                }
+            case "aws:apigateway/stage:Stage":
+                api_id, stage = inputs["restApi"], inputs["stageName"]
+                return f"ags-{api_id}-{stage}", {
+                    **inputs,
+                    "invokeUrl": f"https://{api_id}.execute-api.{r}.amazonaws.com/{stage}",
+                    "executionArn": f"arn:aws:execute-api:{r}:{a}:{api_id}/{stage}",
+                    "arn": f"arn:aws:apigateway:{r}::/restapis/{api_id}/stages/{stage}",
+                }
+            case "aws:apigateway/apiKey:ApiKey":
+                key_id = _suffix(urn_key)
+                return key_id, {**inputs, "name": physical, "value": f"mock-api-key-{_suffix(urn_key + 'v')}"}
             case "aws:sns/topicSubscription:TopicSubscription":
                 arn = f"{inputs['topic']}:{_suffix(urn_key)}"
                 return arn, {**inputs, "arn": arn}
@@ -189,6 +212,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 dependencies=list(request.dependencies),
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
+                replace_on_changes=list(request.replaceOnChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                id=registration.id if registration else "",
             )
         return response
 

@@ -26,10 +26,16 @@ CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_
 
 
 @functools.cache
-def client(service: str) -> BaseClient:
-    """The container's client of `service`; its user agent names the function, which CloudTrail shows."""
+def client(service: str, *, read_timeout: int | None = None, max_attempts: int | None = None) -> BaseClient:
+    """The container's client of `service`; its user agent names the function, which CloudTrail shows.
+    A function answering within a deadline (the predict function, behind API Gateway) shortens the read
+    timeout and the retries."""
     function = os.environ.get("POWERTOOLS_SERVICE_NAME", "function")
     config = CLIENT_CONFIG.merge(Config(user_agent_extra=f"{USER_AGENT_APP}/{function}"))
+    if read_timeout is not None:
+        config = config.merge(Config(read_timeout=read_timeout))
+    if max_attempts is not None:
+        config = config.merge(Config(retries={"mode": "standard", "max_attempts": max_attempts}))
     return boto3.client(service, config=config)
 
 

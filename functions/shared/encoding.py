@@ -337,3 +337,31 @@ class RowEncoder:
             for feature in self.schema.features
         )
         return DatasetSchema(columns=self.schema.columns, target=target, features=features)
+
+
+class ModelInput:
+    """Encodes a record for the served model: its feature values, as text in `schema.model_features`
+    order, through the same field encoders the transform uses, into the line the transform writes for
+    that record without its target. Categories stay as the schema knows them (an unknown one gets the
+    unknown code)."""
+
+    def __init__(self, schema: DatasetSchema) -> None:
+        self.features = schema.model_features
+        self._encoders: list[FieldEncoder] = [
+            CategoryField(feature.categories, learning=False, limit=len(feature.categories))
+            if feature.kind is FeatureKind.CATEGORICAL
+            else NumberField(feature.missing)
+            for feature in self.features
+        ]
+
+    def encode(self, values: Sequence[str]) -> str:
+        """The line (no line end) for one record; `RecordRejected` names the first field refused."""
+        if len(values) != len(self.features):
+            raise RecordRejected(f"has {len(values)} values, the model takes {len(self.features)}")
+        fields = []
+        for feature, encoder, text in zip(self.features, self._encoders, values, strict=True):
+            try:
+                fields.append(encoder.one(text))
+            except ValueError as error:
+                raise RecordRejected(f"field {feature.name!r}: {error}") from None
+        return ",".join(fields)

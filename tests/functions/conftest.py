@@ -6,9 +6,12 @@ mocks), bucket name and tuning request template included: moto gets a bucket of 
 
 from __future__ import annotations
 
+import csv
 import importlib
+import io
 import json
 import logging
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,7 @@ from moto import mock_aws
 
 import shared.aws
 from tests.support.aws_requests import Request, recording_requests
+from tests.support.lambda_events import LambdaContext, sqs_event_from_messages
 from tests.support.stacks import synth
 
 PROGRAM = synth("dev")
@@ -30,6 +34,7 @@ TRANSFORM_ENVIRONMENT: dict[str, str] = PROGRAM.named("transform-function").inpu
 DATA_BUCKET = TRANSFORM_ENVIRONMENT["DATA_BUCKET"]
 RAW_PREFIX = TRANSFORM_ENVIRONMENT["RAW_PREFIX"]
 RAW_SUFFIX = TRANSFORM_ENVIRONMENT["RAW_SUFFIX"]
+TARGET = TRANSFORM_ENVIRONMENT["TARGET_COLUMN"]
 
 
 # Every request the functions' own clients made in this session's tests, for the IAM-exactness tests.
@@ -179,6 +184,76 @@ def upload_path(aws: None) -> Iterator[UploadPath]:
 @pytest.fixture
 def raw_upload_path(aws: None) -> Iterator[UploadPath]:
     yield from _upload_path(raw_delivery=True)
+
+
+CITIES = ["Berlin", "New York, NY", 'The "Big" Apple', "Zürich", "São Paulo"]
+PLANS = ["basic", "pro", "NA", ""]
+
+
+def churn_csv(rows: int, *, seed: int = 1, cities: list[str] = CITIES) -> bytes:
+    """A messy but valid CSV: quoted commas and quotes, unicode, missing markers, CRLF line ends."""
+    generator = random.Random(seed)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["customer_age", "monthly_spend", "city", "plan", TARGET])
+    for _ in range(rows):
+        writer.writerow(
+            [
+                generator.randint(18, 90),
+                f"{generator.uniform(5, 500):.2f}",
+                generator.choice(cities),
+                generator.choice(PLANS),
+                generator.choice(["yes", "no"]),
+            ]
+        )
+    return buffer.getvalue().encode()
+
+
+@dataclass
+class Pipeline:
+    path: UploadPath
+    handler: ModuleType
+    sagemaker: Any
+
+    def upload(self, key: str, body: bytes) -> list[dict[str, Any]]:
+        """Put the object and return the queue messages its notification produced."""
+        self.path.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=body)
+        messages, batch = [], self.path.receive()
+        while batch:
+            messages += batch
+            batch = self.path.receive()
+        return messages
+
+    def deliver(self, messages: list[dict[str, Any]], context: Any = None) -> dict[str, Any]:
+        event = sqs_event_from_messages(messages, queue_arn=self.path.queue_arn)
+        return self.handler.lambda_handler(event, context or LambdaContext())
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = self.path.s3.get_paginator("list_objects_v2").paginate(Bucket=DATA_BUCKET, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def read(self, key: str) -> bytes:
+        return bytes(self.path.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read())
+
+    def json(self, key: str) -> Any:
+        return json.loads(self.read(key))
+
+    def tuning_jobs(self) -> list[str]:
+        summaries = self.sagemaker.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
+        return [job["HyperParameterTuningJobName"] for job in summaries]
+
+    def unfinished_uploads(self) -> list[str]:
+        return [u["Key"] for u in self.path.s3.list_multipart_uploads(Bucket=DATA_BUCKET).get("Uploads", [])]
+
+    def versions(self, key: str) -> list[dict[str, Any]]:
+        response = self.path.s3.list_object_versions(Bucket=DATA_BUCKET, Prefix=key)
+        return [v for v in response.get("Versions", []) if v["Key"] == key]
+
+
+@pytest.fixture
+def pipeline(upload_path: UploadPath, transform_handler: ModuleType) -> Pipeline:
+    upload_path.receive()  # the s3:TestEvent of the notification configuration
+    return Pipeline(upload_path, transform_handler, boto3.client("sagemaker", region_name=REGION))
 
 
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}

@@ -30,7 +30,11 @@ ACCOUNT = "123456789012"  # the account the mocks report (tools/mockrun.py)
 REGION = PROGRAM.config["aws:region"]
 
 # Function -> its role's inline policy resource in the program.
-ROLE_POLICIES = {"transform": "transform-role-policy", "deploy": "deploy-role-policy"}
+ROLE_POLICIES = {
+    "transform": "transform-role-policy",
+    "deploy": "deploy-role-policy",
+    "predict": "predict-role-policy",
+}
 # Statements whose permissions the platform uses with the function's role, not the function's code.
 WRITE_OWN_LOGS = "the Lambda runtime writes the function's log streams"
 PLATFORM_GRANTS = {
@@ -42,6 +46,7 @@ PLATFORM_GRANTS = {
         "SendFailedEvents": "Lambda sends events the function failed on to its on-failure destination",
         "WriteOwnLogs": WRITE_OWN_LOGS,
     },
+    "predict": {"WriteOwnLogs": WRITE_OWN_LOGS},
 }
 # What each platform grant may hold (Lambda developer guide: "Using Lambda with Amazon SQS", execution role
 # permissions; "Asynchronous invocation", destinations: sqs:SendMessage; "Sending Lambda function logs to

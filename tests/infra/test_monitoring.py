@@ -41,7 +41,7 @@ def test_dead_letters_raise_an_alarm(run: StackRun, suffix: str, queue: str) -> 
     assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
 
 
-@pytest.mark.parametrize("function", ["transform", "deploy"])
+@pytest.mark.parametrize("function", ["transform", "deploy", "predict"])
 @pytest.mark.parametrize("metric", ["Errors", "Throttles"])
 def test_function_errors_and_throttles_raise_alarms(run: StackRun, function: str, metric: str) -> None:
     alarm = alarm_named(run, f"{function}-{metric.lower()}")
@@ -84,7 +84,9 @@ def test_endpoint_latency_alarm_watches_model_latency_in_microseconds(run: Stack
 
 def test_every_alarm_notifies_the_alarm_topic_on_alarm_and_recovery(run: StackRun) -> None:
     alarms = run.of_type(ALARM)
-    assert len(alarms) == 9
+    # Two dead-letter queues, errors and throttles of three functions, models not deployed, endpoint
+    # errors and latency.
+    assert len(alarms) == 11
     for alarm in alarms:
         assert alarm.inputs["alarmActions"] == [alarm_topic(run)]
         assert alarm.inputs["okActions"] == [alarm_topic(run)]

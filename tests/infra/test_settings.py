@@ -64,6 +64,23 @@ def test_shipped_stack_files_are_valid(stack: str) -> None:
         ("kmsKeyDeletionWindowDays", "6"),
         ("alarmEmail", "oncall"),
         ("transformMemoryMb", "lots"),
+        ("predictMemoryMb", "127"),
+        ("predictMemoryMb", "10241"),
+        ("predictTimeoutSeconds", "0"),
+        # API Gateway's integration timeout is 29 s: the function must answer before it.
+        ("predictTimeoutSeconds", "29"),
+        ("predictMaxRecords", "0"),
+        ("predictMaxRecords", "100001"),
+        ("apiThrottleRatePerSecond", "0"),
+        ("apiThrottleRatePerSecond", "10001"),
+        ("apiThrottleBurst", "0"),
+        ("apiThrottleBurst", "-5"),
+        ("apiQuotaPerDay", "0"),
+        ("apiQuotaPerDay", "1000000001"),
+        ("apiTracing", "on"),
+        ("apiLoggingLevel", "DEBUG"),
+        ("apiLoggingLevel", "error"),
+        ("apiCloudWatchRole", "none"),
     ],
 )
 def test_bad_value_is_refused_naming_key_value_and_what_is_allowed(key: str, value: str) -> None:
@@ -309,3 +326,48 @@ def test_spot_wait_defaults_to_twice_the_runtime() -> None:
         raw(trainingUseSpot="true", trainingMaxRuntimeSeconds="1800"), stack="t"
     ).training
     assert training.use_spot and training.max_wait_seconds == 3600
+
+
+# --- the prediction API ----------------------------------------------------------------------------------
+
+
+def test_prediction_api_defaults() -> None:
+    settings = load_settings(REGION, stack="test")
+    prediction, api = settings.prediction, settings.api
+    assert (prediction.memory_mb, prediction.timeout_seconds, prediction.max_records) == (512, 10, 1000)
+    assert (api.throttle_rate_per_second, api.throttle_burst, api.quota_per_day) == (10, 20, 10_000)
+    assert (api.tracing, api.logging_level, api.cloudwatch_role) == (False, "ERROR", "create")
+    assert api.creates_cloudwatch_role
+
+
+def test_predict_timeout_stays_below_the_gateways_29_seconds() -> None:
+    assert load_settings(raw(predictTimeoutSeconds="28"), stack="t").prediction.timeout_seconds == 28
+    (problem,) = problems(predictTimeoutSeconds="29")
+    assert "must be an integer from 1 to 28" in problem
+
+
+def test_prediction_api_keys_are_read() -> None:
+    settings = load_settings(
+        raw(
+            predictMemoryMb="1024",
+            predictTimeoutSeconds="20",
+            predictMaxRecords="5000",
+            apiThrottleRatePerSecond="100",
+            apiThrottleBurst="50",
+            apiQuotaPerDay="1",
+            apiTracing="true",
+            apiLoggingLevel="OFF",
+            apiCloudWatchRole="existing",
+        ),
+        stack="t",
+    )
+    assert (settings.prediction.memory_mb, settings.prediction.timeout_seconds) == (1024, 20)
+    assert settings.prediction.max_records == 5000
+    assert (settings.api.throttle_rate_per_second, settings.api.throttle_burst) == (100, 50)
+    assert settings.api.quota_per_day == 1 and settings.api.tracing and settings.api.logging_level == "OFF"
+    assert not settings.api.creates_cloudwatch_role
+
+
+def test_prod_traces_its_api_and_dev_does_not() -> None:
+    assert load_settings(config_for("prod"), stack="prod").api.tracing
+    assert not load_settings(config_for("dev"), stack="dev").api.tracing

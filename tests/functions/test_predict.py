@@ -1,0 +1,383 @@
+"""The predict function behind API Gateway's REST proxy: records in, predictions out, through the real
+boto3 InvokeEndpoint call to a local endpoint that speaks SageMaker Runtime's HTTP API.
+
+The environment is the one the program gives the function in the dev stack; the serving record and the
+schema are the ones the deploy function and the transform write, in moto's S3.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import csv
+import dataclasses
+import importlib
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ReadTimeoutError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import shared.aws
+from shared.dataset_schema import DatasetSchema, Feature, FeatureKind, ProblemType, Target
+from tests.functions.conftest import DATA_BUCKET, PROGRAM, TARGET, Pipeline, churn_csv
+from tests.support.fake_endpoint import EndpointModel, fake_endpoints
+from tests.support.lambda_events import LambdaContext
+
+EVENTS = Path(__file__).parent / "events"
+PREDICT_ENVIRONMENT: dict[str, str] = PROGRAM.named("predict-function").inputs["environment"]["variables"]
+ENDPOINT = PREDICT_ENVIRONMENT["ENDPOINT_NAME"]
+SERVING_RECORD = PREDICT_ENVIRONMENT["SERVING_RECORD_KEY"]
+SCHEMA_KEY = "processed/churn/20261101T120000Z-0123456789ab/schema.json"
+
+CHURN = DatasetSchema(
+    columns=("customer_id", "age", "plan", "monthly_spend", "churned"),
+    target=Target("churned", ProblemType.BINARY, ("no", "yes")),
+    features=(
+        Feature("customer_id", FeatureKind.IGNORED, reason="an identifier"),
+        Feature("age", FeatureKind.NUMERIC),
+        Feature("plan", FeatureKind.CATEGORICAL, categories=("basic", "pro")),
+        Feature("monthly_spend", FeatureKind.NUMERIC, missing=("unknown",)),
+    ),
+)
+
+
+def proxy_event(
+    method: str, resource: str, body: str | None = None, *, base64_body: bool = False
+) -> dict[str, Any]:
+    """The published REST proxy sample with this request's method, resource and body."""
+    event = json.loads((EVENTS / "apigateway-rest-proxy.json").read_text())
+    event.update(resource=resource, path=resource, httpMethod=method, body=body, isBase64Encoded=base64_body)
+    event["requestContext"].update(resourcePath=resource, httpMethod=method, requestId="c6af9ac6-7b61-11e6")
+    return dict(event)
+
+
+@dataclass
+class Api:
+    handler: ModuleType
+    endpoint: EndpointModel
+    s3: Any
+
+    def call(self, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        response = self.handler.lambda_handler(event, LambdaContext())
+        assert response["headers"]["Content-Type"] == "application/json"
+        assert isinstance(response["body"], str) and response["isBase64Encoded"] is False
+        return response["statusCode"], json.loads(response["body"])
+
+    def predict(self, document: Any) -> tuple[int, dict[str, Any]]:
+        return self.call(proxy_event("POST", "/predict", json.dumps(document)))
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        return self.call(proxy_event("GET", "/health"))
+
+    def serve(
+        self, schema: DatasetSchema | None, model: str = "dev-6147-0001-003-1a2b3c4d", key: str = SCHEMA_KEY
+    ) -> None:
+        """What the deploy function and the transform leave: the schema, and the record naming it."""
+        if schema is not None:
+            self.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=schema.to_json())
+        record = {
+            "endpoint": ENDPOINT,
+            "model": model,
+            "schema": f"s3://{DATA_BUCKET}/{key}",
+            "recorded_at": "now",
+        }
+        self.s3.put_object(Bucket=DATA_BUCKET, Key=SERVING_RECORD, Body=json.dumps(record).encode())
+
+    def sent_lines(self) -> list[str]:
+        """The CSV lines the endpoint received, over all requests."""
+        return [line for request in self.endpoint.requests for line in request["body"].decode().splitlines()]
+
+
+@pytest.fixture
+def start_api(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[EndpointModel], Api]]:
+    """Start the predict function against an endpoint model; call it after any transform a test runs, so
+    the function's clients are its own."""
+    with contextlib.ExitStack() as stack:
+
+        def start(model: EndpointModel) -> Api:
+            url = stack.enter_context(fake_endpoints(model))
+            for name, value in PREDICT_ENVIRONMENT.items():
+                monkeypatch.setenv(name, value)
+            monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", url)
+            shared.aws.client.cache_clear()
+            import predict.handler
+
+            return Api(importlib.reload(predict.handler), model, boto3.client("s3"))
+
+        yield start
+
+
+@pytest.fixture
+def api(start_api: Callable[[EndpointModel], Api]) -> Api:
+    served = start_api(EndpointModel(ENDPOINT, "binary", features=3))
+    served.serve(CHURN)
+    return served
+
+
+RECORD = {"customer_id": "c-1", "age": 42, "plan": "pro", "monthly_spend": "19.90"}
+
+
+# ------------------------------------------------------------------------------------------ predictions
+
+
+def test_records_become_labels_and_probabilities_of_the_served_model(api: Api) -> None:
+    status, answer = api.predict({"records": [RECORD, {**RECORD, "age": -100, "plan": "basic"}]})
+
+    assert status == 200
+    assert answer["model"] == "dev-6147-0001-003-1a2b3c4d"
+    first, second = answer["predictions"]
+    assert first["label"] == "yes" and second["label"] == "no"
+    assert set(first["probabilities"]) == {"no", "yes"}
+    assert first["probabilities"]["yes"] == pytest.approx(1 - first["probabilities"]["no"])
+    request = api.endpoint.requests[0]
+    assert request["headers"]["Content-Type"] == "text/csv"
+    assert api.sent_lines() == ["42,2,19.90", "-100,1,19.90"]
+
+
+def test_instances_in_feature_order_are_encoded_like_records(api: Api) -> None:
+    status, answer = api.predict({"instances": [[42, "pro", "19.90"]]})
+    assert status == 200 and len(answer["predictions"]) == 1
+    assert api.sent_lines() == ["42,2,19.90"]
+
+
+def test_missing_values_unknown_categories_and_the_target_are_handled_as_in_training(api: Api) -> None:
+    record = {"age": None, "plan": "enterprise", "monthly_spend": "unknown", "churned": "yes"}
+    status, _ = api.predict({"records": [record]})
+    assert status == 200
+    # Missing: an empty field; unknown category: code 0 (the transform's); the target is left out.
+    assert api.sent_lines() == [",0,"]
+
+
+def test_multiclass_answers_the_most_probable_class(start_api: Callable[[EndpointModel], Api]) -> None:
+    schema = DatasetSchema(
+        columns=("x", "kind"),
+        target=Target("kind", ProblemType.MULTICLASS, ("a", "b", "c")),
+        features=(Feature("x", FeatureKind.NUMERIC),),
+    )
+    served = start_api(EndpointModel(ENDPOINT, "multiclass", features=1, classes=3))
+    served.serve(schema)
+    status, answer = served.predict({"records": [{"x": 1}]})
+    assert status == 200
+    (prediction,) = answer["predictions"]
+    assert prediction["label"] == "c" and list(prediction["probabilities"]) == ["a", "b", "c"]
+    assert sum(prediction["probabilities"].values()) == pytest.approx(1)
+
+
+def test_regression_answers_values(start_api: Callable[[EndpointModel], Api]) -> None:
+    schema = DatasetSchema(
+        columns=("x", "y", "price"),
+        target=Target("price", ProblemType.REGRESSION),
+        features=(Feature("x", FeatureKind.NUMERIC), Feature("y", FeatureKind.NUMERIC)),
+    )
+    served = start_api(EndpointModel(ENDPOINT, "regression", features=2))
+    served.serve(schema)
+    status, answer = served.predict({"records": [{"x": 1.5, "y": "2"}]})
+    assert (status, answer["predictions"]) == (200, [{"value": 3.5}])
+
+
+def test_base64_body_is_read(api: Api) -> None:
+    body = base64.b64encode(json.dumps({"records": [RECORD]}).encode()).decode()
+    status, _ = api.call(proxy_event("POST", "/predict", body, base64_body=True))
+    assert status == 200
+
+
+def test_health_names_the_deployed_model(api: Api) -> None:
+    assert api.health() == (200, {"deployed": True, "model": "dev-6147-0001-003-1a2b3c4d"})
+
+
+# --------------------------------------------------------------------------------------- no model yet
+
+
+def test_without_a_deployed_model_predict_is_503_and_health_says_so(
+    start_api: Callable[[EndpointModel], Api],
+) -> None:
+    served = start_api(EndpointModel(ENDPOINT, "binary", features=3))
+    status, answer = served.predict({"records": [RECORD]})
+    assert status == 503 and "no model is deployed" in answer["message"]
+    assert answer["requestId"] == "c6af9ac6-7b61-11e6"
+    assert served.health() == (200, {"deployed": False, "model": None})
+    assert served.endpoint.requests == []
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (None, 400, "no body"),
+        ("{not json", 400, "not JSON"),
+        ("[1, 2]", 400, "a JSON array, not an object"),
+        ('{"records": NaN}', 400, "NaN"),
+        ("{}", 400, 'exactly one of "records" and "instances"'),
+        ('{"records": [], "instances": []}', 400, "exactly one"),
+        ('{"records": [], "extra": 1}', 400, "'extra'"),
+        ('{"records": []}', 400, "non-empty array"),
+        ('{"records": [1]}', 400, "records[0] is a JSON number"),
+        ('{"records": [{"age": 1, "plan": "pro"}]}', 400, "records[0] lacks field 'monthly_spend'"),
+        (
+            '{"records": [{"age": 1, "plan": "pro", "monthly_spend": 1, "colour": "red"}]}',
+            400,
+            "unknown field(s) 'colour'",
+        ),
+        (
+            '{"records": [{"age": "old", "plan": "pro", "monthly_spend": 1}]}',
+            400,
+            "record 0: field 'age': 'old' is not a number",
+        ),
+        ('{"records": [{"age": true, "plan": "pro", "monthly_spend": 1}]}', 400, "field 'age' is a boolean"),
+        (
+            '{"records": [{"age": [1], "plan": "pro", "monthly_spend": 1}]}',
+            400,
+            "field 'age' is a JSON array",
+        ),
+        ('{"records": [{"age": 1e999, "plan": "pro", "monthly_spend": 1}]}', 400, "not a finite number"),
+        ('{"instances": [[1, "pro"]]}', 400, "instances[0] has 2 values; the model takes 3"),
+        ('{"instances": [{"age": 1}]}', 400, "instances[0] is a JSON object"),
+    ],
+)
+def test_bad_payloads_are_4xx_naming_what_is_wrong(
+    api: Api, body: str | None, status: int, message: str
+) -> None:
+    answer_status, answer = api.call(proxy_event("POST", "/predict", body))
+    assert answer_status == status, answer
+    assert message in answer["message"], answer["message"]
+    assert api.endpoint.requests == [], "nothing reaches the endpoint"
+
+
+def test_too_many_records_is_413(api: Api) -> None:
+    limit = int(PREDICT_ENVIRONMENT["MAX_RECORDS"])
+    status, answer = api.predict({"records": [RECORD] * (limit + 1)})
+    assert status == 413 and f"at most {limit}" in answer["message"]
+
+
+def test_records_larger_than_the_endpoint_takes_are_413_before_calling_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        api.handler, "environment", dataclasses.replace(api.handler.environment, max_payload_bytes=30)
+    )
+    status, answer = api.predict({"records": [RECORD] * 3})
+    assert status == 413 and "send fewer records" in answer["message"]
+    assert api.endpoint.requests == []
+
+
+def test_unknown_route_is_404(api: Api) -> None:
+    status, answer = api.call(proxy_event("DELETE", "/predict"))
+    assert status == 404 and answer["requestId"]
+
+
+# ------------------------------------------------------------------------------------ endpoint failures
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "message"),
+    [
+        ((424, "ModelError", {"OriginalStatusCode": 500, "OriginalMessage": "boom"}), 502, "ModelError"),
+        ((429, "ModelNotReadyException", {}), 503, "retry shortly"),
+        ((400, "ThrottlingException", {}), 503, "retry shortly"),
+        ((503, "ServiceUnavailable", {}), 503, "retry shortly"),
+        ((500, "InternalFailure", {}), 502, "InternalFailure"),
+        ((400, "ValidationError", {}), 502, "ValidationError"),
+    ],
+)
+def test_endpoint_errors_are_502_or_503_with_the_request_id_and_no_trace(
+    start_api: Callable[[EndpointModel], Api],
+    failure: tuple[int, str, dict[str, Any]],
+    status: int,
+    message: str,
+) -> None:
+    served = start_api(EndpointModel(ENDPOINT, "binary", features=3, failure=failure))
+    served.serve(CHURN)
+    answer_status, answer = served.predict({"records": [RECORD]})
+    assert answer_status == status and message in answer["message"]
+    assert answer["requestId"] == "c6af9ac6-7b61-11e6"
+    assert "Traceback" not in json.dumps(answer)
+
+
+def test_endpoint_that_does_not_answer_in_time_is_504(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The read timeout botocore raises when the endpoint is slower than the function may wait.
+    def no_answer(**_: Any) -> Any:
+        raise ReadTimeoutError(endpoint_url=f"https://runtime.sagemaker/endpoints/{ENDPOINT}/invocations")
+
+    runtime = shared.aws.client("sagemaker-runtime", read_timeout=1, max_attempts=1)
+    monkeypatch.setattr(runtime, "invoke_endpoint", no_answer)
+    monkeypatch.setattr(api.handler, "client", lambda *args, **kwargs: runtime)
+
+    status, answer = api.predict({"records": [RECORD]})
+
+    assert status == 504 and "did not answer in time" in answer["message"]
+
+
+# ------------------------------------------------------------------------ one encoding for both sides
+
+
+def test_a_record_is_encoded_for_the_model_exactly_as_the_transform_wrote_it(
+    pipeline: Pipeline, start_api: Callable[[EndpointModel], Api]
+) -> None:
+    body = churn_csv(60, seed=7)
+    pipeline.deliver(pipeline.upload("raw/churn/jan.csv", body))
+    (schema_key,) = [
+        k for k in pipeline.keys("processed/churn/") if k.count("/") == 3 and k.endswith("schema.json")
+    ]
+    part_keys = [k for k in pipeline.keys("processed/churn/") if "/part-" in k]
+    written = sorted(
+        line.split(",", 1)[1] for key in part_keys for line in pipeline.read(key).decode().splitlines()
+    )
+    schema = DatasetSchema.from_json(pipeline.read(schema_key))
+
+    served = start_api(EndpointModel(ENDPOINT, "binary", features=len(schema.model_features)))
+    served.serve(None, key=schema_key)
+    records = list(csv.DictReader(io.StringIO(body.decode())))
+    status, answer = served.predict({"records": records})
+
+    assert status == 200, answer
+    assert len(records) == len(written) == len(answer["predictions"])
+    assert sorted(served.sent_lines()) == written
+    assert all(TARGET in record for record in records), "the target in a record is left out, not refused"
+
+
+# ------------------------------------------------------------------------------------------------ fuzz
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+NEAR_VALID = st.fixed_dictionaries(
+    {
+        "records": st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "age": JSON_VALUES,
+                    "plan": st.sampled_from(["basic", "pro", "", "NA", "x"]) | JSON_VALUES,
+                    "monthly_spend": JSON_VALUES,
+                    "customer_id": JSON_VALUES,
+                    "churned": JSON_VALUES,
+                },
+            ),
+            max_size=5,
+        )
+    }
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=JSON_VALUES | NEAR_VALID)
+def test_no_payload_makes_the_function_answer_5xx(api: Api, document: Any) -> None:
+    status, answer = api.predict(copy.deepcopy(document))
+    assert status < 500, answer
+    assert status == 200 or answer["message"]
