@@ -115,7 +115,8 @@ BAKE_SECONDS = (0, 3600)
 # function must time out first and answer itself.
 API_INTEGRATION_TIMEOUT_SECONDS = 29
 PREDICT_TIMEOUT_SECONDS = (1, API_INTEGRATION_TIMEOUT_SECONDS - 1)
-PREDICT_MAX_RECORDS = (1, 100_000)
+# Lambda answers at most 6 MB synchronously: 10,000 records with their class probabilities stay below.
+PREDICT_MAX_RECORDS = (1, 10_000)
 # A usage plan's throttle cannot exceed the account's regional limits (10,000 requests per second, burst
 # 5,000; API Gateway developer guide, "Amazon API Gateway quotas").
 API_THROTTLE_RATE = (1, 10_000)

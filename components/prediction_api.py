@@ -54,7 +54,6 @@ ACCESS_LOG_FORMAT = json.dumps(
         "extendedRequestId": "$context.extendedRequestId",
         "requestTime": "$context.requestTime",
         "ip": "$context.identity.sourceIp",
-        "userAgent": "$context.identity.userAgent",
         "apiKeyId": "$context.identity.apiKeyId",
         "httpMethod": "$context.httpMethod",
         "resourcePath": "$context.resourcePath",
@@ -74,19 +73,9 @@ ACCESS_LOG_FORMAT = json.dumps(
 # the same shape as the function's: {"message", "requestId"} (docs/openapi.json). `messageString` is
 # already a quoted JSON string.
 ERROR_TEMPLATE = '{"message":$context.error.messageString,"requestId":"$context.requestId"}'
-# An invalid body also says what the request validator found wrong. escapeJavaScript also escapes single
-# quotes, which JSON does not allow, so they are turned back (the workaround of the API Gateway developer
-# guide's mapping template examples: `.replaceAll("\\'","'")`).
-BAD_BODY_TEMPLATE = (
-    r'{"message":"Invalid request body: '
-    r"""$util.escapeJavaScript($context.error.validationErrorString).replaceAll("\\'","'")","""
-    r'"requestId":"$context.requestId"}'
-)
-GATEWAY_RESPONSES = {
-    "DEFAULT_4XX": ERROR_TEMPLATE,
-    "DEFAULT_5XX": ERROR_TEMPLATE,
-    "BAD_REQUEST_BODY": BAD_BODY_TEMPLATE,
-}
+# Gateway response templates only substitute variables (no VTL functions), and the validator's own
+# report is not JSON-escaped, so an invalid body answers with the plain message "Invalid request body".
+GATEWAY_RESPONSES = {"DEFAULT_4XX": ERROR_TEMPLATE, "DEFAULT_5XX": ERROR_TEMPLATE}
 
 
 def request_schema(path: Path = REQUEST_SCHEMA_PATH) -> dict[str, Any]:
@@ -233,7 +222,9 @@ class PredictionApi(pulumi.ComponentResource):
                 opts=child,
             )
             validation: dict[str, Any] = (
-                {"request_validator_id": self.validator.id, "request_models": {JSON: self.model.name}}
+                # `$default`: bodies of any content type are validated; a model keyed by one type only would
+                # let a body sent as text/plain through unchecked (developer guide, "Request validation").
+                {"request_validator_id": self.validator.id, "request_models": {"$default": self.model.name}}
                 if route.validated
                 else {}
             )

@@ -31,11 +31,13 @@ ERROR_RESPONSES = {
     "403": "No API key, or one that is not valid for this API.",
     "413": "More records, or a larger body, than one request may carry.",
     "429": "The API key's rate, burst or daily quota is used up.",
-    "502": "The endpoint failed the request.",
-    "503": "No model is deployed yet.",
+    "500": "A failure inside the API itself (a defect: the message carries the request id to report).",
+    "502": "The endpoint or the model failed the request.",
+    "503": "No model is serving yet or now, the endpoint is not ready or throttles, or the serving record "
+    "cannot be read: retry later.",
     "504": "The endpoint or the function did not answer in time.",
 }
-HEALTH_ERRORS = ("403", "429")
+HEALTH_ERRORS = ("403", "429", "500", "503")
 
 
 def openapi_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +121,12 @@ def openapi_document(schema: dict[str, Any] | None = None) -> dict[str, Any]:
                             "classification, the value for regression.",
                             "items": {},
                         },
-                        "model": {"type": "string", "description": "The model that answered."},
+                        "model": {
+                            "type": "string",
+                            "description": "The model serving when the function last read the serving "
+                            "record (within 30 s; during a blue/green update the new model may already "
+                            "answer).",
+                        },
                     },
                 },
                 "Health": {

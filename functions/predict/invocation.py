@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from predict.refusal import Refused
 from shared.aws import error_code
 from shared.dataset_schema import DatasetSchema, ProblemType
+
+logger = Logger(child=True)
 
 # InvokeEndpoint errors that say the endpoint cannot take the request now (SageMaker Runtime API
 # reference): the client may retry later.
@@ -33,10 +36,24 @@ def invoke(runtime: Any, endpoint: str, body: bytes) -> list[Any]:
         return [item["score"] for item in answer["predictions"]]
     except ClientError as error:
         code = error_code(error)
+        # SageMaker's messages name the account and the endpoint, the container's may echo data: they go
+        # to the log, the client gets the error's code.
+        logger.warning(
+            "endpoint refused",
+            code=code,
+            service_message=error.response.get("Error", {}).get("Message"),
+            original_status=error.response.get("OriginalStatusCode"),
+            original_message=error.response.get("OriginalMessage"),
+            log_stream=error.response.get("LogStreamArn"),
+        )
         if code in UNAVAILABLE:
             raise Refused(503, f"the model cannot take requests now ({code}); retry shortly") from None
-        detail = error.response.get("OriginalMessage") or error.response.get("Error", {}).get("Message", "")
-        raise Refused(502, f"the model failed on the request ({code}: {str(detail)[:300]})") from None
+        if code == "ValidationError":
+            # The endpoint the serving record names is gone (a teardown, or a record read before it).
+            raise Refused(503, "no model is serving at the moment; retry shortly") from None
+        original = error.response.get("OriginalStatusCode")
+        status = f", the model's status {original}" if original else ""
+        raise Refused(502, f"the model failed on the request ({code}{status})") from None
     except (ReadTimeoutError, ConnectTimeoutError):
         raise Refused(504, "the model did not answer in time") from None
     except BotoCoreError as error:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from predict.refusal import Refused, bad_request
-from shared.dataset_schema import DatasetSchema
+from shared.dataset_schema import DatasetSchema, Feature, FeatureKind
 
 FORMS = ("records", "instances")
 
@@ -35,6 +35,12 @@ def parse_body(body: str | None, *, is_base64: bool) -> dict[str, Any]:
         raise bad_request("the request body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
         raise bad_request(f"the request body is not JSON ({error.msg} at character {error.pos})") from None
+    except RecursionError:
+        raise bad_request("the request body nests too deeply") from None
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        raise bad_request(
+            f"the request body holds a value that cannot be read ({_short(str(error))})"
+        ) from None
     if not isinstance(document, dict):
         raise bad_request(
             f'the request body is a JSON {_kind(document)}, not an object with "records" or "instances"'
@@ -59,7 +65,7 @@ def feature_values(document: dict[str, Any], schema: DatasetSchema, max_records:
         raise Refused(413, f"{len(items)} records in one request; the API takes at most {max_records}")
     features = schema.model_features
     if form == "instances":
-        return [_instance(index, item, [f.name for f in features]) for index, item in enumerate(items)]
+        return [_instance(index, item, features) for index, item in enumerate(items)]
     return [_record(index, item, schema) for index, item in enumerate(items)]
 
 
@@ -68,7 +74,7 @@ def _record(index: int, record: Any, schema: DatasetSchema) -> list[str]:
         raise bad_request(
             f"records[{index}] is a JSON {_kind(record)}, not an object of field names and values"
         )
-    unknown = [name for name in record if name not in schema.columns]
+    unknown = [_short(name) for name in record if name not in schema.columns]
     if unknown:
         known = ", ".join(repr(f.name) for f in schema.model_features)
         raise bad_request(
@@ -81,25 +87,25 @@ def _record(index: int, record: Any, schema: DatasetSchema) -> list[str]:
             raise bad_request(
                 f"records[{index}] lacks field {feature.name!r} (send null for a missing value)"
             )
-        values.append(_text(record[feature.name], f"records[{index}] field {feature.name!r}"))
+        values.append(_text(record[feature.name], feature, f"records[{index}] field {feature.name!r}"))
     return values
 
 
-def _instance(index: int, instance: Any, names: Sequence[str]) -> list[str]:
+def _instance(index: int, instance: Any, features: Sequence[Feature]) -> list[str]:
     if not isinstance(instance, list):
         raise bad_request(f"instances[{index}] is a JSON {_kind(instance)}, not an array of feature values")
-    if len(instance) != len(names):
+    if len(instance) != len(features):
         raise bad_request(
-            f"instances[{index}] has {len(instance)} values; the model takes {len(names)}, in this order: "
-            + ", ".join(map(repr, names))
+            f"instances[{index}] has {len(instance)} values; the model takes {len(features)}, in this order: "
+            + ", ".join(repr(f.name) for f in features)
         )
     return [
-        _text(value, f"instances[{index}] value {position} ({name!r})")
-        for position, (value, name) in enumerate(zip(instance, names, strict=True))
+        _text(value, feature, f"instances[{index}] value {position} ({feature.name!r})")
+        for position, (value, feature) in enumerate(zip(instance, features, strict=True))
     ]
 
 
-def _text(value: Any, where: str) -> str:
+def _text(value: Any, feature: Feature, where: str) -> str:
     """A JSON value as the text a CSV field would hold."""
     if value is None:
         return ""
@@ -107,11 +113,22 @@ def _text(value: Any, where: str) -> str:
         return value
     if isinstance(value, bool):
         raise bad_request(f"{where} is a boolean; send it as the CSV has it, a string or a number")
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    raise bad_request(f"{where} is a JSON {_kind(value)}, not a single value")
+    if not isinstance(value, int | float):
+        raise bad_request(f"{where} is a JSON {_kind(value)}, not a single value")
+    text = str(value) if isinstance(value, int) else repr(value)
+    # A category is known by its text: 1 is not "01" or "1.0". A number that is not one of the category
+    # texts would silently become the unknown category, so it is refused instead.
+    if feature.kind is FeatureKind.CATEGORICAL and text not in feature.categories:
+        raise bad_request(
+            f"{where} is the number {_short(text)}, which is not one of the field's categories as the data "
+            "writes them: send the category as a string"
+        )
+    return text
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """Echo at most `limit` characters of what a client sent."""
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def _refuse_constant(name: str) -> Any:

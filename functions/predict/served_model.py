@@ -50,6 +50,10 @@ class ServedModels:
             self._read_at = now
         return self._current
 
+    def forget(self) -> None:
+        """Read the serving record again at the next request (the endpoint it named failed)."""
+        self._read_at = None
+
     def _read(self) -> ServedModel | None:
         try:
             body = self._s3.get_object(Bucket=self._bucket, Key=self._record_key)["Body"].read()

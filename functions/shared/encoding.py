@@ -113,8 +113,18 @@ _NUMBER = NumberField()
 class _Codes:
     """A value -> code map that learns new values while `learning`, up to `limit` of them."""
 
-    def __init__(self, known: Sequence[str], first_code: int, *, learning: bool, limit: int) -> None:
+    def __init__(
+        self,
+        known: Sequence[str],
+        first_code: int,
+        *,
+        learning: bool,
+        limit: int,
+        spellings: int = MAX_SPELLINGS,
+    ) -> None:
         self._first_code = first_code
+        # Raw spellings remembered beyond `limit` values; 0 where requests, not files, bring the values.
+        self._extra_spellings = spellings
         self._codes = {value: str(code) for code, value in enumerate(known, start=first_code)}
         # Every raw spelling met that maps to a code or to missing, so `many` is a plain dict lookup.
         self._spellings = dict(self._codes)
@@ -143,14 +153,16 @@ class _Codes:
             else:
                 self.overflow += self._learning
                 return None
-        if len(self._spellings) < self._limit + MAX_SPELLINGS:
+        if len(self._spellings) < self._limit + self._extra_spellings:
             self._spellings[text] = code
         return code
 
 
 class CategoryField(_Codes):
-    def __init__(self, known: Sequence[str], *, learning: bool, limit: int) -> None:
-        super().__init__(known, 1, learning=learning, limit=limit)
+    def __init__(
+        self, known: Sequence[str], *, learning: bool, limit: int, spellings: int = MAX_SPELLINGS
+    ) -> None:
+        super().__init__(known, 1, learning=learning, limit=limit, spellings=spellings)
 
     def one(self, text: str) -> str:
         code = self.lookup(text)
@@ -348,7 +360,8 @@ class ModelInput:
     def __init__(self, schema: DatasetSchema) -> None:
         self.features = schema.model_features
         self._encoders: list[FieldEncoder] = [
-            CategoryField(feature.categories, learning=False, limit=len(feature.categories))
+            # No spelling memo: a client could otherwise fill a warm container with padded variants.
+            CategoryField(feature.categories, learning=False, limit=len(feature.categories), spellings=0)
             if feature.kind is FeatureKind.CATEGORICAL
             else NumberField(feature.missing)
             for feature in self.features

@@ -244,6 +244,14 @@ def test_without_a_deployed_model_predict_is_503_and_health_says_so(
         ('{"records": [{"age": 1e999, "plan": "pro", "monthly_spend": 1}]}', 400, "not a finite number"),
         ('{"instances": [[1, "pro"]]}', 400, "instances[0] has 2 values; the model takes 3"),
         ('{"instances": [{"age": 1}]}', 400, "instances[0] is a JSON object"),
+        ('{"records": [' + "1" * 5000 + "]}", 400, "cannot be read"),
+        ("[" * 100_000 + "]" * 100_000, 400, "nests too deeply"),
+        ('{"records": [{"' + "é" * 5000 + '": 1}]}', 400, "unknown field(s) 'éééé"),
+        (
+            '{"records": [{"age": 1, "plan": 2, "monthly_spend": 1}]}',
+            400,
+            "the number 2, which is not one of",
+        ),
     ],
 )
 def test_bad_payloads_are_4xx_naming_what_is_wrong(
@@ -253,6 +261,47 @@ def test_bad_payloads_are_4xx_naming_what_is_wrong(
     assert answer_status == status, answer
     assert message in answer["message"], answer["message"]
     assert api.endpoint.requests == [], "nothing reaches the endpoint"
+
+
+def test_echoed_names_are_cut_short(api: Api) -> None:
+    status, answer = api.predict({"records": [{"x" * 100_000: 1}]})
+    assert status == 400 and len(answer["message"]) < 500
+
+
+def test_a_number_that_is_a_category_as_written_is_taken(start_api: Callable[[EndpointModel], Api]) -> None:
+    schema = DatasetSchema(
+        columns=("zone", "y"),
+        target=Target("y", ProblemType.REGRESSION),
+        features=(Feature("zone", FeatureKind.CATEGORICAL, categories=("10", "20")),),
+    )
+    served = start_api(EndpointModel(ENDPOINT, "regression", features=1))
+    served.serve(schema)
+    assert served.predict({"records": [{"zone": 20}]})[0] == 200
+    assert served.sent_lines() == ["2"]
+
+
+def test_padded_categories_do_not_grow_the_warm_containers_memory(api: Api) -> None:
+    for padding in range(1, 30):
+        assert api.predict({"records": [{**RECORD, "plan": "pro" + " " * padding}]})[0] == 200
+    encoder = api.handler.models.current().encoder
+    assert all(
+        len(codes._spellings) == len(feature.categories)
+        for feature, codes in zip(encoder.features, encoder._encoders, strict=True)
+        if feature.kind is FeatureKind.CATEGORICAL
+    )
+
+
+def test_unreadable_serving_record_is_503(start_api: Callable[[EndpointModel], Api]) -> None:
+    served = start_api(EndpointModel(ENDPOINT, "binary", features=3))
+    served.s3.put_object(Bucket=DATA_BUCKET, Key=SERVING_RECORD, Body=b'{"model": "m"}')
+    status, answer = served.predict({"records": [RECORD]})
+    assert status == 503 and "could not be read" in answer["message"]
+
+
+def test_an_answer_too_large_for_lambda_is_413(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api.handler, "MAX_ANSWER_BYTES", 100)
+    status, answer = api.predict({"records": [RECORD] * 5})
+    assert status == 413 and "fewer records" in answer["message"]
 
 
 def test_too_many_records_is_413(api: Api) -> None:
@@ -283,12 +332,12 @@ def test_unknown_route_is_404(api: Api) -> None:
 @pytest.mark.parametrize(
     ("failure", "status", "message"),
     [
-        ((424, "ModelError", {"OriginalStatusCode": 500, "OriginalMessage": "boom"}), 502, "ModelError"),
+        ((424, "ModelError", {"OriginalStatusCode": 500, "OriginalMessage": "boom"}), 502, "status 500"),
         ((429, "ModelNotReadyException", {}), 503, "retry shortly"),
         ((400, "ThrottlingException", {}), 503, "retry shortly"),
         ((503, "ServiceUnavailable", {}), 503, "retry shortly"),
         ((500, "InternalFailure", {}), 502, "InternalFailure"),
-        ((400, "ValidationError", {}), 502, "ValidationError"),
+        ((400, "ValidationError", {}), 503, "no model is serving"),
     ],
 )
 def test_endpoint_errors_are_502_or_503_with_the_request_id_and_no_trace(
@@ -302,7 +351,18 @@ def test_endpoint_errors_are_502_or_503_with_the_request_id_and_no_trace(
     answer_status, answer = served.predict({"records": [RECORD]})
     assert answer_status == status and message in answer["message"]
     assert answer["requestId"] == "c6af9ac6-7b61-11e6"
+    # SageMaker's and the container's own messages stay in the log: they name the account, or echo data.
     assert "Traceback" not in json.dumps(answer)
+    assert "123456789012" not in answer["message"] and "from the fake endpoint" not in answer["message"]
+
+
+def test_unknown_endpoint_is_503_and_the_serving_record_is_read_again(
+    start_api: Callable[[EndpointModel], Api],
+) -> None:
+    served = start_api(EndpointModel("another-endpoint", "binary", features=3))
+    served.serve(CHURN)
+    assert served.predict({"records": [RECORD]})[0] == 503
+    assert served.handler.models._read_at is None
 
 
 def test_endpoint_that_does_not_answer_in_time_is_504(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
