@@ -24,3 +24,13 @@ def test_readme_starts_with_exactly_two_setup_commands_that_exist() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (PROJECT_DIR / ".ci" / "run").read_text()
     assert setup_commands()[1] in ci.splitlines()
+
+
+def test_readme_resource_counts_are_what_the_program_creates() -> None:
+    from tests.support.stacks import synth
+
+    readme = (PROJECT_DIR / "README.md").read_text()
+    stated = re.search(r"The dev stack creates (\d+) resources, prod (\d+)", readme)
+    assert stated, "the README states how many resources each stack creates"
+    created = [sum(synth(stack).count_by_type().values()) for stack in ("dev", "prod")]
+    assert [int(stated[1]), int(stated[2])] == created
