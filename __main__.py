@@ -121,6 +121,8 @@ monitoring = Monitoring(
         endpoint_name=settings.endpoint_name,
         deploy_metrics_namespace=settings.metrics_namespace,
         deploy_service="deploy",
+        api_name=api.rest_api.name,
+        api_stage=api.stage.stage_name,
     ),
 )
 

@@ -48,6 +48,9 @@ class MonitoringArgs:
     # Namespace and service of the deploy function's metrics (functions/deploy/handler.py).
     deploy_metrics_namespace: str
     deploy_service: str
+    # The prediction API: its 5xx answers (the function's 5xx are answers, not Lambda errors).
+    api_name: pulumi.Input[str]
+    api_stage: pulumi.Input[str]
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -58,6 +61,8 @@ class Monitoring(pulumi.ComponentResource):
     - any error or throttle of each function, over 5-minute periods;
     - a tuning run whose model was not deployed (failed or stopped job, no completed training job, a
       challenger that lost, an endpoint that cannot take it);
+    - any 5xx answer of the prediction API (the predict function answers endpoint failures with 502-504
+      rather than failing, so its Lambda error count does not see them);
     - any 5xx answer of the endpoint in a minute (also the blue/green rollback alarm), and a model
       latency above one second on average over five minutes.
     """
@@ -123,6 +128,18 @@ class Monitoring(pulumi.ComponentResource):
                 metric="ModelsNotDeployed",
                 statistic="Sum",
                 dimensions={"service": args.deploy_service},
+            )
+        )
+        self.alarms.append(
+            self._alarm(
+                name,
+                args.alarm_name_prefix,
+                "api-5xx",
+                "The prediction API answers with server errors: see the predict function's log.",
+                namespace="AWS/ApiGateway",
+                metric="5XXError",
+                statistic="Sum",
+                dimensions={"ApiName": args.api_name, "Stage": args.api_stage},
             )
         )
         endpoint: dict[str, pulumi.Input[str]] = {"EndpointName": args.endpoint_name, "VariantName": VARIANT}

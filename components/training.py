@@ -130,7 +130,7 @@ def tuning_request_template(
     }
     if training.warm_pool_seconds > 0:
         # The API accepts a warm pool in a tuning job's training job definition, but AWS documents warm
-        # pools for training jobs only and does not say a tuning job's jobs reuse them (the README says so).
+        # pools for training jobs only and does not say a tuning job's jobs reuse them.
         resources["KeepAlivePeriodInSeconds"] = training.warm_pool_seconds
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": training.max_runtime_seconds}
     definition: dict[str, Any] = {

@@ -167,6 +167,7 @@ class FakeAws(pulumi_mocks.Mocks):
                 api_id = _suffix(urn_key + "api")[:10]
                 return api_id, {
                     **inputs,
+                    "name": physical,
                     "rootResourceId": _suffix(urn_key + "root")[:6],
                     "executionArn": f"arn:aws:execute-api:{r}:{a}:{api_id}",
                     "arn": f"arn:aws:apigateway:{r}::/restapis/{api_id}",

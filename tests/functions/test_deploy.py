@@ -513,6 +513,22 @@ def test_new_instance_type_detaches_autoscaling_before_the_update(
     assert bigger.sagemaker.scalable_targets == {}
 
 
+@pytest.mark.parametrize("status", ["Failed", "OutOfService", "UpdateRollbackFailed"])
+def test_endpoint_that_cannot_serve_takes_no_model_and_says_what_to_do(
+    serverless: Deploy, status: str
+) -> None:
+    champion(serverless, 0.80)
+    assert serverless.sagemaker.endpoint is not None
+    serverless.sagemaker.endpoint.status = status
+    name = serverless.finish(2, 0.95)
+
+    result = serverless(tuning_event(name, "Completed"))
+
+    assert result["outcome"] == "not-deployed"
+    assert f"is {status}" in result["reason"] and "delete it" in result["reason"]
+    assert serverless.creations().count("UpdateEndpoint") == 0
+
+
 def test_tuning_job_of_another_stack_is_ignored(serverless: Deploy) -> None:
     result = serverless(tuning_event("other-0000-1234567890abcdef1234567", "Completed"))
     assert result == {"ignored": "other-0000-1234567890abcdef1234567"}

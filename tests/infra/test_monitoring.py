@@ -82,11 +82,26 @@ def test_endpoint_latency_alarm_watches_model_latency_in_microseconds(run: Stack
     )
 
 
+def test_api_server_errors_raise_an_alarm(run: StackRun) -> None:
+    # The predict function answers endpoint failures (502-504) instead of failing: only the API's own
+    # 5XXError metric counts them.
+    alarm = alarm_named(run, "api-5xx")
+    assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
+        "AWS/ApiGateway",
+        "5XXError",
+        "Sum",
+    )
+    assert alarm["dimensions"] == {
+        "ApiName": run.named("predict-api").outputs["name"],
+        "Stage": run.named("predict-stage").inputs["stageName"],
+    }
+
+
 def test_every_alarm_notifies_the_alarm_topic_on_alarm_and_recovery(run: StackRun) -> None:
     alarms = run.of_type(ALARM)
     # Two dead-letter queues, errors and throttles of three functions, models not deployed, endpoint
     # errors and latency.
-    assert len(alarms) == 11
+    assert len(alarms) == 12
     for alarm in alarms:
         assert alarm.inputs["alarmActions"] == [alarm_topic(run)]
         assert alarm.inputs["okActions"] == [alarm_topic(run)]
