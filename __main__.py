@@ -79,6 +79,7 @@ deployment = Deployment(
         tuning_job_prefix=settings.tuning_job_prefix,
         endpoint_name=settings.endpoint_name,
         rollback_alarm_name=alarm_name(settings.alarm_name_prefix, ENDPOINT_ERRORS),
+        champion_store=settings.champion_store,
         metrics_namespace=settings.metrics_namespace,
         bucket_name=bus.bucket.bucket,
         bucket_arn=bus.bucket.arn,

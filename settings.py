@@ -511,6 +511,14 @@ ENDPOINT_BAKE_SECONDS = _integer(
     BAKE_SECONDS,
     "Blue/green update: time the new fleet serves while the error alarm may still roll it back.",
 )
+CHAMPION_STORES = ("endpoint-tags", "ssm-parameter")
+CHAMPION_STORE = _choice(
+    "championStore",
+    "endpoint-tags",
+    CHAMPION_STORES,
+    "Where the serving model's score is kept: the tags of the endpoint config serving it, or also an SSM "
+    "parameter /serverless-ml-pipeline/<stack prefix>/champion for readers outside the pipeline.",
+)
 PREDICT_MEMORY = _integer(
     "predictMemoryMb", 512, LAMBDA_MEMORY_MB, "Memory of the predict function behind the API."
 )
@@ -614,6 +622,7 @@ OPTIONS: tuple[Option[Any], ...] = (
     ENDPOINT_INVOCATIONS_TARGET,
     ENDPOINT_CAPTURE_PERCENT,
     ENDPOINT_BAKE_SECONDS,
+    CHAMPION_STORE,
     PREDICT_MEMORY,
     PREDICT_TIMEOUT,
     PREDICT_MAX_RECORDS_OPTION,
@@ -754,6 +763,8 @@ class Settings:
     dataset: DatasetSettings
     training: TrainingSettings
     endpoint: EndpointSettings
+    # "endpoint-tags" or "ssm-parameter".
+    champion_store: str
     prediction: PredictionSettings
     api: ApiSettings
     alarm_email: str | None
@@ -891,6 +902,7 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
         ),
         training=training,
         endpoint=endpoint,
+        champion_store=read(CHAMPION_STORE),
         prediction=PredictionSettings(
             memory_mb=read(PREDICT_MEMORY),
             timeout_seconds=read(PREDICT_TIMEOUT),

@@ -51,6 +51,8 @@ class DeploymentArgs:
     tuning_job_prefix: str
     endpoint_name: str
     rollback_alarm_name: str
+    # "endpoint-tags" or "ssm-parameter" (settings: championStore).
+    champion_store: str
     metrics_namespace: str
     bucket_name: pulumi.Input[str]
     bucket_arn: pulumi.Input[str]
@@ -105,6 +107,18 @@ class Deployment(pulumi.ComponentResource):
             message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
             opts=child,
         )
+        champion_parameter = ""
+        if args.champion_store == "ssm-parameter":
+            champion_parameter = f"/{args.project}/{args.tuning_job_prefix}/champion"
+            self.champion_parameter = aws.ssm.Parameter(
+                f"{name}-champion",
+                name=champion_parameter,
+                type="String",
+                description="The score of the model the stack's endpoint serves, kept by the deploy function",
+                # No champion yet; the deploy function owns the value from then on.
+                value=json.dumps({}),
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]),
+            )
         plan = pulumi.Output.all(
             model_role_arn=self.model_role.arn, bucket=args.bucket_name, key_arn=args.key_arn
         ).apply(
@@ -114,6 +128,7 @@ class Deployment(pulumi.ComponentResource):
                     **asdict(endpoint),
                     "rollback_alarm": args.rollback_alarm_name,
                     "stack": args.stack,
+                    "champion_parameter": champion_parameter,
                     **resolved,
                 },
                 separators=(",", ":"),
@@ -141,6 +156,7 @@ class Deployment(pulumi.ComponentResource):
                     dead_letter_queue_arn=self.dead_letter_queue.arn,
                     log_group_arn=log_group_arn,
                     rollback_alarm_name=args.rollback_alarm_name,
+                    champion_parameter=champion_parameter,
                 ),
                 environment={
                     "DATA_BUCKET": args.bucket_name,

@@ -35,6 +35,7 @@ def deploy_policy(
     dead_letter_queue_arn: str,
     log_group_arn: str,
     rollback_alarm_name: str,
+    champion_parameter: str,
 ) -> Document:
     """Judge finished tuning jobs, host the winner, tidy and tear down what it hosted, record outcomes."""
 
@@ -50,7 +51,19 @@ def deploy_policy(
             "application-autoscaling:scalable-dimension": "sagemaker:variant:DesiredInstanceCount",
         }
     }
+    champion_record = (
+        [
+            allow(
+                "KeepChampionRecord",
+                ["ssm:GetParameter", "ssm:PutParameter"],
+                [f"arn:{partition}:ssm:{region}:{account_id}:parameter{champion_parameter}"],
+            )
+        ]
+        if champion_parameter
+        else []
+    )
     return document(
+        *champion_record,
         allow(
             "ReadTuningResults",
             ["sagemaker:DescribeHyperParameterTuningJob", "sagemaker:StopHyperParameterTuningJob"],

@@ -52,6 +52,7 @@ class Resource:
     protect: bool = False
     retain_on_delete: bool = False
     replace_on_changes: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
     # The physical id the provider gave it (what `resource.id` resolves to in the program).
     id: str = ""
@@ -214,6 +215,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
                 replace_on_changes=list(request.replaceOnChanges),
+                ignore_changes=list(request.ignoreChanges),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 id=registration.id if registration else "",
             )

@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from deploy.champions import ChampionStore, ConfigTags, SsmParameter
 from deploy.contest import Outcome
 from deploy.deferral import DeferredChallengers
 from deploy.endpoint_state import IN_SERVICE, EndpointBusy, read_endpoint
@@ -40,6 +41,7 @@ class Deployer:
         sagemaker: Any,
         autoscaling: Any,
         s3: Any,
+        ssm: Any,
         count: Callable[[str], None],
         log: Any,
         now: Callable[[], datetime],
@@ -53,7 +55,11 @@ class Deployer:
         self._log = log
         self._now = now
         self._sleep = sleep
-        self._promoter = Promoter(environment.plan, sagemaker, autoscaling)
+        parameter = environment.plan.champion_parameter
+        self._champions: ChampionStore = (
+            SsmParameter(sagemaker, ssm, parameter) if parameter else ConfigTags(sagemaker)
+        )
+        self._promoter = Promoter(environment.plan, sagemaker, autoscaling, self._champions)
         self._housekeeper = Housekeeper(
             environment.plan, environment.tuning_job_prefix, sagemaker, autoscaling
         )
@@ -77,6 +83,9 @@ class Deployer:
         tidied = self._housekeeper.tidy(self._now())
         self._log.info("endpoint housekeeping", status=status, **asdict(tidied))
         if tidied.serving_config is not None:
+            endpoint = read_endpoint(self._sagemaker, self._env.plan.endpoint_name)
+            if endpoint is not None:
+                self._champions.record(endpoint.config_name, endpoint.config_arn)
             self._record_serving(tidied.serving_config)
         return {**asdict(tidied), "judged": self.judge_deferred() if tidied.settled else []}
 

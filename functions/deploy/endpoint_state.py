@@ -7,8 +7,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deploy.contest import Score
-from deploy.serving import champion_score
 from shared.aws import error_code
 
 IN_SERVICE = "InService"
@@ -28,7 +26,7 @@ class EndpointState:
     # The config a running update is moving to (DescribeEndpoint PendingDeploymentSummary).
     pending_config_name: str | None
     failure_reason: str | None
-    champion: Score | None
+    config_arn: str
     # The serving variant's instance type; None for a serverless variant.
     instance_type: str | None
 
@@ -43,7 +41,7 @@ def is_missing(error: ClientError) -> bool:
 
 
 def read_endpoint(sagemaker: Any, endpoint_name: str) -> EndpointState | None:
-    """The endpoint's state and champion, or None when there is no endpoint yet."""
+    """The endpoint's state, or None when there is no endpoint yet."""
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     except ClientError as error:
@@ -52,13 +50,12 @@ def read_endpoint(sagemaker: Any, endpoint_name: str) -> EndpointState | None:
         raise
     config_name = endpoint["EndpointConfigName"]
     config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
-    tags = sagemaker.list_tags(ResourceArn=config["EndpointConfigArn"], MaxResults=100)["Tags"]
     variant = config["ProductionVariants"][0]
     return EndpointState(
         status=endpoint["EndpointStatus"],
         config_name=config_name,
         pending_config_name=endpoint.get("PendingDeploymentSummary", {}).get("EndpointConfigName"),
         failure_reason=endpoint.get("FailureReason"),
-        champion=champion_score({tag["Key"]: tag["Value"] for tag in tags}),
+        config_arn=config["EndpointConfigArn"],
         instance_type=None if "ServerlessConfig" in variant else variant.get("InstanceType"),
     )

@@ -38,6 +38,7 @@ deployer = Deployer(
     sagemaker=client("sagemaker"),
     autoscaling=client("application-autoscaling"),
     s3=client("s3"),
+    ssm=client("ssm") if environment.plan.champion_parameter else None,
     count=count,
     log=logger,
     now=lambda: datetime.now(UTC),

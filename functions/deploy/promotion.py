@@ -7,7 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deploy.contest import Outcome, Verdict, judge
+from deploy.champions import ChampionStore
+from deploy.contest import Outcome, Score, Verdict, judge
 from deploy.endpoint_state import BUSY, IN_SERVICE, EndpointBusy, EndpointState, is_missing, read_endpoint
 from deploy.serving import (
     Candidate,
@@ -44,10 +45,11 @@ class TuningNotFinished(RuntimeError):
 
 
 class Promoter:
-    def __init__(self, plan: ServingPlan, sagemaker: Any, autoscaling: Any) -> None:
+    def __init__(self, plan: ServingPlan, sagemaker: Any, autoscaling: Any, champions: ChampionStore) -> None:
         self._plan = plan
         self._sagemaker = sagemaker
         self._autoscaling = autoscaling
+        self._champions = champions
 
     def promote(self, tuning_job: str) -> PromotionRecord:
         result = read_tuning_result(self._sagemaker, tuning_job)
@@ -59,10 +61,10 @@ class Promoter:
             return self._record(result, None, Verdict(Outcome.NOT_DEPLOYED, result.problem))
         candidate = result.candidate
         endpoint = read_endpoint(self._sagemaker, self._plan.endpoint_name)
-        verdict = self._verdict(candidate, endpoint)
+        verdict, champion = self._verdict(candidate, endpoint)
         if verdict.outcome is Outcome.DEPLOY:
             self._deploy(candidate, endpoint)
-        return self._record(result, endpoint, verdict)
+        return self._record(result, champion, verdict)
 
     def unjudgeable(self, tuning_job: str, reason: str) -> PromotionRecord:
         """The record of a tuning job that could not be judged at all."""
@@ -77,11 +79,12 @@ class Promoter:
             training_data=None,
         )
 
-    def _verdict(self, candidate: Candidate, endpoint: EndpointState | None) -> Verdict:
+    def _verdict(self, candidate: Candidate, endpoint: EndpointState | None) -> tuple[Verdict, Score | None]:
+        """The verdict, and the champion it was judged against."""
         if endpoint is None:
-            return judge(candidate.score, None)
+            return judge(candidate.score, None), None
         if candidate.name in (endpoint.config_name, endpoint.pending_config_name):
-            return Verdict(Outcome.UNCHANGED, f"{candidate.name} is already deployed or being deployed")
+            return Verdict(Outcome.UNCHANGED, f"{candidate.name} is already deployed or being deployed"), None
         if endpoint.status in BUSY:
             raise EndpointBusy(
                 f"endpoint {self._plan.endpoint_name} is {endpoint.status}; {candidate.name} is judged once "
@@ -92,15 +95,16 @@ class Promoter:
                 Outcome.NOT_DEPLOYED,
                 f"endpoint {self._plan.endpoint_name} runs on instances and SageMaker cannot turn it "
                 "serverless; delete it to let the next model create it serverless",
-            )
+            ), None
         if endpoint.status != IN_SERVICE:
             return Verdict(
                 Outcome.NOT_DEPLOYED,
                 f"endpoint {self._plan.endpoint_name} is {endpoint.status} "
                 f"({endpoint.failure_reason or 'no reason given'}); delete it to let the next model "
                 "create it",
-            )
-        return judge(candidate.score, endpoint.champion)
+            ), None
+        champion = self._champions.champion(endpoint)
+        return judge(candidate.score, champion), champion
 
     def _deploy(self, candidate: Candidate, endpoint: EndpointState | None) -> None:
         sagemaker, plan = self._sagemaker, self._plan
@@ -142,10 +146,7 @@ class Promoter:
             raise EndpointBusy(f"endpoint {self._plan.endpoint_name} became {now.status}") from error
         raise error
 
-    def _record(
-        self, result: TuningResult, endpoint: EndpointState | None, verdict: Verdict
-    ) -> PromotionRecord:
-        champion = endpoint.champion if endpoint else None
+    def _record(self, result: TuningResult, champion: Score | None, verdict: Verdict) -> PromotionRecord:
         return PromotionRecord(
             tuning_job=result.job_name,
             tuning_status=result.status,

@@ -58,6 +58,8 @@ class ServingPlan:
     bucket: str
     key_arn: str
     stack: str
+    # The SSM parameter that also keeps the champion's score; "" when only the config's tags do.
+    champion_parameter: str
 
     @property
     def serverless(self) -> bool:

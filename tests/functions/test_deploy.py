@@ -44,8 +44,11 @@ ENDPOINT_SETTINGS = (
     "invocations_per_instance",
     "capture_percent",
     "bake_seconds",
+    # Prod keeps the champion in the config's tags only; dev also in an SSM parameter: both are exercised.
+    "champion_parameter",
 )
 INSTANCES_PLAN = {**DEV_PLAN, **{key: PROD_PLAN[key] for key in ENDPOINT_SETTINGS}}
+CHAMPION_PARAMETER = DEV_PLAN["champion_parameter"]
 PREFIX = DEPLOY_ENVIRONMENT["TUNING_JOB_PREFIX"]
 ENDPOINT = DEV_PLAN["endpoint_name"]
 CREATIONS = ["CreateModel", "CreateEndpointConfig", "CreateEndpoint", "UpdateEndpoint"]
@@ -122,6 +125,15 @@ def _deploy(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SERVING_PLAN", json.dumps(plan))
     shared.aws.client.cache_clear()
+    if plan["champion_parameter"]:
+        # What the program creates: the parameter with its initial value.
+        initial = PROGRAM.named("deploy-champion").inputs
+        # pulumi_aws marks a parameter's value secret: the mocks keep it wrapped.
+        value = initial["value"]["value"] if isinstance(initial["value"], dict) else initial["value"]
+        ssm = boto3.client("ssm", region_name=REGION)
+        known = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [initial["name"]]}])
+        if not known["Parameters"]:
+            ssm.put_parameter(Name=initial["name"], Value=value, Type=initial["type"])
     import deploy.handler
 
     handler = importlib.reload(deploy.handler)
@@ -151,11 +163,19 @@ def deploy(request: pytest.FixtureRequest, aws: None, monkeypatch: pytest.Monkey
 
 
 def champion(deploy: Deploy, value: float, n: int = 1, **options: Any) -> str:
-    """Deploy a first model and let the endpoint come up with it."""
+    """Deploy a first model and let the endpoint come up with it, and say so, as SageMaker does."""
     name = deploy.finish(n, value, **options)
     deploy(tuning_event(name, "Completed"))
     deploy.sagemaker.settle()
+    deploy(endpoint_event())
     return name
+
+
+def champion_record() -> dict[str, Any]:
+    value = boto3.client("ssm", region_name=REGION).get_parameter(Name=CHAMPION_PARAMETER)["Parameter"][
+        "Value"
+    ]
+    return dict(json.loads(value))
 
 
 # ---------------------------------------------------------------------------------- the decision table
@@ -409,7 +429,12 @@ def test_challenger_racing_another_update_waits(serverless: Deploy) -> None:
     )
 
 
-def test_challenger_deferred_just_as_the_endpoint_settles_is_judged_at_once(serverless: Deploy) -> None:
+def test_challenger_deferred_just_as_the_endpoint_settles_is_judged_at_once(
+    monkeypatch: pytest.MonkeyPatch, aws: None
+) -> None:
+    # With the champion in the config's tags only: with an SSM record, the record is behind until the
+    # endpoint's InService event, which then judges the challenger.
+    serverless = _deploy(monkeypatch, {**DEV_PLAN, "champion_parameter": ""})
     champion(serverless, 0.80)
     serverless(tuning_event(serverless.finish(2, 0.85), "Completed"))
     name = serverless.finish(3, 0.90)
@@ -608,6 +633,27 @@ def test_endpoint_in_service_records_what_it_serves_for_the_predict_function(ser
     serverless.sagemaker.settle()
     serverless(endpoint_event())
     assert serverless.serving_record()["model"] == best_of(second)
+
+
+def test_ssm_champion_record_follows_the_serving_config(serverless: Deploy) -> None:
+    assert CHAMPION_PARAMETER, "the dev stack keeps the champion in an SSM parameter"
+    first = champion(serverless, 0.80)
+    record = champion_record()
+    assert record["config"] == best_of(first)
+    assert (record["score"]["metric"], record["score"]["value"]) == ("validation:auc", 0.80)
+
+    second = serverless.finish(2, 0.90)
+    serverless(tuning_event(second, "Completed"))
+    serverless.sagemaker.settle()
+    # The update has finished but its InService event has not been handled: the record is behind, so a
+    # challenger waits instead of being judged against the old champion.
+    third = serverless.finish(3, 0.85)
+    assert serverless(tuning_event(third, "Completed"))["deferred"] == third
+    judged = serverless(endpoint_event())
+
+    assert champion_record()["config"] == best_of(second)
+    assert judged["judged"] == [third]
+    assert serverless.record(third)["outcome"] == "not-deployed", "0.85 does not beat the new champion's 0.90"
 
 
 def test_housekeeping_without_an_endpoint_does_nothing(serverless: Deploy) -> None:

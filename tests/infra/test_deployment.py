@@ -168,6 +168,23 @@ def test_deploy_role_passes_only_the_model_role_and_only_to_sagemaker(run: Stack
     assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 
+def test_champion_is_also_kept_in_ssm_only_where_config_says() -> None:
+    dev, prod = synth("dev"), synth("prod")
+    parameter = dev.named("deploy-champion").inputs
+    assert (
+        parameter["name"] == f"/serverless-ml-pipeline/{prefix(dev)}/champion"
+        and parameter["type"] == "String"
+    )
+    assert json.loads(environment(dev)["SERVING_PLAN"])["champion_parameter"] == parameter["name"]
+    keep = statement(deploy_policy(dev), "KeepChampionRecord")
+    assert keep["Action"] == ["ssm:GetParameter", "ssm:PutParameter"]
+    assert keep["Resource"] == [f"arn:aws:ssm:eu-west-1:123456789012:parameter{parameter['name']}"]
+    # Prod keeps it in the serving config's tags only: no parameter, no grant.
+    assert not prod.of_type("aws:ssm/parameter:Parameter")
+    assert json.loads(environment(prod)["SERVING_PLAN"])["champion_parameter"] == ""
+    assert "KeepChampionRecord" not in {s["Sid"] for s in statements(deploy_policy(prod))}
+
+
 def test_deploy_role_grants_on_any_resource_only_what_has_no_resource_type(run: StackRun) -> None:
     wide = {s["Sid"]: s for s in statements(deploy_policy(run)) if "*" in s["Resource"]}
     assert set(wide) == {"FindStackResources", "ScaleEndpoint"}
