@@ -82,10 +82,8 @@ class Deployer:
     def endpoint_changed(self, status: str) -> dict[str, Any]:
         tidied = self._housekeeper.tidy(self._now())
         self._log.info("endpoint housekeeping", status=status, **asdict(tidied))
-        if tidied.serving_config is not None:
-            endpoint = read_endpoint(self._sagemaker, self._env.plan.endpoint_name)
-            if endpoint is not None:
-                self._champions.record(endpoint.config_name, endpoint.config_arn)
+        if tidied.serving_config is not None and tidied.serving_config_arn is not None:
+            self._champions.record(tidied.serving_config, tidied.serving_config_arn)
             self._record_serving(tidied.serving_config)
         return {**asdict(tidied), "judged": self.judge_deferred() if tidied.settled else []}
 

@@ -33,8 +33,9 @@ class Tidied:
     # Nothing is changing the endpoint (it is InService with nothing pending, or there is none): a
     # challenger can be judged now.
     settled: bool = True
-    # The endpoint config serving, when the endpoint is in service.
+    # The endpoint config serving, and its ARN, when the endpoint is in service.
     serving_config: str | None = None
+    serving_config_arn: str | None = None
 
 
 class Housekeeper:
@@ -56,18 +57,14 @@ class Housekeeper:
                 skipped=f"the endpoint is {endpoint['EndpointStatus']} with a deployment pending",
                 settled=False,
             )
-        tidied = Tidied(serving_config=endpoint["EndpointConfigName"])
+        in_use = endpoint["EndpointConfigName"]
+        config = self._sagemaker.describe_endpoint_config(EndpointConfigName=in_use)
+        tidied = Tidied(serving_config=in_use, serving_config_arn=config["EndpointConfigArn"])
         if not self._plan.serverless:
             self._autoscaling.register_scalable_target(**scalable_target_request(self._plan))
             self._autoscaling.put_scaling_policy(**scaling_policy_request(self._plan))
             tidied.autoscaling = True
-        in_use = endpoint["EndpointConfigName"]
-        serving = {
-            variant["ModelName"]
-            for variant in self._sagemaker.describe_endpoint_config(EndpointConfigName=in_use)[
-                "ProductionVariants"
-            ]
-        }
+        serving = {variant["ModelName"] for variant in config["ProductionVariants"]}
         cutoff = now - GRACE
         for name in list(stack_names(self._sagemaker, ENDPOINT_CONFIGS, self._prefix, cutoff)):
             if name != in_use:
