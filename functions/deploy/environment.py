@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from deploy.serving import ServingPlan
+from shared.environment import invalid, require
 
 DATA_BUCKET = "DATA_BUCKET"
 TUNING_JOB_PREFIX = "TUNING_JOB_PREFIX"
@@ -15,10 +16,6 @@ TUNING_JOB_PREFIX = "TUNING_JOB_PREFIX"
 SERVING_PLAN = "SERVING_PLAN"
 RECORDS_PREFIX = "RECORDS_PREFIX"
 VARIABLES = (DATA_BUCKET, TUNING_JOB_PREFIX, SERVING_PLAN, RECORDS_PREFIX)
-
-
-class MissingEnvironment(RuntimeError):
-    """The function was deployed without a variable it needs; no event can be handled."""
 
 
 @dataclass(frozen=True)
@@ -30,15 +27,11 @@ class DeployEnvironment:
 
 
 def load_environment(env: Mapping[str, str] = os.environ) -> DeployEnvironment:
-    missing = [name for name in VARIABLES if not env.get(name)]
-    if missing:
-        raise MissingEnvironment(f"deploy function environment lacks {', '.join(missing)}")
+    require(env, VARIABLES, "deploy")
     try:
         plan = ServingPlan(**json.loads(env[SERVING_PLAN]))
     except (ValueError, TypeError) as error:
-        raise MissingEnvironment(
-            f"deploy function environment has an invalid {SERVING_PLAN}: {error}"
-        ) from None
+        raise invalid("deploy", f"{SERVING_PLAN}: {error}") from None
     return DeployEnvironment(
         bucket=env[DATA_BUCKET],
         tuning_job_prefix=env[TUNING_JOB_PREFIX],

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from shared.environment import invalid, require
+
 DATA_BUCKET = "DATA_BUCKET"
 ENDPOINT_NAME = "ENDPOINT_NAME"
 SERVING_RECORD_KEY = "SERVING_RECORD_KEY"
@@ -13,10 +15,6 @@ MAX_RECORDS = "MAX_RECORDS"
 # The endpoint's request limit (InvokeEndpoint: 6 MB real-time, 4 MB serverless).
 MAX_PAYLOAD_BYTES = "MAX_PAYLOAD_BYTES"
 VARIABLES = (DATA_BUCKET, ENDPOINT_NAME, SERVING_RECORD_KEY, MAX_RECORDS, MAX_PAYLOAD_BYTES)
-
-
-class MissingEnvironment(RuntimeError):
-    """The function was deployed without a variable it needs; no request can be answered."""
 
 
 @dataclass(frozen=True)
@@ -29,9 +27,7 @@ class PredictEnvironment:
 
 
 def load_environment(env: Mapping[str, str] = os.environ) -> PredictEnvironment:
-    missing = [name for name in VARIABLES if not env.get(name)]
-    if missing:
-        raise MissingEnvironment(f"predict function environment lacks {', '.join(missing)}")
+    require(env, VARIABLES, "predict")
     try:
         return PredictEnvironment(
             bucket=env[DATA_BUCKET],
@@ -41,4 +37,4 @@ def load_environment(env: Mapping[str, str] = os.environ) -> PredictEnvironment:
             max_payload_bytes=int(env[MAX_PAYLOAD_BYTES]),
         )
     except ValueError as error:
-        raise MissingEnvironment(f"predict function environment is invalid: {error}") from None
+        raise invalid("predict", error) from None

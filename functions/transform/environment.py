@@ -10,6 +10,7 @@ from typing import Any
 
 from shared.dataset_schema import ProblemType
 from shared.encoding import EncoderLimits
+from shared.environment import invalid, require
 from shared.s3_events import UploadFilter
 from transform.pipeline import TransformOptions
 from transform.schema_inference import InferenceOptions
@@ -45,10 +46,6 @@ VARIABLES = (
 AUTO = "auto"
 
 
-class MissingEnvironment(RuntimeError):
-    """The function was deployed without a variable it needs; no message can be processed."""
-
-
 @dataclass(frozen=True)
 class TransformEnvironment:
     bucket: str
@@ -61,9 +58,7 @@ class TransformEnvironment:
 
 
 def load_environment(env: Mapping[str, str] = os.environ) -> TransformEnvironment:
-    missing = [name for name in VARIABLES if not env.get(name)]
-    if missing:
-        raise MissingEnvironment(f"transform function environment lacks {', '.join(missing)}")
+    require(env, VARIABLES, "transform")
     try:
         max_categories = int(env[MAX_CATEGORIES])
         max_rejected_fraction = float(env[MAX_REJECTED_ROWS_PERCENT]) / 100
@@ -88,4 +83,4 @@ def load_environment(env: Mapping[str, str] = os.environ) -> TransformEnvironmen
             timeout_seconds=int(env[TIMEOUT_SECONDS]),
         )
     except ValueError as error:
-        raise MissingEnvironment(f"transform function environment is invalid: {error}") from None
+        raise invalid("transform", error) from None
