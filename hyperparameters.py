@@ -42,7 +42,11 @@ class Tunable:
 
 
 # Kind and XGBoost's valid interval of each tunable hyperparameter (XGBoost parameter docs: eta, subsample
-# and the colsample ratios are in (0, 1]; penalties and weights are non-negative).
+# and the colsample ratios are in (0, 1]; penalties and weights are non-negative). The kinds are the
+# built-in container's own declarations, the same in every version: all Continuous but max_depth and
+# num_round (aws/sagemaker-xgboost-container, src/sagemaker_xgboost_container/algorithm_mode/
+# hyperparameter_validation.py, e.g. 1.0-1 lines 117-169, release-3.0.5 lines 143-225). SageMaker sends an
+# Integer range's values as integer strings, which the container parses with int().
 TUNABLE: dict[str, Tunable] = {
     "alpha": Tunable(CONTINUOUS, 0, math.inf),
     "colsample_bylevel": Tunable(CONTINUOUS, 0, 1),
@@ -51,7 +55,9 @@ TUNABLE: dict[str, Tunable] = {
     "eta": Tunable(CONTINUOUS, 0, 1),
     "gamma": Tunable(CONTINUOUS, 0, math.inf),
     "lambda": Tunable(CONTINUOUS, 0, math.inf),
-    "max_delta_step": Tunable(INTEGER, 0, math.inf),
+    # ContinuousHyperparameter(name="max_delta_step", ...): 1.0-1:src/sagemaker_xgboost_container/
+    # algorithm_mode/hyperparameter_validation.py:145, release-3.0.5:(same path):183.
+    "max_delta_step": Tunable(CONTINUOUS, 0, math.inf),
     "max_depth": Tunable(INTEGER, 0, math.inf),
     "min_child_weight": Tunable(CONTINUOUS, 0, math.inf),
     "num_round": Tunable(INTEGER, 1, math.inf),

@@ -89,8 +89,33 @@ KMS_DELETION_WINDOW_DAYS = (7, 30)
 
 PROBLEM_TYPES = ("auto", "binary", "multiclass", "regression")
 # Built-in XGBoost versions that both the SageMaker developer guide ("XGBoost algorithm", supported
-# versions 1.0, 1.2, 1.3, 1.5, 1.7, 3.0) and the pinned sagemaker SDK's image_uri_config/xgboost.json list.
-XGBOOST_VERSIONS = ("1.0-1", "1.2-1", "1.2-2", "1.3-1", "1.5-1", "1.7-1", "3.0-5")
+# versions 1.0, 1.2, 1.3, 1.5, 1.7, 3.0) and the pinned sagemaker SDK's image_uri_config/xgboost.json list,
+# and that the pipeline can serve with. Container citations are `branch:path:line` of
+# aws/sagemaker-xgboost-container (one branch per version).
+XGBOOST_VERSIONS = ("1.2-2", "1.3-1", "1.5-1", "1.7-1", "3.0-5")
+# Versions SageMaker still has but the pipeline cannot use, each refused with its own reason.
+# - 1.0-1 and 1.2-1 answer InvokeEndpoint with text/csv whatever Accept says
+#   (1.0-1:src/sagemaker_xgboost_container/algorithm_mode/serve.py:234-239; the file is the same in
+#   1.2-1); the JSON answer `{"predictions": [{"score": ...}]}` that the predict function parses starts at
+#   1.2-2 (1.2-2:src/sagemaker_xgboost_container/algorithm_mode/serve_utils.py:467-479).
+# - 1.0-1 pins xgboost 1.0.0 (1.0-1:docker/1.0-1/base/Dockerfile.cpu:14), whose CSV parser reads an
+#   empty field as 0.0, not missing: the transform writes a missing value as an empty field.
+_OLD_SERVING = (
+    "answers text/csv whatever Accept says; the predict function reads the JSON answer introduced in 1.2-2"
+)
+REFUSED_XGBOOST_VERSIONS = {
+    "1.0-1": f"{_OLD_SERVING}, and its xgboost 1.0.0 trains on an empty (missing) CSV field as 0.0",
+    "1.2-1": _OLD_SERVING,
+}
+# 3.0-5 (and master) pass the container's scikit-learn metrics as `custom_metric=`
+# (release-3.0.5:src/sagemaker_xgboost_container/algorithm_mode/train.py:372 and :437), which xgboost 3
+# calls with probabilities, not margins; the metrics still threshold at a margin of 0
+# (release-3.0.5:src/sagemaker_xgboost_container/metrics/custom_metrics.py:37-43, margin_to_class_label),
+# so for binary:logistic every row counts as positive. 1.0-1 to 1.7-1 pass `feval=` (e.g.
+# 1.7-1:src/sagemaker_xgboost_container/algorithm_mode/train.py:324), which xgboost calls with margins.
+# Multiclass (multi:softprob) takes the argmax, the same for probabilities and margins, so it is unaffected;
+# regression's identity link is too. Of the binary metrics a stack may tune, these are the container's own.
+BROKEN_BINARY_METRICS = {"3.0-5": ("validation:accuracy", "validation:f1")}
 # SageMaker API reference, ResourceConfig and StoppingCondition: volume 1-16,384 GB, MaxRuntimeInSeconds
 # at most 28 days.
 TRAINING_VOLUME_GB_RANGE = (1, 16_384)
@@ -102,7 +127,11 @@ WARM_POOL_SECONDS = (0, 3600)
 # currently limited to a MaxWaitTimeInSeconds of 3600 seconds"; tuning jobs here do not checkpoint.
 SPOT_MAX_WAIT_SECONDS = 3600
 # The tuning request template travels in the transform function's environment, which Lambda limits to
-# 4 KB in all ("Working with Lambda environment variables"); the rest of it takes about 1.2 KB.
+# 4 KB in all ("Working with Lambda environment variables"). The rest of it (the template without its
+# ranges, and the other variables, MIN_LABELED_ROWS included) takes 1.2 KB with the defaults and about
+# 1.36 KB with every other key at its longest (measured by test_ranges_at_the_settings_limit_still_fit_
+# lambdas_environment in tests/infra/test_training.py), which leaves some 240 bytes for names longer than
+# the defaults: stack, targetColumn, rawPrefix, rawSuffix.
 TUNING_RANGES_MAX_BYTES = 2500
 ENDPOINT_MODES = ("serverless", "instances")
 # ServerlessConfig (SageMaker API reference): memory 1,024-6,144 MB in 1 GB steps, concurrency 1-200.
@@ -340,7 +369,9 @@ ALARM_EMAIL = Option[str | None](
 TARGET_COLUMN = Option(
     "targetColumn",
     "target",
-    "Header name of the column to predict, in every dataset's CSVs.",
+    "Header name of the column to predict: the stack's default, which a dataset may override in its own "
+    "`<rawPrefix><dataset>/dataset.json` (keys targetColumn, problemType, ignoreColumns, maxCategories, "
+    "minLabeledRows).",
     "a non-empty column name",
     str.strip,
     lambda v: bool(v),
@@ -349,10 +380,15 @@ PROBLEM_TYPE = _choice(
     "problemType",
     "auto",
     PROBLEM_TYPES,
-    "Problem type of a new dataset; auto: classification for a text or two-valued target, else regression.",
+    "Problem type of a new dataset unless its dataset.json sets one; auto: classification for a text "
+    "target, a two-valued target, or whole numbers with at most 10 distinct values, else regression.",
 )
 VALIDATION_PERCENT = _integer(
-    "validationPercent", 20, (5, 50), "Share of each upload's rows held out for validation (deterministic)."
+    "validationPercent",
+    20,
+    (5, 50),
+    "Share of each upload's rows held out for validation, chosen by a digest of each row's own fields "
+    "(deterministic, whatever the row order), with every class in both splits.",
 )
 MAX_REJECTED_ROWS_PERCENT = _integer(
     "maxRejectedRowsPercent",
@@ -364,7 +400,16 @@ MAX_CATEGORIES = _integer(
     "maxCategories",
     1000,
     (2, 100_000),
-    "Most distinct values of a categorical column or classes of a target; more makes a column an identifier.",
+    "Most distinct values of a categorical column or classes of a target; a text column with more is "
+    "ignored as an identifier. The stack's default; a dataset's dataset.json may set its own.",
+)
+# The same bounds as dataset.json's minLabeledRows (functions/transform/dataset_settings.py).
+MIN_LABELED_ROWS = _integer(
+    "minLabeledRows",
+    50,
+    (2, 1_000_000_000),
+    "Fewest labeled rows (rows with a target) an upload must keep to be trained on; fewer refuses the "
+    "file. 50 leaves 10 rows for validation at 20%. The stack's default; a dataset.json may set its own.",
 )
 PART_FILE_MB = _integer(
     "partFileMb",
@@ -372,8 +417,15 @@ PART_FILE_MB = _integer(
     (1, 5000),
     "Size at which the transform starts a new training data part file (ShardedByS3Key unit).",
 )
-XGBOOST_VERSION = _choice(
-    "xgboostVersion", "3.0-5", XGBOOST_VERSIONS, "Version of SageMaker's built-in XGBoost algorithm."
+XGBOOST_VERSION = Option(
+    "xgboostVersion",
+    "3.0-5",
+    "Version of SageMaker's built-in XGBoost algorithm; 1.0-1 and 1.2-1 are refused: they answer text/csv "
+    "whatever Accept says, and the predict function reads the JSON answer of 1.2-2 and later.",
+    "one of " + ", ".join(XGBOOST_VERSIONS),
+    str.strip,
+    # A refused version passes here so that _training_settings can say why it is refused.
+    lambda v: v in XGBOOST_VERSIONS or v in REFUSED_XGBOOST_VERSIONS,
 )
 TRAINING_INSTANCE_TYPE = Option(
     "trainingInstanceType",
@@ -432,7 +484,8 @@ TUNING_OBJECTIVE_METRIC = _choice(
     "auto",
     ("auto", *METRIC_NAMES),
     "Metric the tuning job optimises; auto: validation:auc (binary), validation:mlogloss (multiclass), "
-    "validation:rmse (regression). Any other needs an explicit problemType it measures.",
+    "validation:rmse (regression). Any other needs an explicit problemType it measures; with xgboostVersion "
+    "3.0-5 not validation:accuracy or validation:f1 for binary (a container bug).",
 )
 TUNING_EARLY_STOPPING = _boolean(
     "tuningEarlyStopping",
@@ -598,6 +651,7 @@ OPTIONS: tuple[Option[Any], ...] = (
     VALIDATION_PERCENT,
     MAX_REJECTED_ROWS_PERCENT,
     MAX_CATEGORIES,
+    MIN_LABELED_ROWS,
     PART_FILE_MB,
     XGBOOST_VERSION,
     TRAINING_INSTANCE_TYPE,
@@ -684,6 +738,7 @@ class DatasetSettings:
     validation_percent: int
     max_rejected_rows_percent: int
     max_categories: int
+    min_labeled_rows: int
     part_file_mb: int
 
 
@@ -898,6 +953,7 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
             validation_percent=read(VALIDATION_PERCENT),
             max_rejected_rows_percent=read(MAX_REJECTED_ROWS_PERCENT),
             max_categories=read(MAX_CATEGORIES),
+            min_labeled_rows=read(MIN_LABELED_ROWS),
             part_file_mb=read(PART_FILE_MB),
         ),
         training=training,
@@ -948,6 +1004,13 @@ def _training_settings(read: _Reader, own: Mapping[str, str], *, problem_type: s
     def refuse(option: Option[Any], value: Any, why: str) -> None:
         problems.append(f"{PROJECT}:{option.key} = {value}: {why}")
 
+    refused_reason = REFUSED_XGBOOST_VERSIONS.get(training.xgboost_version)
+    if refused_reason is not None:
+        refuse(
+            XGBOOST_VERSION,
+            training.xgboost_version,
+            f"{refused_reason}: use 1.2-2 or later ({', '.join(XGBOOST_VERSIONS)})",
+        )
     # A grid's job count is its combinations, not tuningMaxJobs.
     if training.strategy != "Grid" and training.max_parallel_jobs > training.max_jobs:
         refuse(
@@ -968,6 +1031,19 @@ def _training_settings(read: _Reader, own: Mapping[str, str], *, problem_type: s
                 TUNING_OBJECTIVE_METRIC,
                 training.objective_metric,
                 f"does not measure a {problem_type} problem ({PROBLEM_TYPE.key}); use one of {fitting}",
+            )
+        elif problem_type == "binary" and training.objective_metric in BROKEN_BINARY_METRICS.get(
+            training.xgboost_version, ()
+        ):
+            # See BROKEN_BINARY_METRICS: release-3.0.5 train.py:372 passes custom_metric=.
+            refuse(
+                TUNING_OBJECTIVE_METRIC,
+                training.objective_metric,
+                f"with {PROBLEM_TYPE.key} = binary and {XGBOOST_VERSION.key} = {training.xgboost_version} "
+                "is that of an all-positive classifier: the container passes its scikit-learn metrics to "
+                "xgboost as custom_metric (train.py:372), which gets probabilities, and thresholds them at "
+                "0 as if they were margins; use validation:auc, validation:logloss or validation:error "
+                f"(computed by xgboost itself), or {XGBOOST_VERSION.key} 1.7-1",
             )
     numeric = sorted(r.name for r in training.ranges.values() if not r.categorical)
     # Strategy rules of the SageMaker developer guide, "Understand the hyperparameter tuning strategies":

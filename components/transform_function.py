@@ -40,7 +40,7 @@ class TransformFunction(pulumi.ComponentResource):
       read and write `processed/`, write `rejected/`, receive/delete on its queue, the data key, create
       this stack's tuning jobs and pass them the training role, its own log group;
     - the dataset settings (target column, problem type, split, rejection threshold, category limit,
-      part file size) and the stack's tuning request template in its environment;
+      fewest labeled rows, part file size) and the stack's tuning request template in its environment;
     - a log group kept for `logRetentionDays`, written as structured JSON at `logLevel`;
     - the SQS event source mapping with partial batch responses (`ReportBatchItemFailures`), batch size,
       batching window and maximum concurrency from config;
@@ -81,6 +81,7 @@ class TransformFunction(pulumi.ComponentResource):
                     "VALIDATION_PERCENT": str(args.dataset.validation_percent),
                     "MAX_REJECTED_ROWS_PERCENT": str(args.dataset.max_rejected_rows_percent),
                     "MAX_CATEGORIES": str(args.dataset.max_categories),
+                    "MIN_LABELED_ROWS": str(args.dataset.min_labeled_rows),
                     "PART_FILE_MB": str(args.dataset.part_file_mb),
                     "TUNING_JOB_PREFIX": args.tuning_job_prefix,
                     "TUNING_REQUEST_TEMPLATE": args.tuning_request_template,

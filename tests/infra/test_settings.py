@@ -7,7 +7,15 @@ import re
 
 import pytest
 
-from settings import OPTIONS, PROJECT, InvalidStackConfig, config_reference_markdown, load_settings
+from settings import (
+    OPTIONS,
+    PROJECT,
+    XGBOOST_VERSION,
+    XGBOOST_VERSIONS,
+    InvalidStackConfig,
+    config_reference_markdown,
+    load_settings,
+)
 from tests.support.stacks import STACKS, config_for
 from tools.mockrun import PROJECT_DIR, ProgramFailed, run_program
 
@@ -81,6 +89,10 @@ def test_shipped_stack_files_are_valid(stack: str) -> None:
         ("apiLoggingLevel", "DEBUG"),
         ("apiLoggingLevel", "error"),
         ("apiCloudWatchRole", "none"),
+        ("minLabeledRows", "1"),
+        ("minLabeledRows", "1000000001"),
+        ("minLabeledRows", "some"),
+        ("xgboostVersion", "2.0-1"),
     ],
 )
 def test_bad_value_is_refused_naming_key_value_and_what_is_allowed(key: str, value: str) -> None:
@@ -321,11 +333,103 @@ def test_good_training_combination_is_accepted(keys: dict[str, str]) -> None:
     load_settings(raw(**keys), stack="test")
 
 
+@pytest.mark.parametrize("version", ["1.0-1", "1.2-1"])
+def test_xgboost_versions_without_a_json_answer_are_refused_saying_why(version: str) -> None:
+    # Their endpoints answer text/csv whatever Accept says: the predict function could not read an answer.
+    (problem,) = problems(xgboostVersion=version)
+    assert problem.startswith(f"{PROJECT}:xgboostVersion = {version}: "), problem
+    why = "answers text/csv whatever Accept says; the predict function reads the JSON answer introduced in "
+    assert f"{why}1.2-2" in problem, problem
+    assert "use 1.2-2 or later" in problem, problem
+    assert version not in XGBOOST_VERSIONS, "a refused version is not in the allowed list"
+    assert f"one of {', '.join(XGBOOST_VERSIONS)}" == XGBOOST_VERSION.allowed
+
+
+def test_xgboost_1_0_1_is_refused_also_for_reading_empty_fields_as_zero() -> None:
+    (problem,) = problems(xgboostVersion="1.0-1")
+    assert "empty (missing) CSV field as 0.0" in problem, problem
+
+
+@pytest.mark.parametrize("version", XGBOOST_VERSIONS)
+def test_every_allowed_xgboost_version_is_accepted(version: str) -> None:
+    assert load_settings(raw(xgboostVersion=version), stack="t").training.xgboost_version == version
+
+
+def test_xgboost_version_defaults_to_3_0_5() -> None:
+    assert load_settings(REGION, stack="t").training.xgboost_version == "3.0-5"
+    for stack in STACKS:
+        assert load_settings(config_for(stack), stack=stack).training.xgboost_version == "3.0-5", stack
+
+
+@pytest.mark.parametrize("metric", ["validation:accuracy", "validation:f1"])
+@pytest.mark.parametrize("version", [{}, {"xgboostVersion": "3.0-5"}], ids=["default", "3.0-5"])
+def test_binary_metrics_that_3_0_5_computes_wrong_are_refused_naming_both_keys(
+    metric: str, version: dict[str, str]
+) -> None:
+    # release-3.0.5 train.py:372 passes custom_metric=: the container's accuracy and f1 threshold
+    # probabilities at 0, so every row counts as positive.
+    (problem,) = problems(problemType="binary", tuningObjectiveMetric=metric, **version)
+    assert problem.startswith(f"{PROJECT}:tuningObjectiveMetric = {metric}: "), problem
+    assert "problemType = binary" in problem and "xgboostVersion = 3.0-5" in problem, problem
+    assert "custom_metric" in problem and "all-positive" in problem, problem
+    assert "validation:auc, validation:logloss or validation:error" in problem, problem
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        # xgboost's own metrics are not affected on 3.0-5.
+        *(
+            {"problemType": "binary", "tuningObjectiveMetric": m}
+            for m in ("validation:auc", "validation:error")
+        ),
+        # Multiclass accuracy takes the argmax, the same of probabilities as of margins.
+        {"problemType": "multiclass", "tuningObjectiveMetric": "validation:accuracy"},
+        # Versions up to 1.7-1 pass feval=, which xgboost calls with margins.
+        *(
+            {"problemType": "binary", "tuningObjectiveMetric": m, "xgboostVersion": v}
+            for m in ("validation:accuracy", "validation:f1")
+            for v in ("1.2-2", "1.3-1", "1.5-1", "1.7-1")
+        ),
+    ],
+    ids=lambda keys: "-".join(keys.values()),
+)
+def test_metrics_the_container_computes_right_are_accepted(keys: dict[str, str]) -> None:
+    load_settings(raw(**keys), stack="test")
+
+
 def test_spot_wait_defaults_to_twice_the_runtime() -> None:
     training = load_settings(
         raw(trainingUseSpot="true", trainingMaxRuntimeSeconds="1800"), stack="t"
     ).training
     assert training.use_spot and training.max_wait_seconds == 3600
+
+
+# --- the dataset keys ------------------------------------------------------------------------------------
+
+
+def test_min_labeled_rows_defaults_to_50_and_is_read() -> None:
+    assert load_settings(REGION, stack="t").dataset.min_labeled_rows == 50
+    assert load_settings(raw(minLabeledRows="2"), stack="t").dataset.min_labeled_rows == 2
+    assert load_settings(raw(minLabeledRows="1000000000"), stack="t").dataset.min_labeled_rows == 10**9
+    keys = [option.key for option in OPTIONS]
+    assert keys.index("minLabeledRows") == keys.index("maxCategories") + 1
+
+
+@pytest.mark.parametrize("key", ["targetColumn", "problemType", "maxCategories", "minLabeledRows"])
+def test_dataset_keys_are_described_as_defaults_a_dataset_json_may_override(key: str) -> None:
+    (option,) = [o for o in OPTIONS if o.key == key]
+    assert "dataset.json" in option.description, key
+
+
+def test_descriptions_say_how_auto_problem_types_and_the_split_are_decided() -> None:
+    described = {o.key: o.description for o in OPTIONS}
+    assert "whole numbers with at most 10 distinct values" in described["problemType"]
+    assert "a text column with more is ignored as an identifier" in described["maxCategories"]
+    assert "digest of each row's own fields" in described["validationPercent"]
+    assert "every class in both splits" in described["validationPercent"]
+    for key in ("targetColumn", "problemType", "ignoreColumns", "maxCategories", "minLabeledRows"):
+        assert key in described["targetColumn"], key
 
 
 # --- the prediction API ----------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -14,8 +16,24 @@ import pytest
 from botocore.validate import ParamValidator
 
 from components.training import algorithm_image
-from hyperparameters import DEFAULT_RANGES, METRICS_BY_PROBLEM, TUNABLE, metric_direction
-from settings import PROJECT, XGBOOST_VERSIONS, InvalidStackConfig, Settings, load_settings
+from hyperparameters import (
+    DEFAULT_RANGES,
+    MAX_CATEGORICAL_VALUES,
+    METRICS_BY_PROBLEM,
+    TUNABLE,
+    metric_direction,
+    parameter_ranges,
+    parse_ranges,
+)
+from settings import (
+    PROJECT,
+    TRAINING_INSTANCE_TYPES,
+    TUNING_RANGES_MAX_BYTES,
+    XGBOOST_VERSIONS,
+    InvalidStackConfig,
+    Settings,
+    load_settings,
+)
 from shared.dataset_schema import DatasetSchema, Feature, FeatureKind, ProblemType, Target
 from tests.support.iam_policy import Policy
 from tests.support.policies import as_list, granted, statements
@@ -549,6 +567,69 @@ def test_template_searches_the_default_ranges_with_bayesian_search_and_early_sto
     assert "num_round" not in definition(run)["StaticHyperParameters"]
 
 
+# Type of each tunable hyperparameter as the built-in container declares it, with the declaring line in
+# aws/sagemaker-xgboost-container: src/sagemaker_xgboost_container/algorithm_mode/hyperparameter_validation.py
+# on branches 1.0-1 and release-3.0.5 (the types are the same in every version branch).
+CONTAINER_HYPERPARAMETER_VALIDATION = (
+    "src/sagemaker_xgboost_container/algorithm_mode/hyperparameter_validation.py"
+)
+CONTAINER_TUNABLE_TYPES = {
+    # name: (type, line in 1.0-1, line in release-3.0.5)
+    "num_round": ("Integer", 117, 143),
+    "eta": ("Continuous", 129, 155),
+    "gamma": ("Continuous", 133, 162),
+    "max_depth": ("Integer", 137, 169),
+    "min_child_weight": ("Continuous", 141, 176),
+    "max_delta_step": ("Continuous", 145, 183),
+    "subsample": ("Continuous", 149, 190),
+    "colsample_bytree": ("Continuous", 153, 197),
+    "colsample_bylevel": ("Continuous", 157, 204),
+    "colsample_bynode": ("Continuous", 161, 211),
+    "lambda": ("Continuous", 165, 218),
+    "alpha": ("Continuous", 169, 225),
+}
+CONTAINER_MIRROR = Path("/work/.mirror/aws+sagemaker-xgboost-container/repo")
+
+
+def test_every_tunable_has_the_type_the_container_declares() -> None:
+    # SageMaker sends an Integer range's values as integer strings and the container parses them with int():
+    # a kind that differs from the container's either narrows the search or has every job refused.
+    assert TUNABLE.keys() == CONTAINER_TUNABLE_TYPES.keys()
+    wrong = {
+        name: (tunable.kind, CONTAINER_TUNABLE_TYPES[name][0])
+        for name, tunable in TUNABLE.items()
+        if tunable.kind != CONTAINER_TUNABLE_TYPES[name][0]
+    }
+    assert not wrong, f"kind (ours, the container's) differs for {', '.join(sorted(wrong))}: {wrong}"
+
+
+@pytest.mark.skipif(not CONTAINER_MIRROR.exists(), reason="no local copy of aws/sagemaker-xgboost-container")
+@pytest.mark.parametrize("branch", ["1.0-1", "release-3.0.5"])
+def test_container_type_table_is_what_the_container_source_says(branch: str) -> None:
+    source = subprocess.run(
+        ["git", "-C", str(CONTAINER_MIRROR), "show", f"{branch}:{CONTAINER_HYPERPARAMETER_VALIDATION}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    column = 1 if branch == "1.0-1" else 2
+    for name, cited in CONTAINER_TUNABLE_TYPES.items():
+        line = cited[column]
+        assert f'name="{name}"' in source[line - 1], f"{name}: not declared at {branch} line {line}"
+        declaration = " ".join(source[line - 2 : line])
+        assert f"hpv.{cited[0]}Hyperparameter(" in declaration, f"{name}: not {cited[0]} at {branch}"
+
+
+def test_max_delta_step_is_searched_as_a_continuous_range() -> None:
+    run = synth("dev", tuningRanges=json.dumps({"max_delta_step": {"min": 0.5, "max": 10}}))
+    config = tuning_config(run)
+    assert {"Name": "max_delta_step", "MinValue": "0.5", "MaxValue": "10.0", "ScalingType": "Auto"} in config[
+        "ParameterRanges"
+    ]["ContinuousParameterRanges"], "max_delta_step must render in ContinuousParameterRanges"
+    assert all(r["Name"] != "max_delta_step" for r in config["ParameterRanges"]["IntegerParameterRanges"])
+    assert validation_errors(request_for(run, ProblemType.BINARY)) == ""
+
+
 def test_configured_ranges_replace_and_drop_the_defaults() -> None:
     run = synth(
         "dev",
@@ -693,19 +774,20 @@ def test_no_warm_pool_is_kept_by_default(run: StackRun) -> None:
 
 
 @pytest.mark.parametrize(
-    ("problem", "metric", "direction", "eval_metric"),
+    ("problem", "metric", "direction", "eval_metric", "version"),
     [
-        (ProblemType.BINARY, "validation:logloss", "Minimize", "logloss"),
-        (ProblemType.BINARY, "validation:f1", "Maximize", "f1"),
-        (ProblemType.MULTICLASS, "validation:accuracy", "Maximize", "accuracy"),
-        (ProblemType.REGRESSION, "validation:mae", "Minimize", "mae"),
+        (ProblemType.BINARY, "validation:logloss", "Minimize", "logloss", "3.0-5"),
+        # 3.0-5 computes a binary f1 wrong and is refused for it (settings.BROKEN_BINARY_METRICS).
+        (ProblemType.BINARY, "validation:f1", "Maximize", "f1", "1.7-1"),
+        (ProblemType.MULTICLASS, "validation:accuracy", "Maximize", "accuracy", "3.0-5"),
+        (ProblemType.REGRESSION, "validation:mae", "Minimize", "mae", "3.0-5"),
     ],
     ids=str,
 )
 def test_stack_objective_metric_is_tuned_and_computed_by_every_job(
-    problem: ProblemType, metric: str, direction: str, eval_metric: str
+    problem: ProblemType, metric: str, direction: str, eval_metric: str, version: str
 ) -> None:
-    run = synth("dev", problemType=str(problem), tuningObjectiveMetric=metric)
+    run = synth("dev", problemType=str(problem), tuningObjectiveMetric=metric, xgboostVersion=version)
     objective = {"Type": direction, "MetricName": metric}
     assert tuning_config(run)["HyperParameterTuningJobObjective"] == objective
     request = request_for(run, problem)
@@ -742,6 +824,67 @@ def test_richest_training_config_still_fits_lambdas_environment_and_sagemakers_a
         "Type": "Maximize",
         "MetricName": "validation:accuracy",
     }
+
+
+def near_limit_ranges() -> dict[str, Any]:
+    """Categorical ranges over every tunable whose rendering is as close to TUNING_RANGES_MAX_BYTES as
+    values of 30 characters' steps allow: the most `tuningRanges` the settings let through."""
+    ranges: dict[str, Any] = {}
+    for name, tunable in TUNABLE.items():
+        values: list[float] = []
+        for i in range(1, MAX_CATEGORICAL_VALUES + 1):
+            if tunable.kind == "Integer":
+                value: float = i
+            elif tunable.highest == 1:
+                value = round(1 - i / 997, 12)
+            else:
+                value = round(i * 1.2345678901, 10)
+            candidate = {**ranges, name: {"values": [*values, value]}}
+            if len(
+                json.dumps(parameter_ranges(parse_ranges(json.dumps(candidate))), separators=(",", ":"))
+            ) > (TUNING_RANGES_MAX_BYTES):
+                break
+            values.append(value)
+        if values:
+            ranges[name] = {"values": values}
+    return ranges
+
+
+@pytest.mark.parametrize("strategy", ["Random", "Hyperband"])
+def test_ranges_at_the_settings_limit_still_fit_lambdas_environment(strategy: str) -> None:
+    # TUNING_RANGES_MAX_BYTES assumes the rest of the transform's environment stays below 4 KB minus it;
+    # every other value here is at its longest the settings allow (names such as the stack, targetColumn
+    # and rawPrefix at their defaults), minLabeledRows included. Hyperband swaps num_round's range for
+    # its StrategyConfig.
+    ranges = near_limit_ranges()
+    rendered = len(json.dumps(parameter_ranges(parse_ranges(json.dumps(ranges))), separators=(",", ":")))
+    assert TUNING_RANGES_MAX_BYTES - 50 < rendered <= TUNING_RANGES_MAX_BYTES, rendered
+    run = synth(
+        "prod",
+        tuningStrategy=strategy,
+        tuningRanges=json.dumps(ranges),
+        problemType="multiclass",
+        tuningObjectiveMetric="validation:accuracy",
+        trainingUseSpot="true",
+        trainingMaxRuntimeSeconds="3600",
+        trainingMaxWaitSeconds="3600",
+        trainingInstanceCount="10",
+        trainingInstanceType=max(sorted(TRAINING_INSTANCE_TYPES), key=len),
+        trainingVolumeGb="16384",
+        trainingWarmPoolSeconds="0",
+        tuningMaxJobs="500",
+        tuningMaxParallelJobs="100",
+        validationPercent="50",
+        maxRejectedRowsPercent="50",
+        maxCategories="100000",
+        minLabeledRows="1000000000",
+        partFileMb="5000",
+    )
+    variables = environment(run)
+    assert variables["MIN_LABELED_ROWS"] == "1000000000"
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in variables.items())
+    assert size < LAMBDA_ENVIRONMENT_LIMIT_BYTES, f"environment is {size} bytes"
+    assert validation_errors(request_for(run, ProblemType.MULTICLASS)) == ""
 
 
 # --- 5. bad training config is refused ---------------------------------------------------------------

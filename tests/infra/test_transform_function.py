@@ -22,6 +22,17 @@ def run(request: pytest.FixtureRequest) -> StackRun:
     return synth(request.param)
 
 
+DATASET_VARIABLES = (
+    "TARGET_COLUMN",
+    "PROBLEM_TYPE",
+    "VALIDATION_PERCENT",
+    "MAX_REJECTED_ROWS_PERCENT",
+    "MAX_CATEGORIES",
+    "MIN_LABELED_ROWS",
+    "PART_FILE_MB",
+)
+
+
 def function(run: StackRun) -> dict:
     return run.named("transform-function").inputs
 
@@ -144,6 +155,33 @@ def test_environment_names_the_bucket_and_upload_filter(run: StackRun) -> None:
         settings.data.raw_prefix,
         settings.data.raw_suffix,
     )
+
+
+def test_environment_carries_the_stacks_dataset_settings(run: StackRun) -> None:
+    dataset = load_settings(run.config, stack=run.stack).dataset
+    variables = function(run)["environment"]["variables"]
+    assert {key: variables[key] for key in DATASET_VARIABLES} == {
+        "TARGET_COLUMN": dataset.target_column,
+        "PROBLEM_TYPE": dataset.problem_type,
+        "VALIDATION_PERCENT": str(dataset.validation_percent),
+        "MAX_REJECTED_ROWS_PERCENT": str(dataset.max_rejected_rows_percent),
+        "MAX_CATEGORIES": str(dataset.max_categories),
+        "MIN_LABELED_ROWS": str(dataset.min_labeled_rows),
+        "PART_FILE_MB": str(dataset.part_file_mb),
+    }
+    assert variables["MIN_LABELED_ROWS"] == "50"
+
+
+def test_environment_is_every_variable_the_transform_code_reads(run: StackRun) -> None:
+    from transform.environment import VARIABLES
+
+    variables = function(run)["environment"]["variables"]
+    assert variables.keys() - {"POWERTOOLS_SERVICE_NAME"} == set(VARIABLES)
+
+
+def test_min_labeled_rows_follows_config() -> None:
+    run = synth("dev", minLabeledRows="200")
+    assert function(run)["environment"]["variables"]["MIN_LABELED_ROWS"] == "200"
 
 
 def test_uploaded_package_holds_a_handler_that_imports_and_answers_an_sqs_batch(tmp_path: Path) -> None:
