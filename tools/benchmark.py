@@ -21,6 +21,7 @@ The options are the dev stack's, read through the program's own settings and the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -323,12 +324,16 @@ def measure_transform(path: Path, out_dir: Path) -> ChildResult:
     start_rss, _ = memory_kib()
     started = time.perf_counter()
     with (
-        path.open("rb") as source,
+        contextlib.ExitStack() as sources,
         FileSink(out_dir / "train.csv") as train,
         FileSink(out_dir / "validation.csv") as validation,
     ):
         outcome = transform_csv(
-            source, stored_schema=None, options=options, train=train, validation=validation
+            lambda: sources.enter_context(path.open("rb")),
+            stored_schema=None,
+            options=options,
+            train=train,
+            validation=validation,
         )
     seconds = time.perf_counter() - started
     detail = {

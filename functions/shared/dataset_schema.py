@@ -1,13 +1,14 @@
 """`schema.json`: the one contract between the transform, training and prediction.
 
 A dataset's schema names its columns in upload order, the target and its problem type, each feature's
-kind (numeric, categorical, or ignored) with the category codes, and the XGBoost objective and tuning
-metric that follow from the problem type. It is inferred from a dataset's first upload, stored beside its
-processed runs, and every later upload and every prediction request is read through it.
+kind (numeric, timestamp, categorical, or ignored) with the category codes, and the XGBoost objective
+and tuning metric that follow from the problem type. It is inferred from a dataset's whole first upload,
+stored beside its processed runs, and every later upload and every prediction request is read through it.
 
 Encoded rows are what SageMaker's built-in XGBoost reads from CSV: no header, target first, then the
 features in schema order, numbers only, an empty field for a missing value (SageMaker developer guide,
-"XGBoost algorithm", input/output interface for CSV).
+"XGBoost algorithm", input/output interface for CSV), and from schema version 2 on a constant last column
+(`WIDTH_MARKER`) that keeps XGBoost from reading a file narrower than it is.
 """
 
 from __future__ import annotations
@@ -15,15 +16,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 1 lines end with the last feature; a stored version-1 schema is still read and served as it is.
+SCHEMA_VERSIONS = (1, 2)
 
 # The code written for a category the schema does not know; known categories are numbered from 1.
 UNKNOWN_CATEGORY_CODE = 0
+# The constant last column of every encoded line from schema version 2 on; 1, not 0, so that no sparse
+# reading could take it for an absent value.
+WIDTH_MARKER = "1"
 
 # Text that means "no value" in real-world CSVs: pandas' default NA markers plus "?" (UCI datasets).
 MISSING_MARKERS = frozenset(
@@ -44,6 +52,8 @@ class ProblemType(StrEnum):
 
 class FeatureKind(StrEnum):
     NUMERIC = "numeric"
+    # ISO 8601 dates and timestamps, encoded as days since 1970-01-01 UTC.
+    TIMESTAMP = "timestamp"
     CATEGORICAL = "categorical"
     IGNORED = "ignored"
 
@@ -84,7 +94,7 @@ class Feature:
     kind: FeatureKind
     # Categorical only: known values in code order; the code of categories[i] is i + 1.
     categories: tuple[str, ...] = ()
-    # Numeric only: the column's own spellings of a missing value, beyond the common markers.
+    # Numeric and timestamp only: the column's own spellings of a missing value, beyond the common markers.
     missing: tuple[str, ...] = ()
     # Ignored only: why the column does not reach the model.
     reason: str = ""
@@ -103,6 +113,12 @@ class DatasetSchema:
     columns: tuple[str, ...]
     target: Target
     features: tuple[Feature, ...]
+    version: int = SCHEMA_VERSION
+
+    @property
+    def width_marker(self) -> bool:
+        """Whether encoded lines end with the constant width marker column."""
+        return self.version >= 2
 
     @property
     def xgboost(self) -> XGBoostSettings:
@@ -130,8 +146,8 @@ class DatasetSchema:
 
     def to_document(self) -> dict[str, Any]:
         xgboost = self.xgboost
-        return {
-            "schemaVersion": SCHEMA_VERSION,
+        document: dict[str, Any] = {
+            "schemaVersion": self.version,
             "columns": list(self.columns),
             "target": {
                 "name": self.target.name,
@@ -148,6 +164,9 @@ class DatasetSchema:
             },
             "unknownCategoryCode": UNKNOWN_CATEGORY_CODE,
         }
+        if self.width_marker:
+            document["widthMarker"] = WIDTH_MARKER
+        return document
 
     def to_json(self) -> bytes:
         return (json.dumps(self.to_document(), indent=2, ensure_ascii=False) + "\n").encode()
@@ -169,8 +188,9 @@ class DatasetSchema:
     @staticmethod
     def from_document(document: Mapping[str, Any]) -> DatasetSchema:
         try:
-            if document["schemaVersion"] != SCHEMA_VERSION:
-                raise SchemaError(f"schemaVersion {document['schemaVersion']!r} is not {SCHEMA_VERSION}")
+            version = document["schemaVersion"]
+            if version not in SCHEMA_VERSIONS:
+                raise SchemaError(f"schemaVersion {version!r} is not one of {SCHEMA_VERSIONS}")
             target = document["target"]
             schema = DatasetSchema(
                 columns=tuple(str(name) for name in document["columns"]),
@@ -189,6 +209,7 @@ class DatasetSchema:
                     )
                     for feature in document["features"]
                 ),
+                version=version,
             )
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, SchemaError):
@@ -214,11 +235,29 @@ def _feature_document(feature: Feature) -> dict[str, Any]:
     document: dict[str, Any] = {"name": feature.name, "type": feature.kind.value}
     if feature.kind is FeatureKind.CATEGORICAL:
         document["categories"] = list(feature.categories)
-    if feature.kind is FeatureKind.NUMERIC and feature.missing:
+    if feature.kind in (FeatureKind.NUMERIC, FeatureKind.TIMESTAMP) and feature.missing:
         document["missingValues"] = list(feature.missing)
     if feature.kind is FeatureKind.IGNORED:
         document["reason"] = feature.reason
     return document
+
+
+# XGBoost holds every value as a 32-bit float (DMatrix): a larger magnitude cannot be represented, and the
+# built-in container reads it as the largest float32 in training but refuses it (415) when serving.
+FLOAT32_MAX = 3.4028234663852886e38
+# The ISO 8601 forms every Python from 3.11 on reads with `datetime.fromisoformat`: a date, optionally a
+# time of at least hours and minutes, optionally a UTC offset. Other date spellings (01/02/2024) are text.
+ISO_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?",
+    re.ASCII,
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SECONDS_PER_DAY = 86_400
+
+
+class OutOfRange(ValueError):
+    """A number XGBoost cannot hold: infinite, or beyond the float32 range."""
 
 
 def is_missing(text: str) -> bool:
@@ -226,7 +265,8 @@ def is_missing(text: str) -> bool:
 
 
 def parse_number(text: str) -> float | None:
-    """The finite number a field holds, None for a missing value; ValueError for anything else."""
+    """The number a field holds, None for a missing value; `OutOfRange` for a number XGBoost cannot hold,
+    ValueError for anything else."""
     try:
         value = float(text)
     except ValueError:
@@ -236,5 +276,29 @@ def parse_number(text: str) -> float | None:
     if math.isnan(value):
         return None
     if math.isinf(value):
-        raise ValueError(f"{text[:40]!r} is not a finite number")
+        raise OutOfRange(f"{text[:40]!r} is not a finite number")
+    if abs(value) > FLOAT32_MAX:
+        raise OutOfRange(f"{text[:40]!r} is beyond the range XGBoost holds (±3.4e38, float32)")
     return value
+
+
+def is_timestamp(text: str) -> bool:
+    """Whether the text is written as an ISO 8601 date or timestamp (valid or not, e.g. 2024-02-30)."""
+    return ISO_TIMESTAMP.fullmatch(text.strip()) is not None
+
+
+def parse_timestamp(text: str) -> float | None:
+    """Days since 1970-01-01 UTC of an ISO 8601 date or timestamp (one without an offset counts as UTC),
+    None for a missing value; ValueError for anything else."""
+    value = text.strip()
+    if ISO_TIMESTAMP.fullmatch(value) is None:
+        if is_missing(value):
+            return None
+        raise ValueError(f"{text[:40]!r} is not an ISO 8601 date or timestamp (e.g. 2024-01-31)")
+    try:
+        moment = datetime.fromisoformat(value.replace(",", "."))
+    except ValueError as error:
+        raise ValueError(f"{text[:40]!r} is not a valid date ({error})") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH).total_seconds() / SECONDS_PER_DAY

@@ -5,12 +5,18 @@ encoders, so a record means the same thing to the model in both places:
 
 - numeric: a plain decimal (digits, sign, point, exponent) is kept as written; any other text that is a
   finite number (` 1.5`, `1_000`, full-width digits) becomes Python's shortest repr of the float; a
-  missing marker or NaN becomes an empty field, which XGBoost reads as missing; infinities and anything
-  else are refused;
+  missing marker or NaN becomes an empty field, which XGBoost reads as missing; infinities, numbers beyond
+  float32 (XGBoost's value type) and anything else are refused;
+- timestamp: an ISO 8601 date or timestamp becomes its days since 1970-01-01 UTC;
 - categorical: the category's code from the schema (1, 2, ...), `UNKNOWN_CATEGORY_CODE` for a value the
   schema does not know, an empty field for a missing value; values compare with surrounding whitespace
   removed;
 - target: the class code (0 .. classes - 1) for classification, the number for regression.
+
+A schema of version 2 or later ends every line with `WIDTH_MARKER` (`1`), a constant last column. XGBoost's
+CSV reader stores a row sparsely and counts a file's columns up to the last value it holds, so without it
+a run whose last feature is empty in every row would train a model one feature short, and the serving
+container, which strips a request body, would lose a record whose fields are all empty.
 
 Each field encoder has `one(text)` for a single value and `many(texts)`, a fast path over a column of a
 block of rows built from C-implemented builtins, which returns None whenever a value needs `one`'s care;
@@ -22,27 +28,34 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from shared.dataset_schema import (
     MISSING_MARKERS,
     UNKNOWN_CATEGORY_CODE,
+    WIDTH_MARKER,
     DatasetSchema,
+    Feature,
     FeatureKind,
-    ProblemType,
-    Target,
     is_missing,
     parse_number,
+    parse_timestamp,
 )
 
 _PLAIN_NUMBER_BYTES = b"0123456789.eE+-"
-# Plain ASCII decimals, one per line, that are certainly finite floats: at most 200 integer digits and a
-# two-digit exponent stay below 1e300, under float's 1.8e308. An empty line is a missing value, which stays
-# an empty field. Possessive quantifiers: no backtracking, about a third faster on this hot path.
+# Plain ASCII decimals, one per line, that are certainly within float32 (XGBoost's value type, max 3.4e38):
+# up to 38 integer digits without an exponent (< 1e38), or up to 20 with an exponent of at most +17
+# (< 1e37); any negative exponent only underflows towards 0. Other numbers take `one`'s exact check. An
+# empty line is a missing value, which stays an empty field. Possessive quantifiers: no backtracking,
+# about a third faster on this hot path.
 _PLAIN_FINITE_NUMBERS = re.compile(
-    r"(?:(?:[+-]?+(?:[0-9]{1,200}+(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?+[0-9]{1,2}+)?+)?+\n)*+", re.ASCII
+    r"(?:(?:[+-]?+(?:"
+    r"(?:[0-9]{1,20}+(?:\.[0-9]*+)?+|\.[0-9]++)[eE](?:-[0-9]{1,3}+|\+?+(?:1[0-7]|0?+[0-9]))"
+    r"|[0-9]{1,38}+(?:\.[0-9]*+)?+|\.[0-9]++"
+    r"))?+\n)*+",
+    re.ASCII,
 )
 # The usual spellings of the missing-value markers, each mapped to the empty field `one` writes for it.
 _MISSING_SPELLINGS = {
@@ -53,6 +66,8 @@ _MISSING_SPELLINGS = {
 UNKNOWN_CODE = str(UNKNOWN_CATEGORY_CODE)
 # Raw spellings remembered per column for the fast path, beyond the canonical values themselves.
 MAX_SPELLINGS = 4096
+# Integers of at most this many digits are below 1e38, within float32.
+_MAX_WHOLE_DIGITS = 38
 
 
 class RecordRejected(ValueError):
@@ -69,14 +84,14 @@ def _is_plain(text: str) -> bool:
     return text.isascii() and not text.encode().translate(None, _PLAIN_NUMBER_BYTES)
 
 
-def _whole_numbers(texts: Sequence[str]) -> bool:
-    """Whether every text is empty or ASCII digits, at most 300 of them: a cheap test that most integer
-    columns pass, and that needs no regular expression."""
+def whole_numbers(texts: Sequence[str]) -> bool:
+    """Whether every text is empty or ASCII digits, few enough to stay within float32: a cheap test that
+    most integer columns pass, and that needs no regular expression."""
     digits = "".join(texts)
-    return digits.isascii() and digits.isdecimal() and max(map(len, texts), default=0) <= 300
+    return digits.isascii() and digits.isdecimal() and max(map(len, texts), default=0) <= _MAX_WHOLE_DIGITS
 
 
-def _plain_numbers(texts: Sequence[str]) -> bool:
+def plain_numbers(texts: Sequence[str]) -> bool:
     """Whether every text is empty or a plain ASCII decimal that is a finite float."""
     lines = "\n".join(texts)
     # A field holding a line end of its own would pass as two numbers; `one` handles it.
@@ -100,38 +115,48 @@ class NumberField:
         return text if _is_plain(text) else repr(value)
 
     def many(self, texts: Sequence[str]) -> Sequence[str] | None:
-        if _whole_numbers(texts):
+        if whole_numbers(texts):
             return texts
-        # Missing-value markers become the empty field first: real columns have a few in every block.
-        cleaned = list(map(self._spellings.get, texts, texts))
-        return cleaned if _whole_numbers(cleaned) or _plain_numbers(cleaned) else None
+        cleaned = self.without_missing(texts)
+        return cleaned if whole_numbers(cleaned) or plain_numbers(cleaned) else None
+
+    def without_missing(self, texts: Sequence[str]) -> list[str]:
+        """`texts` with the usual spellings of a missing value as empty fields: real columns have a few
+        in every block."""
+        return list(map(self._spellings.get, texts, texts))
 
 
 _NUMBER = NumberField()
 
 
-class _Codes:
-    """A value -> code map that learns new values while `learning`, up to `limit` of them."""
+class TimestampField:
+    """An ISO 8601 date or timestamp column, as days since 1970-01-01 UTC; `missing` as for numbers."""
 
-    def __init__(
-        self,
-        known: Sequence[str],
-        first_code: int,
-        *,
-        learning: bool,
-        limit: int,
-        spellings: int = MAX_SPELLINGS,
-    ) -> None:
-        self._first_code = first_code
-        # Raw spellings remembered beyond `limit` values; 0 where requests, not files, bring the values.
-        self._extra_spellings = spellings
+    def __init__(self, missing: Sequence[str] = ()) -> None:
+        self._missing = frozenset(missing)
+
+    def one(self, text: str) -> str:
+        if text.strip() in self._missing:
+            return ""
+        days = parse_timestamp(text)
+        if days is None:
+            return ""
+        return str(int(days)) if days.is_integer() else repr(round(days, 6))
+
+    @staticmethod
+    def many(texts: Sequence[str]) -> Sequence[str] | None:
+        return None  # no fast path: dates are parsed one by one
+
+
+class _Codes:
+    """A value -> code map over the values the schema knows."""
+
+    def __init__(self, known: Sequence[str], first_code: int, *, spellings: int = MAX_SPELLINGS) -> None:
         self._codes = {value: str(code) for code, value in enumerate(known, start=first_code)}
-        # Every raw spelling met that maps to a code or to missing, so `many` is a plain dict lookup.
+        # Every raw spelling met that maps to a code or to missing, so `many` is a plain dict lookup; at
+        # most `spellings` beyond the values themselves (0 where requests, not files, bring the values).
         self._spellings = dict(self._codes)
-        self._learning = learning
-        self._limit = limit
-        # Values met while learning after the limit was reached: the file has more than the schema may hold.
-        self.overflow = 0
+        self._spelling_limit = len(self._codes) + spellings
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -142,27 +167,21 @@ class _Codes:
         return None if None in codes else codes  # type: ignore[return-value]
 
     def lookup(self, text: str) -> str | None:
-        """The code of `text` ("" when missing), learning it if allowed; None when it is unknown."""
+        """The code of `text` ("" when missing); None when it is unknown."""
         value = text.strip()
         code = self._codes.get(value)
         if code is None:
-            if is_missing(value):
-                code = ""
-            elif self._learning and len(self._codes) < self._limit:
-                code = self._codes[value] = str(len(self._codes) + self._first_code)
-            else:
-                self.overflow += self._learning
+            if not is_missing(value):
                 return None
-        if len(self._spellings) < self._limit + self._extra_spellings:
+            code = ""
+        if len(self._spellings) < self._spelling_limit:
             self._spellings[text] = code
         return code
 
 
 class CategoryField(_Codes):
-    def __init__(
-        self, known: Sequence[str], *, learning: bool, limit: int, spellings: int = MAX_SPELLINGS
-    ) -> None:
-        super().__init__(known, 1, learning=learning, limit=limit, spellings=spellings)
+    def __init__(self, known: Sequence[str], *, spellings: int = MAX_SPELLINGS) -> None:
+        super().__init__(known, 1, spellings=spellings)
 
     def one(self, text: str) -> str:
         code = self.lookup(text)
@@ -170,20 +189,23 @@ class CategoryField(_Codes):
 
 
 class ClassField(_Codes):
-    def __init__(self, known: Sequence[str], *, learning: bool, limit: int) -> None:
-        super().__init__(known, 0, learning=learning, limit=limit)
+    """Class labels; `refused` gives the reason for labels that are known not to be classes (a class of
+    the file with too few rows to be learned)."""
+
+    def __init__(self, known: Sequence[str], refused: Mapping[str, str] | None = None) -> None:
+        super().__init__(known, 0)
+        self._refused = dict(refused or {})
 
     def one(self, text: str) -> str:
         code = self.lookup(text)
         if code == "":
             raise ValueError("the target is empty")
-        if code is None and self.overflow:
-            raise ValueError(
-                f"class {text.strip()[:40]!r} is one more than the {self._limit} classes allowed"
-            )
         if code is None:
+            label = text.strip()
+            if label in self._refused:
+                raise ValueError(self._refused[label])
             known = ", ".join(map(repr, self.values[:10]))
-            raise ValueError(f"class {text.strip()[:40]!r} is not one of the target's classes ({known})")
+            raise ValueError(f"class {label[:40]!r} is not one of the target's classes ({known})")
         return code
 
     def many(self, texts: Sequence[str]) -> list[str] | None:
@@ -205,57 +227,54 @@ class RegressionTarget:
         return None if codes is None or "" in codes else codes  # an empty target is refused by `one`
 
 
-@dataclass(frozen=True)
-class EncoderLimits:
-    max_categories: int
-    max_classes: int
+def feature_encoder(feature: Feature, *, spellings: int = MAX_SPELLINGS) -> FieldEncoder:
+    """The encoder of one model feature."""
+    if feature.kind is FeatureKind.CATEGORICAL:
+        return CategoryField(feature.categories, spellings=spellings)
+    if feature.kind is FeatureKind.TIMESTAMP:
+        return TimestampField(feature.missing)
+    return NumberField(feature.missing)
 
 
 @dataclass(frozen=True)
 class EncodedBlock:
     lines: list[str]  # one per accepted row, without line end
+    targets: list[str]  # the encoded target of each accepted row
     rejected: list[tuple[int, str]]  # (index in the block, reason)
 
 
 class RowEncoder:
     """Encodes rows of one upload whose header has been matched to the schema.
 
-    With `learning` (a dataset's first upload) new categories and classes are added to the schema as they
-    are met, up to the limits; otherwise they map to the unknown code (features) or are refused (target).
+    `refused_classes` names labels of the upload that are not classes of the schema, with the reason.
     """
 
     def __init__(
-        self, schema: DatasetSchema, header: Sequence[str], *, learning: bool, limits: EncoderLimits
+        self,
+        schema: DatasetSchema,
+        header: Sequence[str],
+        *,
+        refused_classes: Mapping[str, str] | None = None,
     ) -> None:
         schema.check_header(header)
         position = {name.strip(): index for index, name in enumerate(header)}
         self.schema = schema
         self.width = len(header)
+        self.target_position = position[schema.target.name]
         self._classes: ClassField | None = None
         target: FieldEncoder = RegressionTarget()
         if schema.target.problem_type.is_classification:
-            target = self._classes = ClassField(
-                schema.target.classes, learning=learning, limit=limits.max_classes
-            )
-        self._categories: dict[str, CategoryField] = {}
+            target = self._classes = ClassField(schema.target.classes, refused_classes)
+        self._categories: set[str] = set()
         self._unknown: Counter[str] = Counter()
-        self._class_counts: Counter[str] = Counter()
         self._fields: list[tuple[int, str, FieldEncoder]] = [
-            (position[schema.target.name], schema.target.name, target)
+            (self.target_position, schema.target.name, target)
         ]
         for feature in schema.model_features:
-            encoder: FieldEncoder = NumberField(feature.missing)
             if feature.kind is FeatureKind.CATEGORICAL:
-                encoder = self._categories[feature.name] = CategoryField(
-                    feature.categories, learning=learning, limit=limits.max_categories
-                )
-            self._fields.append((position[feature.name], feature.name, encoder))
-        # Fields are encoded in an order where those that learn come after those that only refuse: numbers
-        # (refuse, never learn), then the target (refuses; learns classes), then categories (learn, never
-        # refuse). A value is learned only from a row no earlier field refused, so a rejected row teaches
-        # the schema nothing.
-        rank = {NumberField: 0, RegressionTarget: 0, ClassField: 1, CategoryField: 2}
-        self._order = sorted(range(len(self._fields)), key=lambda i: rank[type(self._fields[i][2])])
+                self._categories.add(feature.name)
+            self._fields.append((position[feature.name], feature.name, feature_encoder(feature)))
+        self._suffix = [WIDTH_MARKER] if schema.width_marker else []
 
     def encode(self, row: Sequence[str]) -> str:
         """The encoded line (no line end) of one row; `RecordRejected` says why it cannot be encoded."""
@@ -274,23 +293,21 @@ class RowEncoder:
         well_formed = [row for index, row in enumerate(rows) if index not in bad] if bad else rows
         offsets = [index for index in range(len(rows)) if index not in bad] if bad else None
         columns = list(zip(*well_formed, strict=True)) if well_formed else []
-        encoded_columns: list[Sequence[str]] = [()] * len(self._fields)
-        for field_index in self._order:
-            position, name, encoder = self._fields[field_index]
+        encoded_columns: list[Sequence[str]] = []
+        for position, name, encoder in self._fields:
             column = columns[position] if columns else ()
             encoded = encoder.many(column)
             if encoded is None:
                 encoded = self._one_by_one(encoder, name, column, bad, offsets)
-            encoded_columns[field_index] = encoded
+            encoded_columns.append(encoded)
+        if self._suffix:
+            encoded_columns.append(self._suffix * len(well_formed))
         rows_out: Iterable[tuple[str, ...]] = zip(*encoded_columns, strict=True)
         targets: Iterable[str] = encoded_columns[0]
         if len(bad) > len(rows) - len(well_formed):  # a well-formed row was rejected too
             keep = [index not in bad for index in (offsets if offsets is not None else range(len(rows)))]
             rows_out, targets = itertools.compress(rows_out, keep), itertools.compress(targets, keep)
-        lines = list(map(",".join, rows_out))
-        if self._classes is not None:
-            self._class_counts.update(targets)
-        return EncodedBlock(lines, sorted(bad.items()))
+        return EncodedBlock(list(map(",".join, rows_out)), list(targets), sorted(bad.items()))
 
     def _one_by_one(
         self,
@@ -302,53 +319,26 @@ class RowEncoder:
     ) -> list[str]:
         encoded = []
         for index, text in enumerate(column):
-            if (offsets[index] if offsets else index) in bad:
-                encoded.append("")  # refused already: neither encoded nor learned from
-                continue
             try:
                 code = encoder.one(text)
             except ValueError as error:
                 bad.setdefault(offsets[index] if offsets else index, f"column {name!r}: {error}")
                 code = ""
             else:
-                if code == UNKNOWN_CODE and isinstance(encoder, CategoryField):
+                if code == UNKNOWN_CODE and name in self._categories:
                     self._unknown[name] += 1
             encoded.append(code)
         return encoded
-
-    @property
-    def overflowing_categories(self) -> dict[str, int]:
-        """Per column, values a learning encoder met after the column held `max_categories`."""
-        return {name: codes.overflow for name, codes in self._categories.items() if codes.overflow}
 
     @property
     def unknown_categories(self) -> dict[str, int]:
         """Per column, how many values were written with the unknown code."""
         return dict(self._unknown)
 
-    @property
-    def class_counts(self) -> dict[str, int]:
-        """Accepted rows per target class label (classification only)."""
-        if self._classes is None:
-            return {}
-        labels = self._classes.values
-        return {labels[int(code)]: count for code, count in sorted(self._class_counts.items())}
-
-    def learned_schema(self, problem_type: ProblemType | None) -> DatasetSchema:
-        """The schema with every category and class met so far; `problem_type` None infers binary or
-        multiclass from the number of classes."""
-        target = self.schema.target
-        if self._classes is not None:
-            classes = self._classes.values
-            kind = problem_type or (ProblemType.BINARY if len(classes) <= 2 else ProblemType.MULTICLASS)
-            target = Target(target.name, kind, classes)
-        features = tuple(
-            replace(feature, categories=self._categories[feature.name].values)
-            if feature.name in self._categories
-            else feature
-            for feature in self.schema.features
-        )
-        return DatasetSchema(columns=self.schema.columns, target=target, features=features)
+    def label_of(self, code: str) -> str:
+        """The class label of an encoded target (classification only)."""
+        assert self._classes is not None
+        return self._classes.values[int(code)]
 
 
 class ModelInput:
@@ -359,13 +349,9 @@ class ModelInput:
 
     def __init__(self, schema: DatasetSchema) -> None:
         self.features = schema.model_features
-        self._encoders: list[FieldEncoder] = [
-            # No spelling memo: a client could otherwise fill a warm container with padded variants.
-            CategoryField(feature.categories, learning=False, limit=len(feature.categories), spellings=0)
-            if feature.kind is FeatureKind.CATEGORICAL
-            else NumberField(feature.missing)
-            for feature in self.features
-        ]
+        # No spelling memo: a client could otherwise fill a warm container with padded variants.
+        self._encoders = [feature_encoder(feature, spellings=0) for feature in self.features]
+        self._suffix = [WIDTH_MARKER] if schema.width_marker else []
 
     def encode(self, values: Sequence[str]) -> str:
         """The line (no line end) for one record; `RecordRejected` names the first field refused."""
@@ -377,4 +363,4 @@ class ModelInput:
                 fields.append(encoder.one(text))
             except ValueError as error:
                 raise RecordRejected(f"field {feature.name!r}: {error}") from None
-        return ",".join(fields)
+        return ",".join(fields + self._suffix)

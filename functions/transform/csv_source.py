@@ -3,6 +3,10 @@
 UTF-8 with or without a byte-order mark; LF, CRLF or CR line ends; quoted fields with embedded
 delimiters, quotes and newlines (RFC 4180); the delimiter (comma, semicolon, tab or pipe) is the one
 the header line uses most.
+
+Quoting is read strictly: a quoted field that is never closed, or a closing quote followed by anything
+but a delimiter or a line end, is a syntax error of the whole file, never a field that silently swallows
+the lines after it. Every row knows the line it starts on, so a report can point at it.
 """
 
 from __future__ import annotations
@@ -27,16 +31,75 @@ csv.field_size_limit(FIELD_SIZE_LIMIT)
 @dataclass(frozen=True)
 class RowBlock:
     rows: list[list[str]]
-    # The line the block's first row is on when each of its rows is one line; None when some row spans
-    # lines (a quoted line end) or blank lines were dropped, so no row's line is known from its index.
-    first_line: int | None
+    # The line the block's first row starts on.
+    first_line: int
+    # The line each row starts on, where some row spans lines (a quoted line end) or blank lines were
+    # dropped; None when every row is one line, so row i starts on first_line + i.
+    row_lines: list[int] | None = None
 
-    def line_of(self, index: int) -> int | None:
-        return None if self.first_line is None else self.first_line + index
+    def line_of(self, index: int) -> int:
+        return self.first_line + index if self.row_lines is None else self.row_lines[index]
+
+    def spans_lines(self, index: int) -> bool:
+        """Whether the row holds a quoted line end, and so ends on a later line than it starts."""
+        return self.row_lines is not None and any(map(_has_line_end, self.rows[index]))
 
 
 class UnreadableCsv(ValueError):
     """The object is not CSV text this pipeline can read; the message says where and why."""
+
+
+class CsvSyntaxError(UnreadableCsv):
+    """Broken quoting. The reader detects it at `line`; the row it breaks may start long before (a quote
+    that is never closed), which `locate_syntax_error` finds by reading the file again row by row."""
+
+    def __init__(self, error: str, line: int, row_line: int | None = None) -> None:
+        self.error = error
+        self.line = line
+        self.row_line = row_line
+        if row_line is None:
+            where = f"at line {line}"
+        elif error == "unexpected end of data":
+            where = f"in the row that starts at line {row_line}: a quoted field opened there is never closed"
+        else:
+            where = f"in the row that starts at line {row_line} (at line {line})"
+        super().__init__(f"CSV syntax error {where}: {error}; check the quotes of that row")
+
+
+def locate_syntax_error(binary: IO[bytes]) -> CsvSyntaxError | None:
+    """The first syntax error of the file, naming the line its row starts on; None when there is none.
+    Row by row, and so slow: for the report of a file already found broken."""
+    rows = CsvRows(binary)
+    reader = rows._reader
+    start = rows.line_number + 1
+    try:
+        for _ in reader:
+            start = rows.line_number + 1
+    except csv.Error as error:
+        return CsvSyntaxError(str(error), rows.line_number, start)
+    return None
+
+
+def _has_line_end(field: str) -> bool:
+    return "\n" in field or "\r" in field
+
+
+def _line_ends(field: str) -> int:
+    return field.count("\n") + field.count("\r") - field.count("\r\n")
+
+
+def _located(rows: list[list[str]], first_line: int) -> RowBlock:
+    """A block where some row spans lines or blank lines (which csv yields as []) were read: each row's
+    own start line, blank lines dropped."""
+    kept: list[list[str]] = []
+    lines: list[int] = []
+    line = first_line
+    for row in rows:
+        if row:
+            kept.append(row)
+            lines.append(line)
+        line += 1 + sum(map(_line_ends, row))
+    return RowBlock(kept, lines[0] if lines else first_line, lines)
 
 
 class CsvRows:
@@ -56,7 +119,7 @@ class CsvRows:
         if not first_line.strip():
             raise UnreadableCsv("the file is empty" if not first_line else "the first line (header) is empty")
         delimiter = delimiter or _header_delimiter(first_line)
-        self._reader = csv.reader(itertools.chain([first_line], self._text), delimiter=delimiter)
+        self._reader = csv.reader(itertools.chain([first_line], self._text), delimiter=delimiter, strict=True)
         header = self._next_row()
         if header is None:  # the first line is not empty, so csv yields a row for it
             raise UnreadableCsv("the file is empty")
@@ -75,11 +138,10 @@ class CsvRows:
                 rows = list(itertools.islice(reader, size))
                 if not rows:
                     return
-                exact = self.line_number - first_line + 1 == len(rows)
-                if not all(rows):  # csv yields [] for a blank line
-                    rows = [row for row in rows if row]
-                    exact = False
-                yield RowBlock(rows, first_line if exact else None)
+                if self.line_number - first_line + 1 == len(rows):
+                    yield RowBlock(rows, first_line)
+                else:
+                    yield _located(rows, first_line)
 
     def _next_row(self) -> list[str] | None:
         with self._reading():
@@ -93,7 +155,7 @@ class CsvRows:
             where = f"after line {self.line_number}: {error.reason}"
             raise UnreadableCsv(f"the file is not UTF-8 text ({where}); save it as UTF-8") from None
         except csv.Error as error:
-            raise UnreadableCsv(f"CSV syntax error at line {self.line_number}: {error}") from None
+            raise CsvSyntaxError(str(error), self.line_number) from None
 
     def _decode(self, read: Callable[[], str]) -> str:
         try:

@@ -1,6 +1,7 @@
 """Where a dataset's files live in the data bucket, and reading and writing the small ones.
 
 raw/<dataset>/<file>.csv                     uploads, never changed or deleted by the pipeline
+raw/<dataset>/dataset.json                   the dataset's own settings (optional, written by its team)
 processed/<dataset>/schema.json              the dataset's schema, written once by its first upload
 processed/<dataset>/<run>/train/part-*.csv   encoded training rows
 processed/<dataset>/<run>/validation/...     encoded validation rows
@@ -87,15 +88,21 @@ class DatasetStore:
         self._s3 = s3
         self._bucket = bucket
 
-    def read_json(self, key: str) -> Any | None:
-        """The JSON document at `key`, None when there is none (the role may list, so S3 says 404)."""
+    def read_bytes(self, key: str) -> bytes | None:
+        """The object at `key`, None when there is none (the role may list, so S3 says 404)."""
         try:
             response = self._s3.get_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
             if error_code(error) == "NoSuchKey":
                 return None
             raise
-        return json.loads(response["Body"].read())
+        body: bytes = response["Body"].read()
+        return body
+
+    def read_json(self, key: str) -> Any | None:
+        """The JSON document at `key`, None when there is none."""
+        data = self.read_bytes(key)
+        return None if data is None else json.loads(data)
 
     def read_schema(self, dataset: str) -> DatasetSchema | None:
         key = dataset_schema_key(dataset)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.dataset_schema import ProblemType
-from shared.encoding import EncoderLimits
 from shared.environment import invalid, require
 from shared.s3_events import UploadFilter
 from transform.pipeline import TransformOptions
@@ -24,6 +23,7 @@ PROBLEM_TYPE = "PROBLEM_TYPE"
 VALIDATION_PERCENT = "VALIDATION_PERCENT"
 MAX_REJECTED_ROWS_PERCENT = "MAX_REJECTED_ROWS_PERCENT"
 MAX_CATEGORIES = "MAX_CATEGORIES"
+MIN_LABELED_ROWS = "MIN_LABELED_ROWS"
 PART_FILE_MB = "PART_FILE_MB"
 TUNING_JOB_PREFIX = "TUNING_JOB_PREFIX"
 TUNING_REQUEST_TEMPLATE = "TUNING_REQUEST_TEMPLATE"
@@ -38,6 +38,7 @@ VARIABLES = (
     VALIDATION_PERCENT,
     MAX_REJECTED_ROWS_PERCENT,
     MAX_CATEGORIES,
+    MIN_LABELED_ROWS,
     PART_FILE_MB,
     TUNING_JOB_PREFIX,
     TUNING_REQUEST_TEMPLATE,
@@ -71,7 +72,7 @@ def load_environment(env: Mapping[str, str] = os.environ) -> TransformEnvironmen
                 max_categories=max_categories,
                 numeric_tolerance=max_rejected_fraction,
             ),
-            limits=EncoderLimits(max_categories=max_categories, max_classes=max_categories),
+            min_labeled_rows=int(env[MIN_LABELED_ROWS]),
         )
         return TransformEnvironment(
             bucket=env[DATA_BUCKET],

@@ -1,8 +1,16 @@
 """Turn one CSV upload into encoded training and validation rows: the transform's core, free of AWS.
 
-Rows stream from the source through the schema's encoder into two sinks, one row at a time, so memory
-does not grow with the file. A row the schema cannot take is counted and reported; past the configured
-share of bad rows, or when the file as a whole is unusable, `FileRejected` says why.
+An upload is read twice, each time as a stream of blocks, so memory does not grow with the file:
+
+1. the profile pass (`transform.profile`) counts every column: a dataset's first upload is given its
+   schema from it, and every upload's split is anchored on it (each class's extreme rows, below);
+   a third read of the same kind follows only when the profile counted rows the encoder will refuse,
+   so that they shape neither the categories, the classes nor the anchors;
+2. the encoding pass writes each labeled row to `train` or `validation`.
+
+Rows without a target are unlabeled: left out, counted, reported, never an error. A row the schema cannot
+take is refused alone, with its row, line and reason; past the configured share of bad rows, below the
+minimum of labeled rows, or when the file as a whole is unusable, `FileRejected` says why.
 """
 
 from __future__ import annotations
@@ -10,46 +18,66 @@ from __future__ import annotations
 import itertools
 import operator
 import time
-import zlib
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
-from shared.dataset_schema import DatasetSchema, ProblemType, SchemaError, SchemaMismatch
-from shared.encoding import EncoderLimits, RowEncoder
-from transform.csv_source import CsvRows, RowBlock, UnreadableCsv
-from transform.schema_inference import InferenceOptions, infer_schema
+from shared.dataset_schema import DatasetSchema, FeatureKind, SchemaError, SchemaMismatch, is_missing
+from shared.encoding import RowEncoder
+from transform.csv_source import CsvRows, CsvSyntaxError, RowBlock, UnreadableCsv, locate_syntax_error
+from transform.profile import TableProfile, row_hashes
+from transform.schema_inference import InferenceOptions, check_names, infer_schema
 
 # Rows encoded together, column by column; the deadline is checked once per block. Wide files get fewer
 # rows per block, so a block never holds more than CELLS_PER_BLOCK fields (memory bounded by width too).
 BLOCK_ROWS = 2048
 CELLS_PER_BLOCK = 2048 * 64
-# Rows a new dataset's column kinds are inferred from (fewer for wide files, by the same cell budget).
-SAMPLE_ROWS = 2048
 MIN_ROWS = 16
+
+OpenSource = Callable[[], IO[bytes]]
 
 
 class Split:
-    """Which encoded rows go to validation: a fixed pseudo-random pattern over the row's position among
-    the file's accepted rows, so the same file always splits the same way, in blocks of any size."""
+    """Which encoded rows go to validation: a fixed pseudo-random choice by a digest of the row's own
+    fields, so the same row goes the same way in any file and in any order, and identical rows never
+    straddle the two splits. Each class's anchors are pinned: the row of the smallest digest goes to
+    validation and the row of the largest to training, so both splits hold every class of the upload."""
 
-    PERIOD = 1 << 16
     BUCKETS = 10_000
 
-    def __init__(self, validation_fraction: float) -> None:
-        threshold = round(validation_fraction * self.BUCKETS)
-        pattern = [
-            zlib.crc32(position.to_bytes(4, "little")) % self.BUCKETS < threshold
-            for position in range(self.PERIOD)
-        ]
-        self._pattern = pattern * 2
+    def __init__(self, validation_fraction: float, anchors: Mapping[str | None, Sequence[int]]) -> None:
+        self._threshold = round(validation_fraction * self.BUCKETS)
+        self._pinned: dict[tuple[str | None, int], bool] = {}
+        # Classes whose rows all have one digest (copies of one row): the first copy met goes to
+        # validation, the others to training (which copy is which cannot matter: they are the same row).
+        self._copies: set[tuple[str | None, int]] = set()
+        for key, (low, high) in anchors.items():
+            if low == high:
+                self._copies.add((key, low))
+            else:
+                self._pinned[key, low] = True
+                self._pinned[key, high] = False
+        self._digests = {digest for _, digest in self._pinned} | {digest for _, digest in self._copies}
 
-    def mask(self, start: int, count: int) -> list[bool]:
-        """Validation flags of `count` rows from position `start` on."""
-        flags: list[bool] = []
-        while len(flags) < count:
-            offset = (start + len(flags)) % self.PERIOD
-            flags += self._pattern[offset : offset + min(count - len(flags), self.PERIOD)]
+    def mask(self, digests: Sequence[int], keys: Sequence[str | None]) -> list[bool]:
+        """Validation flags of rows with these digests and class keys (None for regression)."""
+        threshold, buckets = self._threshold, self.BUCKETS
+        flags = [digest % buckets < threshold for digest in digests]
+        if self._digests.isdisjoint(digests):
+            return flags
+        for index, (digest, key) in enumerate(zip(digests, keys, strict=True)):
+            pinned = self._pinned.get((key, digest))
+            if pinned is not None:
+                flags[index] = pinned
+            elif (key, digest) in self._copies:
+                flags[index] = True
+                self._copies.discard((key, digest))
+                self._pinned[key, digest] = False
         return flags
+
+    def validation_share(self) -> float:
+        return self._threshold / self.BUCKETS
 
 
 class RowSink(Protocol):
@@ -59,8 +87,8 @@ class RowSink(Protocol):
 
 @dataclass(frozen=True)
 class RejectedRow:
-    row: int  # 1-based data row, the header not counted
-    line: int | None  # the file's line the row is on, when the row is a single line
+    row: int  # 1-based data row, the header and blank lines not counted
+    line: int  # the file's line the row starts on
     reason: str
 
 
@@ -85,8 +113,8 @@ class TransformOptions:
     validation_fraction: float
     max_rejected_fraction: float
     inference: InferenceOptions
-    limits: EncoderLimits
-    sample_rows: int = SAMPLE_ROWS
+    # Fewest labeled rows an upload must keep to be trained on.
+    min_labeled_rows: int
     max_reported_rows: int = 100
 
 
@@ -97,14 +125,16 @@ class TransformOutcome:
     rows_read: int
     train_rows: int
     validation_rows: int
+    unlabeled_rows: int
     rejected_rows: tuple[RejectedRow, ...]
     rejected_row_count: int
     unknown_categories: dict[str, int] = field(default_factory=dict)
-    class_counts: dict[str, int] = field(default_factory=dict)
+    # Classification only: per class label, its rows in each split.
+    class_counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def transform_csv(
-    source: IO[bytes],
+    open_source: OpenSource,
     *,
     stored_schema: DatasetSchema | None,
     options: TransformOptions,
@@ -112,110 +142,181 @@ def transform_csv(
     validation: RowSink,
     deadline: float | None = None,
 ) -> TransformOutcome:
-    """Encode every row of `source` into `train` or `validation`; `deadline` is a `time.monotonic()`."""
+    """Encode every row of the upload into `train` or `validation`. `open_source` opens the same object
+    afresh for each pass; `deadline` is a `time.monotonic()`."""
     try:
-        rows = CsvRows(source)
-        return _Run(rows, stored_schema, options, deadline).into(train, validation)
+        return _Transform(open_source, stored_schema, options, deadline).into(train, validation)
+    except CsvSyntaxError as error:
+        located = error if error.row_line is not None else locate_syntax_error(open_source())
+        raise FileRejected(str(located or error)) from None
     except (UnreadableCsv, SchemaMismatch) as error:
         raise FileRejected(str(error)) from None
 
 
-class _Run:
+@dataclass
+class _Rows:
+    """One block's non-blank rows, each with its number among the file's data rows and its line."""
+
+    rows: list[list[str]]
+    numbers: list[int]
+    lines: list[int]
+    block: RowBlock
+    indexes: list[int]
+
+    def spans_lines(self, index: int) -> bool:
+        return self.block.spans_lines(self.indexes[index])
+
+
+class _Transform:
     def __init__(
-        self, rows: CsvRows, stored: DatasetSchema | None, options: TransformOptions, deadline: float | None
+        self,
+        open_source: OpenSource,
+        stored: DatasetSchema | None,
+        options: TransformOptions,
+        deadline: float | None,
     ) -> None:
-        self.rows = rows
+        self.open_source = open_source
+        self.stored = stored
         self.options = options
         self.deadline = deadline
-        self.learning = stored is None
-        cells_fit = max(MIN_ROWS, CELLS_PER_BLOCK // len(rows.header))
-        self.blocks = rows.blocks(min(BLOCK_ROWS, cells_fit))
-        # The first upload's schema is inferred from its first rows, which are then encoded first.
-        self.read_ahead: list[RowBlock] = []
-        if stored is None:
-            sample: list[list[str]] = []
-            sample_rows = min(options.sample_rows, cells_fit)
-            while len(sample) < sample_rows and (block := next(self.blocks, None)) is not None:
-                self.read_ahead.append(block)
-                sample += block.rows
-            stored = infer_schema(rows.header, sample[:sample_rows], options.inference)
-        limits = options.limits
-        if options.inference.problem_type is ProblemType.BINARY:
-            limits = EncoderLimits(limits.max_categories, max_classes=2)
-        self.encoder = RowEncoder(stored, rows.header, learning=self.learning, limits=limits)
         self.rejected: list[RejectedRow] = []
         self.rejected_count = 0
-        self.split = Split(options.validation_fraction)
+
+    # --- passes over the file -------------------------------------------------------------------
+
+    def _read(self) -> tuple[list[str], Iterator[_Rows]]:
+        rows = CsvRows(self.open_source())
+        if self.stored is not None:
+            self.stored.check_header(rows.header)
+        else:
+            check_names(rows.header, self.options.inference.target_column)
+        size = min(BLOCK_ROWS, max(MIN_ROWS, CELLS_PER_BLOCK // len(rows.header)))
+        return rows.header, self._numbered(rows, rows.blocks(size))
+
+    def _numbered(self, source: CsvRows, blocks: Iterator[RowBlock]) -> Iterator[_Rows]:
+        number = 0
+        for block in blocks:
+            blank = list(map(str.strip, map("".join, block.rows)))
+            # A row of empty fields (",,,", as spreadsheets export) is no row.
+            indexes = [i for i, text in enumerate(blank) if text] if "" in blank else range(len(blank))
+            rows = [block.rows[i] for i in indexes] if "" in blank else block.rows
+            numbers = list(range(number + 1, number + 1 + len(rows)))
+            number += len(rows)
+            yield _Rows(rows, numbers, [block.line_of(i) for i in indexes], block, list(indexes))
+            self._check_deadline(number, source.line_number)
+
+    def _profile(self, accept: Callable[[_Rows], list[bool]] | None = None) -> TableProfile:
+        header, blocks = self._read()
+        target = self.stored.target.name if self.stored else self.options.inference.target_column
+        profile = TableProfile.new(header, target, self.options.inference.max_categories + 1)
+        width = len(header)
+        for rows in blocks:
+            well_formed = [len(row) == width for row in rows.rows]
+            if not all(well_formed):
+                profile.malformed += well_formed.count(False)
+                for index, good in enumerate(well_formed):
+                    if not good and rows.spans_lines(index):
+                        raise self._swallowed(rows, index, f"has {len(rows.rows[index])} fields, not {width}")
+            keep = well_formed if accept is None else list(map(operator.and_, well_formed, accept(rows)))
+            profile.add(list(itertools.compress(rows.rows, keep)) if not all(keep) else rows.rows)
+        return profile
+
+    def _schema(self) -> tuple[DatasetSchema, TableProfile, Mapping[str, str]]:
+        """The upload's schema, the profile of the rows it accepts, and the labels it refuses as classes."""
+        profile = self._profile()
+        if profile.rows + profile.malformed == 0:
+            raise self._refusal("the file has a header but no data rows")
+        self._check_labeled(profile.labeled, "labeled rows")
+        inference = None
+        if self.stored is not None:
+            schema = self.stored
+            self._refuse_decimal_commas(schema, profile)
+        else:
+            inference = infer_schema(profile, self.options.inference)
+            schema = inference.schema
+        refused = inference.refused_classes if inference else {}
+        if _would_reject(schema, profile, refused):
+            encoder = RowEncoder(schema, profile.header, refused_classes=refused)
+            profile = self._profile(lambda rows: _accepted(encoder, rows.rows))
+            if inference is not None:
+                inference = infer_schema(profile, self.options.inference, kinds=schema)
+                schema, refused = inference.schema, {**refused, **inference.refused_classes}
+        return schema, profile, refused
 
     def into(self, train: RowSink, validation: RowSink) -> TransformOutcome:
-        train_rows = validation_rows = rows_read = 0
-        for rows in itertools.chain(self.read_ahead, self.blocks):
-            encoded = self.encoder.encode_block(rows.rows)
-            blank = 0
+        schema, profile, refused = self._schema()
+        header, blocks = self._read()
+        encoder = RowEncoder(schema, header, refused_classes=refused)
+        classes = schema.target.classes
+        split = Split(self.options.validation_fraction, _anchors(schema, profile))
+        target = encoder.target_position
+        # Accepted rows per side (True: validation) and class code (None for regression).
+        counts: dict[bool, Counter[str | None]] = {True: Counter(), False: Counter()}
+        rows_read = unlabeled = 0
+        for rows in blocks:
+            rows_read += len(rows.rows)
+            labeled = [len(row) <= target or not is_missing(row[target]) for row in rows.rows]
+            if not all(labeled):
+                unlabeled += labeled.count(False)
+                rows = _compress(rows, labeled)
+            encoded = encoder.encode_block(rows.rows)
+            accepted = [True] * len(rows.rows)
             for index, reason in encoded.rejected:
-                if not "".join(rows.rows[index]).strip():
-                    blank += 1  # a row of empty fields (",,,", as spreadsheets export) is no row
-                    continue
-                self._reject(rows_read + index + 1 - blank, rows.line_of(index), reason)
-            rows_read += len(rows.rows) - blank
-            to_validation = self.split.mask(train_rows + validation_rows, len(encoded.lines))
-            validation_lines = list(itertools.compress(encoded.lines, to_validation))
-            train_lines = list(itertools.compress(encoded.lines, map(operator.not_, to_validation)))
-            if train_lines:
-                train.write(("\n".join(train_lines) + "\n").encode())
-                train_rows += len(train_lines)
-            if validation_lines:
-                validation.write(("\n".join(validation_lines) + "\n").encode())
-                validation_rows += len(validation_lines)
-            self._check_deadline(rows_read)
-        return self._outcome(rows_read, train_rows, validation_rows)
+                if rows.spans_lines(index):
+                    raise self._swallowed(rows, index, reason)
+                accepted[index] = False
+                self._reject(rows.numbers[index], rows.lines[index], reason)
+            digests = row_hashes(itertools.compress(rows.rows, accepted) if encoded.rejected else rows.rows)
+            keys: Sequence[str | None] = encoded.targets if classes else [None] * len(digests)
+            to_validation = split.mask(digests, keys)
+            to_train = list(map(operator.not_, to_validation))
+            for side, sink, flags in ((True, validation, to_validation), (False, train, to_train)):
+                lines = list(itertools.compress(encoded.lines, flags))
+                if lines:
+                    sink.write(("\n".join(lines) + "\n").encode())
+                counts[side].update(itertools.compress(keys, flags))
+        return self._outcome(schema, encoder, rows_read, unlabeled, counts)
 
-    def _reject(self, row: int, line: int | None, reason: str) -> None:
-        self.rejected_count += 1
-        if len(self.rejected) < self.options.max_reported_rows:
-            self.rejected.append(RejectedRow(row, line, reason))
+    # --- checks and reports ---------------------------------------------------------------------
 
-    def _check_deadline(self, rows_read: int) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise DeadlineReached(
-                f"the file could not be transformed within the function's timeout: stopped after "
-                f"{rows_read} rows (line {self.rows.line_number}); split it into smaller files",
-                tuple(self.rejected),
-                self.rejected_count,
-            )
-
-    def _refusal(self, reason: str) -> FileRejected:
-        return FileRejected(reason, tuple(self.rejected), self.rejected_count)
-
-    def _outcome(self, rows_read: int, train_rows: int, validation_rows: int) -> TransformOutcome:
+    def _outcome(
+        self,
+        schema: DatasetSchema,
+        encoder: RowEncoder,
+        rows_read: int,
+        unlabeled: int,
+        counts: dict[bool, Counter[str | None]],
+    ) -> TransformOutcome:
         options = self.options
         if rows_read == 0:
             raise self._refusal("the file has a header but no data rows")
-        if self.rejected_count > options.max_rejected_fraction * rows_read:
+        labeled = rows_read - unlabeled
+        if self.rejected_count > options.max_rejected_fraction * labeled:
             raise self._refusal(
-                f"{self.rejected_count} of {rows_read} rows cannot be used, more than the allowed "
+                f"{self.rejected_count} of {labeled} labeled rows cannot be used, more than the allowed "
                 f"{options.max_rejected_fraction:.1%}"
             )
+        validation_rows, train_rows = sum(counts[True].values()), sum(counts[False].values())
+        self._check_labeled(train_rows + validation_rows, "usable labeled rows")
+        class_counts = {}
+        if schema.target.problem_type.is_classification:
+            codes = sorted({code for code in (*counts[True], *counts[False]) if code is not None}, key=int)
+            class_counts = {
+                encoder.label_of(code): {"train": counts[False][code], "validation": counts[True][code]}
+                for code in codes
+            }
+            if len(codes) < 2:
+                only = ", ".join(map(repr, class_counts)) or "none"
+                raise self._refusal(
+                    f"target {schema.target.name!r} has a single class ({only}): nothing to learn"
+                )
+            for label, sides in class_counts.items():
+                if not all(sides.values()):  # the anchors put every class in both splits
+                    raise self._refusal(f"class {label!r} did not reach both splits: {sides}")
         if not train_rows or not validation_rows:
             raise self._refusal(
                 f"{train_rows + validation_rows} usable rows are too few to fill both a training and a "
                 f"validation split ({options.validation_fraction:.0%} validation)"
-            )
-        for name, count in self.encoder.overflowing_categories.items():
-            raise self._refusal(
-                f"column {name!r} has more than maxCategories ({options.limits.max_categories}) distinct "
-                f"values ({count} rows past the limit): raise maxCategories, or leave the column out"
-            )
-        schema = (
-            self.encoder.learned_schema(options.inference.problem_type)
-            if self.learning
-            else self.encoder.schema
-        )
-        class_counts = self.encoder.class_counts
-        if schema.target.problem_type.is_classification and len(class_counts) < 2:
-            raise self._refusal(
-                f"target {schema.target.name!r} has a single class {next(iter(class_counts))!r}: "
-                "there is nothing to learn"
             )
         try:
             schema.validate()
@@ -223,12 +324,102 @@ class _Run:
             raise self._refusal(f"the file does not make a valid schema: {error}") from None
         return TransformOutcome(
             schema=schema,
-            schema_learned=self.learning,
+            schema_learned=self.stored is None,
             rows_read=rows_read,
             train_rows=train_rows,
             validation_rows=validation_rows,
+            unlabeled_rows=unlabeled,
             rejected_rows=tuple(self.rejected),
             rejected_row_count=self.rejected_count,
-            unknown_categories=self.encoder.unknown_categories,
+            unknown_categories=encoder.unknown_categories,
             class_counts=class_counts,
         )
+
+    def _check_labeled(self, count: int, what: str) -> None:
+        least = self.options.min_labeled_rows
+        if count < least:
+            raise self._refusal(
+                f"{count} {what} are too few to learn from: at least minLabeledRows ({least}) are needed"
+            )
+
+    def _refuse_decimal_commas(self, schema: DatasetSchema, profile: TableProfile) -> None:
+        """A later upload that writes a numeric column with decimal commas is refused whole, as a first
+        upload is: row by row, every such row would be left out."""
+        columns = dict(zip(profile.header, profile.columns, strict=True))
+        for feature in schema.model_features:
+            column = columns[feature.name]
+            if feature.kind is FeatureKind.NUMERIC and column.decimal_commas:
+                raise SchemaMismatch(
+                    f"column {feature.name!r} holds numbers with decimal commas or thousands separators "
+                    f"({column.decimal_commas} values, e.g. {column.comma_example!r}): save the file with "
+                    "decimal points and no thousands separators"
+                )
+
+    def _reject(self, row: int, line: int, reason: str) -> None:
+        self.rejected_count += 1
+        if len(self.rejected) < self.options.max_reported_rows:
+            self.rejected.append(RejectedRow(row, line, reason))
+
+    def _swallowed(self, rows: _Rows, index: int, reason: str) -> FileRejected:
+        """A refused row that spans lines: a quote opened in it may have swallowed the rows after it."""
+        return FileRejected(
+            f"the row that starts at line {rows.lines[index]} runs over several lines through a quoted field "
+            f"and {reason}: a quote that is never closed there swallows the rows after it; check its quotes"
+        )
+
+    def _check_deadline(self, rows_read: int, line: int) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise DeadlineReached(
+                f"the file could not be transformed within the function's timeout: stopped after "
+                f"{rows_read} rows (line {line}); split it into smaller files",
+                tuple(self.rejected),
+                self.rejected_count,
+            )
+
+    def _refusal(self, reason: str) -> FileRejected:
+        return FileRejected(reason, tuple(self.rejected), self.rejected_count)
+
+
+def _anchors(schema: DatasetSchema, profile: TableProfile) -> dict[str | None, list[int]]:
+    """The split's anchors, by class code (classification) or under None (regression)."""
+    classes = schema.target.classes
+    if not classes:
+        return dict(profile.anchors.by_label)
+    by_label = profile.class_anchors.by_label if profile.class_anchors is not None else {}
+    return {str(classes.index(label)): bounds for label, bounds in by_label.items() if label in classes}
+
+
+def _compress(rows: _Rows, keep: Sequence[bool]) -> _Rows:
+    def kept(values: Sequence[int]) -> list[int]:
+        return list(itertools.compress(values, keep))
+
+    return _Rows(
+        list(itertools.compress(rows.rows, keep)), kept(rows.numbers), kept(rows.lines), rows.block,
+        kept(rows.indexes),
+    )  # fmt: skip
+
+
+def _accepted(encoder: RowEncoder, rows: Sequence[Sequence[str]]) -> list[bool]:
+    """Which rows the encoder takes (unlabeled rows count as taken: the profile counts them apart)."""
+    target = encoder.target_position
+    flags = [True] * len(rows)
+    for index, _ in encoder.encode_block(rows).rejected:
+        row = rows[index]
+        flags[index] = len(row) > target and is_missing(row[target])
+    return flags
+
+
+def _would_reject(schema: DatasetSchema, profile: TableProfile, refused: Mapping[str, str]) -> bool:
+    """Whether the encoder will refuse some well-formed, labeled row that the profile counted."""
+    columns = dict(zip(profile.header, profile.columns, strict=True))
+    for feature in schema.model_features:
+        column = columns[feature.name]
+        markers = sum(column.words[marker] for marker in feature.missing)
+        if feature.kind is FeatureKind.NUMERIC and column.numbers + markers < column.present:
+            return True
+        if feature.kind is FeatureKind.TIMESTAMP:
+            return True  # a date that matches the ISO pattern may still be invalid (2024-02-30)
+    target = profile.target
+    if not schema.target.problem_type.is_classification:
+        return target.numbers < target.present
+    return target.values is None or bool(refused) or not set(target.values) <= set(schema.target.classes)

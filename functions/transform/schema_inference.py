@@ -1,14 +1,29 @@
-"""Infer a dataset's first schema from the header and the first rows of its first upload.
+"""Infer a dataset's schema from the profile of its whole first upload.
 
-The sample decides each column's kind; the transform then learns the categories and classes of the whole
-file (`RowEncoder` with learning on), so the stored schema knows every value of the first upload.
+The profile counts every row (`transform.profile`), so the schema is a function of the upload's set of
+rows: the same for any order of them. How each column is decided:
+
+- a column listed in `ignore_columns`, or without a value in any row, is ignored;
+- numeric when at least 90% of its values are numbers (the others are then refused row by row), or
+  when its only other values are a few words used as its own spelling of "no value" (`-`, `unknown`);
+  a column that would be numeric but for numbers written with decimal commas refuses the file;
+- timestamp when at least 90% of its values are ISO 8601 dates or timestamps;
+- otherwise text: categorical with its values as categories, in sorted order, unless it is an
+  identifier (more than half of its values occur once, or more than `max_categories` distinct values)
+  or holds one value in every row;
+- a numeric column holding each whole number of a range exactly once is a row number, and ignored.
+
+The target: under `problem_type` auto, text is classification, and so is a numeric target of whole
+numbers with at most `MAX_INTEGER_CLASSES` distinct values, or of two values; any other numeric target is
+regression. A label with fewer than `MIN_CLASS_ROWS` rows cannot be in both splits, so it is no class: its
+rows are refused. Binary classes are ordered so that the positive label (1, true, yes, ...) is code 1.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from shared.dataset_schema import (
     DatasetSchema,
@@ -17,9 +32,34 @@ from shared.dataset_schema import (
     ProblemType,
     SchemaMismatch,
     Target,
-    is_missing,
     parse_number,
 )
+from transform.profile import ColumnProfile, TableProfile
+
+# Share of a column's values that must be numbers (or dates) for it to be numeric (or timestamp); the
+# rest are refused row by row instead of turning a column of numbers into categories.
+NUMERIC_SHARE = 0.9
+# At most this many distinct words may stand for "no value" in a column that is otherwise numbers, each
+# used at least MIN_MARKER_USES times: a convention, not a one-off typo (which is refused with its row).
+MAX_MISSING_MARKERS = 3
+MIN_MARKER_USES = 3
+# A text column where more than this share of the values occur only once is an identifier (names, ids,
+# free text): a value seen once teaches the model nothing, and later uploads bring new ones.
+IDENTIFIER_SHARE = 0.5
+# A numeric target of whole numbers with at most this many distinct values is a class label (digits 0-9,
+# wine cultivars 1-3, ratings 1-5), not a quantity; problemType regression overrides.
+MAX_INTEGER_CLASSES = 10
+# Rows a class needs: one for training and one for validation.
+MIN_CLASS_ROWS = 2
+# Binary labels whose positive value is code 1, whatever their order in the file (lowercase).
+POSITIVE_LABELS = {
+    frozenset({"0", "1"}): "1",
+    frozenset({"false", "true"}): "true",
+    frozenset({"no", "yes"}): "yes",
+    frozenset({"n", "y"}): "y",
+    frozenset({"f", "t"}): "t",
+    frozenset({"negative", "positive"}): "positive",
+}
 
 
 @dataclass(frozen=True)
@@ -28,100 +68,22 @@ class InferenceOptions:
     # None: binary, multiclass or regression from the target's values.
     problem_type: ProblemType | None
     max_categories: int
-    # Share of a sample column's values that may fail to parse while the column still counts as numeric:
-    # those rows are then rejected one by one instead of turning the column into categories.
+    # Share of a column's values that may fail to parse while the column still counts as numeric, where it
+    # is larger than 1 - NUMERIC_SHARE (the stack's maxRejectedRowsPercent).
     numeric_tolerance: float
+    ignore_columns: frozenset[str] = frozenset()
 
 
-def infer_schema(
-    header: Sequence[str], sample: Sequence[Sequence[str]], options: InferenceOptions
-) -> DatasetSchema:
-    """Column kinds from every well-formed sample row; categories and classes only from the rows whose
-    numbers all parse, since the others will be rejected and must not shape the schema."""
+@dataclass(frozen=True)
+class Inference:
+    schema: DatasetSchema
+    # Labels of the upload that are not classes, with the reason their rows are refused.
+    refused_classes: Mapping[str, str]
+
+
+def check_names(header: Sequence[str], target_column: str) -> tuple[str, ...]:
+    """The header's column names, stripped; SchemaMismatch for a header no schema can be made of."""
     columns = tuple(name.strip() for name in header)
-    _check_names(columns, options.target_column)
-    rows = [row for row in sample if len(row) == len(columns)]
-    target_index = columns.index(options.target_column)
-    present = [_present(rows, index) for index in range(len(columns))]
-    words = [[value for value in values if not _is_number(value)] for values in present]
-    markers = {
-        index: _missing_markers(present[index], words[index])
-        for index in range(len(columns))
-        if index != target_index
-    }
-    numeric = {
-        index: bool(markers.get(index)) or _numeric(present[index], words[index], options.numeric_tolerance)
-        for index in range(len(columns))
-    }
-    clean = [
-        row
-        for row in rows
-        if all(
-            _is_number(row[index]) or row[index].strip() in markers.get(index, ())
-            for index, is_numeric in numeric.items()
-            if is_numeric
-        )
-    ]
-    for index, name in enumerate(columns):
-        if not numeric[index]:
-            _refuse_decimal_commas(name, present[index])
-    features = []
-    target: Target | None = None
-    for index, name in enumerate(columns):
-        values = _present(clean, index)
-        if name == options.target_column:
-            target = _infer_target(name, values, numeric[index], options)
-        elif numeric[index]:
-            features.append(Feature(name, FeatureKind.NUMERIC, missing=markers.get(index, ())))
-        else:
-            features.append(_categorical(name, values, options.max_categories))
-    assert target is not None  # _check_names guarantees the target column
-    return DatasetSchema(columns=columns, target=target, features=tuple(features))
-
-
-NUMERIC_SHARE = 0.9
-_DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
-# Share of a column's values that, written with a decimal comma, makes it a column of numbers.
-DECIMAL_COMMA_SHARE = 0.9
-
-
-def _refuse_decimal_commas(name: str, values: Sequence[str]) -> None:
-    """Numbers written with decimal commas (as European spreadsheets save semicolon CSVs) would become
-    thousands of categories; the schema would be wrong for good, so the file is refused instead."""
-    commas = [value for value in values if "," in value and _DECIMAL_COMMA.fullmatch(value)]
-    if values and len(commas) >= DECIMAL_COMMA_SHARE * len(values):
-        raise SchemaMismatch(
-            f"column {name!r} holds numbers with decimal commas (e.g. {commas[0]!r}): save the file with "
-            "decimal points"
-        )
-
-
-# At most this many distinct words may stand for "no value" in a column that is otherwise numbers, each
-# used at least MIN_MARKER_USES times: a convention, not a one-off typo (which is refused with its row).
-MAX_MISSING_MARKERS = 3
-MIN_MARKER_USES = 3
-
-
-def _missing_markers(values: Sequence[str], words: Sequence[str]) -> tuple[str, ...]:
-    """The words a mostly-numeric column writes for a missing number (`-`, `unknown`, `n.a.`): at most
-    MAX_MISSING_MARKERS of them, each used at least MIN_MARKER_USES times, none holding a digit, in a
-    column where numbers are the majority. A column of words with a few numbers, or numbers with many kinds
-    of words, gets none. `words` are the values that are not numbers."""
-    distinct = sorted(set(words))
-    if not words or len(words) * 2 >= len(values) or len(distinct) > MAX_MISSING_MARKERS:
-        return ()
-    if any(words.count(word) < MIN_MARKER_USES for word in distinct):
-        return ()
-    if any(character.isdigit() for word in distinct for character in word):
-        return ()
-    return tuple(distinct)
-
-
-def _present(rows: Sequence[Sequence[str]], index: int) -> list[str]:
-    return [row[index].strip() for row in rows if not is_missing(row[index])]
-
-
-def _check_names(columns: Sequence[str], target_column: str) -> None:
     if not any(columns):
         raise SchemaMismatch("the header row has no column names")
     blank = [str(position) for position, name in enumerate(columns, start=1) if not name]
@@ -133,6 +95,163 @@ def _check_names(columns: Sequence[str], target_column: str) -> None:
     if target_column not in columns:
         shown = ", ".join(map(repr, columns[:20]))
         raise SchemaMismatch(f"no target column {target_column!r} in the header (columns: {shown})")
+    return columns
+
+
+def infer_schema(
+    profile: TableProfile, options: InferenceOptions, kinds: DatasetSchema | None = None
+) -> Inference:
+    """The schema of an upload from its profile. `kinds`: a schema inferred before from a profile of the
+    same file that still counted the rows this one leaves out; its feature kinds are kept, and only the
+    categories and the target are learned again."""
+    columns = check_names(profile.header, options.target_column)
+    unknown = sorted(options.ignore_columns - set(columns))
+    if unknown:
+        raise SchemaMismatch(
+            f"ignoreColumns names column(s) {', '.join(map(repr, unknown))} not in the header"
+        )
+    if options.target_column in options.ignore_columns:
+        raise SchemaMismatch(f"ignoreColumns names the target column {options.target_column!r}")
+    earlier = {feature.name: feature for feature in kinds.features} if kinds is not None else {}
+    features = []
+    for name, column in zip(columns, profile.columns, strict=True):
+        if name == options.target_column:
+            continue
+        kept = earlier.get(name)
+        if kept is None:
+            features.append(_feature(name, column, profile.rows, options))
+        elif kept.kind is FeatureKind.CATEGORICAL:
+            features.append(replace(kept, categories=tuple(sorted(column.values or ()))))
+        else:
+            features.append(kept)
+    if not any(feature.kind is not FeatureKind.IGNORED for feature in features):
+        reasons = "; ".join(f"{f.name!r}: {f.reason}" for f in features) or "the file has only the target"
+        raise SchemaMismatch(f"no column is usable as a feature ({reasons})")
+    target, refused = _target(options.target_column, profile.target, options)
+    schema = DatasetSchema(columns=columns, target=target, features=tuple(features))
+    return Inference(schema, refused)
+
+
+def _feature(name: str, column: ColumnProfile, rows: int, options: InferenceOptions) -> Feature:
+    if name in options.ignore_columns:
+        return Feature(name, FeatureKind.IGNORED, reason="listed in ignoreColumns")
+    if column.present == 0:
+        return Feature(name, FeatureKind.IGNORED, reason="no value in any row of the first upload")
+    markers = _missing_markers(column)
+    marker_uses = sum(column.words[marker] for marker in markers)
+    considered = column.present - marker_uses
+    numbers = column.numbers + column.out_of_range
+    share = _numeric_share(options)
+    if column.decimal_commas and numbers + column.decimal_commas >= share * considered:
+        raise SchemaMismatch(
+            f"column {name!r} holds numbers with decimal commas or thousands separators "
+            f"({column.decimal_commas} values, e.g. {column.comma_example!r}): save the file with decimal "
+            "points and no thousands separators"
+        )
+    if markers or numbers >= share * considered:
+        if column.is_row_number and column.present == rows:
+            reason = f"each whole number from {column.low} to {column.high} once: a row number, not a feature"
+            return Feature(name, FeatureKind.IGNORED, reason=reason)
+        return Feature(name, FeatureKind.NUMERIC, missing=markers)
+    if column.timestamps >= share * column.present:
+        return Feature(name, FeatureKind.TIMESTAMP, missing=_missing_markers(column))
+    return _categorical(name, column, options)
+
+
+def _numeric_share(options: InferenceOptions) -> float:
+    """Share of a column's values that makes it numeric: NUMERIC_SHARE, or less where the stack lets more
+    rows be refused."""
+    return min(NUMERIC_SHARE, 1 - options.numeric_tolerance)
+
+
+def _categorical(name: str, column: ColumnProfile, options: InferenceOptions) -> Feature:
+    values = column.values
+    if values is None:
+        reason = f"more than maxCategories ({options.max_categories}) distinct values: an identifier"
+        return Feature(name, FeatureKind.IGNORED, reason=reason)
+    once = sum(1 for count in values.values() if count == 1)
+    if once > IDENTIFIER_SHARE * column.present:
+        reason = f"{once} of its {column.present} values occur only once: an identifier, not a feature"
+        return Feature(name, FeatureKind.IGNORED, reason=reason)
+    if len(values) == 1 and column.present == sum(values.values()) and not column.many_words:
+        only = next(iter(values))
+        return Feature(name, FeatureKind.IGNORED, reason=f"the one value {only[:40]!r}: nothing to learn")
+    return Feature(name, FeatureKind.CATEGORICAL, categories=tuple(sorted(values)))
+
+
+def _missing_markers(column: ColumnProfile) -> tuple[str, ...]:
+    """The words a mostly-numeric (or date) column writes for a missing value (`-`, `unknown`, `n.a.`):
+    at most MAX_MISSING_MARKERS of them, each used at least MIN_MARKER_USES times, none holding a digit,
+    in a column where numbers or dates are the majority."""
+    words = column.words
+    if not words or column.many_words or column.word_count * 2 >= column.present:
+        return ()
+    if len(words) > MAX_MISSING_MARKERS or any(count < MIN_MARKER_USES for count in words.values()):
+        return ()
+    if any(character.isdigit() for word in words for character in word):
+        return ()
+    return tuple(sorted(words))
+
+
+def _target(name: str, column: ColumnProfile, options: InferenceOptions) -> tuple[Target, dict[str, str]]:
+    labels = column.values
+    numbers = column.numbers + column.out_of_range
+    share = _numeric_share(options)
+    numeric = column.present > 0 and numbers >= share * column.present
+    refused = {
+        label: f"class {label[:40]!r} has {count} labeled row(s), fewer than the {MIN_CLASS_ROWS} needed to "
+        "train on it and validate it"
+        for label, count in (labels or {}).items()
+        if count < MIN_CLASS_ROWS
+    }
+    classes = [label for label in labels or () if label not in refused]
+    problem_type = options.problem_type or _problem_type(column, numeric, labels, len(classes))
+    if problem_type is ProblemType.REGRESSION:
+        return Target(name, problem_type), {}
+    if labels is None:
+        raise SchemaMismatch(
+            f"target {name!r} has more than maxCategories ({options.max_categories}) distinct values; set "
+            "problemType to regression if it is a quantity"
+        )
+    if len(classes) < 2:
+        shown = ", ".join(f"{label!r} ({count} rows)" for label, count in labels.most_common(3))
+        raise SchemaMismatch(f"target {name!r} has fewer than 2 classes to learn from: {shown or 'none'}")
+    if problem_type is ProblemType.BINARY and len(classes) > 2:
+        shown = ", ".join(map(repr, sorted(classes)[:10]))
+        raise SchemaMismatch(
+            f"problem type is binary but target {name!r} has {len(classes)} classes: {shown}"
+        )
+    if problem_type is ProblemType.MULTICLASS and len(classes) < 3:
+        raise SchemaMismatch(
+            f"problem type is multiclass but target {name!r} has 2 classes: set problemType to binary or auto"
+        )
+    return Target(name, problem_type, classes=_class_order(classes, numeric)), refused
+
+
+def _problem_type(
+    column: ColumnProfile, numeric: bool, labels: Counter[str] | None, classes: int
+) -> ProblemType:
+    """auto: regression for a numeric target of many values (or of few that are not whole); otherwise
+    binary or multiclass by the labels that are classes."""
+    distinct = len(labels) if labels is not None else None
+    if (
+        numeric
+        and (distinct is None or distinct > 2)
+        and not (column.whole and distinct is not None and distinct <= MAX_INTEGER_CLASSES)
+    ):
+        return ProblemType.REGRESSION
+    return ProblemType.BINARY if classes <= 2 else ProblemType.MULTICLASS
+
+
+def _class_order(classes: Sequence[str], numeric: bool) -> tuple[str, ...]:
+    """Binary labels negative first (the positive one is code 1); numbers in numeric order; text sorted."""
+    if len(classes) == 2:
+        positive = POSITIVE_LABELS.get(frozenset(label.lower() for label in classes))
+        if positive is not None:
+            return tuple(sorted(classes, key=lambda label: label.lower() == positive))
+    if numeric and all(_is_number(label) for label in classes):
+        return tuple(sorted(classes, key=lambda label: (parse_number(label) or 0.0, label)))
+    return tuple(sorted(classes))
 
 
 def _is_number(text: str) -> bool:
@@ -141,50 +260,3 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _numeric(values: Sequence[str], words: Sequence[str], tolerance: float) -> bool:
-    """A column is numeric when all but a few of its values are numbers: at least NUMERIC_SHARE of them,
-    or all but `tolerance` when that is stricter. The others are then refused row by row, with the
-    column named, instead of turning a column of numbers into categories."""
-    return len(words) <= max(tolerance, 1 - NUMERIC_SHARE) * len(values)
-
-
-def _categorical(name: str, values: Sequence[str], max_categories: int) -> Feature:
-    distinct = set(values)
-    if len(distinct) > max_categories:
-        reason = (
-            f"text column with more than {max_categories} distinct values in the first {len(values)} "
-            "non-empty rows: treated as an identifier, not a feature"
-        )
-        return Feature(name, FeatureKind.IGNORED, reason=reason)
-    return Feature(name, FeatureKind.CATEGORICAL, categories=tuple(sorted(distinct)))
-
-
-def _infer_target(name: str, values: Sequence[str], numeric: bool, options: InferenceOptions) -> Target:
-    distinct = set(values)
-    problem_type = options.problem_type
-    if problem_type is None:
-        if numeric and len(distinct) > 2:
-            problem_type = ProblemType.REGRESSION
-        else:
-            problem_type = ProblemType.BINARY if len(distinct) <= 2 else ProblemType.MULTICLASS
-    if problem_type is ProblemType.REGRESSION:
-        return Target(name, problem_type)
-    if len(distinct) > options.max_categories:
-        raise SchemaMismatch(
-            f"target {name!r} has more than maxCategories ({options.max_categories}) classes in the first "
-            f"{len(values)} rows; set problemType to regression if it is a quantity"
-        )
-    if problem_type is ProblemType.BINARY and len(distinct) > 2:
-        shown = ", ".join(map(repr, sorted(distinct)[:10]))
-        raise SchemaMismatch(
-            f"problem type is binary but target {name!r} has {len(distinct)} classes: {shown}"
-        )
-    # Numeric labels in numeric order keep 0/1 targets as codes 0/1.
-    order = sorted(distinct, key=_numeric_order) if numeric else sorted(distinct)
-    return Target(name, problem_type, classes=tuple(order))
-
-
-def _numeric_order(label: str) -> tuple[float, str]:
-    return (parse_number(label) or 0.0, label) if _is_number(label) else (float("inf"), label)

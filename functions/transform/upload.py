@@ -18,15 +18,27 @@ from botocore.exceptions import ClientError
 from shared.aws import S3Client, SageMakerClient, error_code, require_parameters
 from shared.dataset_schema import DatasetSchema
 from shared.s3_events import S3ObjectRef
+from transform.dataset_settings import (
+    DatasetSettings,
+    InvalidDatasetSettings,
+    parse_dataset_settings,
+    settings_key,
+)
 from transform.dataset_store import DatasetStore, LayoutError, RunLocation, dataset_of, rejection_key
 from transform.environment import TransformEnvironment
 from transform.part_files import PartFiles
-from transform.pipeline import DeadlineReached, FileRejected, RejectedRow, TransformOutcome, transform_csv
+from transform.pipeline import (
+    DeadlineReached,
+    FileRejected,
+    RejectedRow,
+    TransformOutcome,
+    transform_csv,
+)
 from transform.tuning import UploadIdentity, start_tuning, tuning_request
 
-# Throughput the size limit assumes with one full vCPU: under half of what `tools/benchmark.py` measures
-# on one core (26.7 MB/s), leaving room for wide text columns and a slower vCPU.
-ASSUMED_BYTES_PER_SECOND = 12 * 1000 * 1000
+# Throughput the size limit assumes with one full vCPU, both passes over the file included: about half of
+# what `tools/benchmark.py` measures on one core, leaving room for wide text columns and a slower vCPU.
+ASSUMED_BYTES_PER_SECOND = 8 * 1000 * 1000
 # Lambda gives a function CPU in proportion to its memory, one full vCPU at 1,769 MB (Lambda developer
 # guide, "Configure Lambda function memory").
 ONE_VCPU_MB = 1769
@@ -63,6 +75,34 @@ def max_object_bytes(seconds_left: float, memory_mb: int) -> int:
     return max(0, int((seconds_left - RESERVE_SECONDS) * ASSUMED_BYTES_PER_SECOND * cpu_share))
 
 
+class UploadVersion:
+    """Opens one version of an upload for each pass over it: the body of the read in hand first, then new
+    reads of the same version, IfMatch its ETag (S3 answers 412 PreconditionFailed should the bytes have
+    changed, and the message is retried)."""
+
+    def __init__(self, s3: S3Client, ref: S3ObjectRef, response: dict[str, Any]) -> None:
+        self._s3 = s3
+        self._ref = ref
+        self._etag = response["ETag"]
+        self._version = {"VersionId": response["VersionId"]} if response.get("VersionId") else {}
+        self._unread: Any = response["Body"]
+        self._bodies = [response["Body"]]
+
+    def open(self) -> Any:
+        if self._unread is not None:
+            body, self._unread = self._unread, None
+            return body
+        response = self._s3.get_object(
+            Bucket=self._ref.bucket, Key=self._ref.key, IfMatch=self._etag, **self._version
+        )
+        self._bodies.append(response["Body"])
+        return response["Body"]
+
+    def close(self) -> None:
+        for body in self._bodies:
+            body.close()
+
+
 class UploadTransformer:
     def __init__(self, environment: TransformEnvironment, s3: S3Client, sagemaker: SageMakerClient) -> None:
         # Conditional writes (If-None-Match) keep a dataset's first schema; botocore has them since 1.35.
@@ -86,7 +126,7 @@ class UploadTransformer:
             if error_code(error) in ("NoSuchKey", "NoSuchVersion"):
                 return UploadResult(Status.GONE, "the object version was deleted before it could be read")
             raise
-        body = response["Body"]
+        source = UploadVersion(self._s3, ref, response)
         try:
             identity = UploadIdentity(
                 bucket=ref.bucket,
@@ -118,9 +158,9 @@ class UploadTransformer:
                 # Fits a whole invocation, not what is left of this one (a batch's later message).
                 raise NotEnoughTimeLeft(f"{seconds_left:.0f} s left is too little for {size:,} bytes: retry")
             started_late = seconds_left < LATE_START * self._env.timeout_seconds
-            return self._transform(ref, identity, location, job_name, body, deadline, started_late)
+            return self._transform(ref, identity, location, job_name, source, deadline, started_late)
         finally:
-            body.close()
+            source.close()
 
     def _transform(
         self,
@@ -128,11 +168,18 @@ class UploadTransformer:
         identity: UploadIdentity,
         location: RunLocation,
         job_name: str,
-        body: Any,
+        source: UploadVersion,
         deadline: float,
         started_late: bool,
     ) -> UploadResult:
         stored = self._store.read_schema(location.dataset)
+        try:
+            settings = self._dataset_settings(location.dataset)
+            options = settings.applied_to(self._env.options)
+            if stored is not None:
+                _check_settings_fit(settings, stored)
+        except (InvalidDatasetSettings, FileRejected) as error:
+            return self._reject(ref, identity, FileRejected(str(error)))
         train = PartFiles(
             self._s3, self._env.bucket, location.train_prefix, file_bytes=self._env.part_file_bytes
         )
@@ -141,13 +188,14 @@ class UploadTransformer:
         )
         try:
             outcome = transform_csv(
-                body,
+                source.open,
                 stored_schema=stored,
-                options=self._env.options,
+                options=options,
                 train=train,
                 validation=validation,
                 deadline=deadline,
             )
+            self._check_objective(outcome.schema)
             if outcome.schema_learned:
                 self._store.create_schema(location.dataset, outcome.schema)
             train_files = train.complete()
@@ -162,21 +210,46 @@ class UploadTransformer:
             _abort(train, validation)
             raise
         self._store.write_schema(location.schema_key, outcome.schema)
-        if outcome.rejected_row_count:
+        if outcome.rejected_row_count or outcome.unlabeled_rows:
+            left_out = outcome.rejected_row_count + outcome.unlabeled_rows
             reason = (
-                f"{outcome.rejected_row_count} of {outcome.rows_read} rows were left out; the rest was "
-                f"transformed (run {location.run})"
+                f"{left_out} of {outcome.rows_read} rows were left out ({outcome.rejected_row_count} "
+                f"refused, {outcome.unlabeled_rows} without a target); the rest was transformed (run "
+                f"{location.run})"
             )
             report = rejection_report(
-                _source(ref, identity), reason, outcome.rejected_rows, outcome.rejected_row_count
+                _source(ref, identity),
+                reason,
+                outcome.rejected_rows,
+                outcome.rejected_row_count,
+                unlabeled_rows=outcome.unlabeled_rows,
             )
             self._store.write_json(rejection_key(ref.key), report)
         manifest = run_manifest(
-            _source(ref, identity), location, outcome, train_files, validation_files, job_name
+            _source(ref, identity), location, outcome, train_files, validation_files, job_name, settings
         )
         self._store.write_json(location.manifest_key, manifest)
         detail = f"{outcome.train_rows} training and {outcome.validation_rows} validation rows"
         return self._tune(location, job_name, outcome.schema, len(train_files), Status.TRANSFORMED, detail)
+
+    def _dataset_settings(self, dataset: str) -> DatasetSettings:
+        data = self._store.read_bytes(settings_key(self._env.uploads.prefix, dataset))
+        return DatasetSettings() if data is None else parse_dataset_settings(data)
+
+    def _check_objective(self, schema: DatasetSchema) -> None:
+        """A stack's tuningObjectiveMetric is checked against the stack's problemType; a dataset of another
+        problem type (its dataset.json, or what auto found) cannot be tuned on it."""
+        objective = self._env.tuning_template["HyperParameterTuningJobConfig"].get(
+            "HyperParameterTuningJobObjective"
+        )
+        stack_problem = self._env.options.inference.problem_type
+        problem = schema.target.problem_type
+        if objective is not None and stack_problem is not None and problem is not stack_problem:
+            raise FileRejected(
+                f"the dataset is a {problem} problem, but the stack tunes every dataset on "
+                f"{objective['MetricName']}, a {stack_problem} metric (tuningObjectiveMetric): set "
+                f"problemType {stack_problem.value} in its dataset.json, or deploy it to a stack of its kind"
+            )
 
     def _run_schema(self, location: RunLocation) -> DatasetSchema:
         document = self._store.read_json(location.schema_key)
@@ -228,14 +301,38 @@ def _source(ref: S3ObjectRef, identity: UploadIdentity | None) -> dict[str, Any]
     return source
 
 
+def _check_settings_fit(settings: DatasetSettings, schema: DatasetSchema) -> None:
+    """A dataset keeps the schema of its first upload: a dataset.json that asks for another target or
+    problem type refuses later uploads rather than being silently ignored."""
+    target = schema.target
+    if settings.target_column is not None and settings.target_column != target.name:
+        raise FileRejected(
+            f"dataset.json sets targetColumn {settings.target_column!r}, but the dataset's schema (from its "
+            f"first upload) predicts {target.name!r}: a dataset keeps its schema, so upload to a new dataset "
+            "folder to predict another column"
+        )
+    problem = settings.problem_type
+    if problem not in (None, "auto") and problem != target.problem_type.value:
+        raise FileRejected(
+            f"dataset.json sets problemType {problem!r}, but the dataset's schema (from its first upload) is "
+            f"{target.problem_type.value}: upload to a new dataset folder to change it"
+        )
+
+
 def rejection_report(
-    source: dict[str, Any], reason: str, rows: tuple[RejectedRow, ...], rejected_row_count: int
+    source: dict[str, Any],
+    reason: str,
+    rows: tuple[RejectedRow, ...],
+    rejected_row_count: int,
+    *,
+    unlabeled_rows: int = 0,
 ) -> dict[str, Any]:
     """`rejected/<upload key>.json`: what was refused and why, row by row where rows are the reason."""
     return {
         "source": source,
         "reason": reason,
         "rejectedRowCount": rejected_row_count,
+        "unlabeledRowCount": unlabeled_rows,
         "rows": [{"row": row.row, "line": row.line, "reason": row.reason} for row in rows],
         "rowsListed": len(rows),
     }
@@ -248,6 +345,7 @@ def run_manifest(
     train_files: list[str],
     validation_files: list[str],
     tuning_job: str,
+    settings: DatasetSettings,
 ) -> dict[str, Any]:
     """`processed/<dataset>/<run>/manifest.json`: what the run read, wrote and started."""
     return {
@@ -264,7 +362,9 @@ def run_manifest(
             "train": outcome.train_rows,
             "validation": outcome.validation_rows,
             "rejected": outcome.rejected_row_count,
+            "unlabeled": outcome.unlabeled_rows,
         },
+        "datasetSettings": settings.to_document(),
         "classCounts": outcome.class_counts,
         "unknownCategoryCounts": outcome.unknown_categories,
         "files": {"train": train_files, "validation": validation_files},

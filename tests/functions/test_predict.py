@@ -119,7 +119,7 @@ def start_api(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[
 
 @pytest.fixture
 def api(start_api: Callable[[EndpointModel], Api]) -> Api:
-    served = start_api(EndpointModel(ENDPOINT, "binary", features=3))
+    served = start_api(EndpointModel(ENDPOINT, "binary", features=4))
     served.serve(CHURN)
     return served
 
@@ -141,13 +141,13 @@ def test_records_become_labels_and_probabilities_of_the_served_model(api: Api) -
     assert first["probabilities"]["yes"] == pytest.approx(1 - first["probabilities"]["no"])
     request = api.endpoint.requests[0]
     assert request["headers"]["Content-Type"] == "text/csv"
-    assert api.sent_lines() == ["42,2,19.90", "-100,1,19.90"]
+    assert api.sent_lines() == ["42,2,19.90,1", "-100,1,19.90,1"], "the width marker ends each line"
 
 
 def test_instances_in_feature_order_are_encoded_like_records(api: Api) -> None:
     status, answer = api.predict({"instances": [[42, "pro", "19.90"]]})
     assert status == 200 and len(answer["predictions"]) == 1
-    assert api.sent_lines() == ["42,2,19.90"]
+    assert api.sent_lines() == ["42,2,19.90,1"]
 
 
 def test_missing_values_unknown_categories_and_the_target_are_handled_as_in_training(api: Api) -> None:
@@ -155,7 +155,7 @@ def test_missing_values_unknown_categories_and_the_target_are_handled_as_in_trai
     status, _ = api.predict({"records": [record]})
     assert status == 200
     # Missing: an empty field; unknown category: code 0 (the transform's); the target is left out.
-    assert api.sent_lines() == [",0,"]
+    assert api.sent_lines() == [",0,,1"]
 
 
 def test_multiclass_answers_the_most_probable_class(start_api: Callable[[EndpointModel], Api]) -> None:
@@ -164,7 +164,7 @@ def test_multiclass_answers_the_most_probable_class(start_api: Callable[[Endpoin
         target=Target("kind", ProblemType.MULTICLASS, ("a", "b", "c")),
         features=(Feature("x", FeatureKind.NUMERIC),),
     )
-    served = start_api(EndpointModel(ENDPOINT, "multiclass", features=1, classes=3))
+    served = start_api(EndpointModel(ENDPOINT, "multiclass", features=2, classes=3))
     served.serve(schema)
     status, answer = served.predict({"records": [{"x": 1}]})
     assert status == 200
@@ -179,10 +179,33 @@ def test_regression_answers_values(start_api: Callable[[EndpointModel], Api]) ->
         target=Target("price", ProblemType.REGRESSION),
         features=(Feature("x", FeatureKind.NUMERIC), Feature("y", FeatureKind.NUMERIC)),
     )
-    served = start_api(EndpointModel(ENDPOINT, "regression", features=2))
+    served = start_api(EndpointModel(ENDPOINT, "regression", features=3))
     served.serve(schema)
     status, answer = served.predict({"records": [{"x": 1.5, "y": "2"}]})
-    assert (status, answer["predictions"]) == (200, [{"value": 3.5}])
+    # The fake model scores the sum of the values it receives, the width marker's 1 included.
+    assert (status, answer["predictions"]) == (200, [{"value": 4.5}])
+
+
+@pytest.mark.parametrize("empty_at", [0, -1])
+def test_a_record_with_every_field_missing_is_still_a_record_for_the_container(
+    start_api: Callable[[EndpointModel], Api], empty_at: int
+) -> None:
+    # The container strips the body before splitting it into lines (release-3.0.5:
+    # algorithm_mode/serve_utils.py:118-130): a one-feature line that is empty would vanish, and the
+    # endpoint would score one record of two. The width marker keeps every line non-empty.
+    schema = DatasetSchema(
+        columns=("x", "y"),
+        target=Target("y", ProblemType.REGRESSION),
+        features=(Feature("x", FeatureKind.NUMERIC),),
+    )
+    served = start_api(EndpointModel(ENDPOINT, "regression", features=2))
+    served.serve(schema)
+    records: list[dict[str, Any]] = [{"x": 2.5}, {"x": 2.5}]
+    records[empty_at] = {"x": None}
+    status, answer = served.predict({"records": records})
+    assert status == 200, answer
+    values = [prediction["value"] for prediction in answer["predictions"]]
+    assert values[empty_at] == 1.0 and values[empty_at + 1 if empty_at == 0 else 0] == 3.5
 
 
 def test_base64_body_is_read(api: Api) -> None:
@@ -201,7 +224,7 @@ def test_health_names_the_deployed_model(api: Api) -> None:
 def test_without_a_deployed_model_predict_is_503_and_health_says_so(
     start_api: Callable[[EndpointModel], Api],
 ) -> None:
-    served = start_api(EndpointModel(ENDPOINT, "binary", features=3))
+    served = start_api(EndpointModel(ENDPOINT, "binary", features=4))
     status, answer = served.predict({"records": [RECORD]})
     assert status == 503 and "no model is deployed" in answer["message"]
     assert answer["requestId"] == "c6af9ac6-7b61-11e6"
@@ -242,6 +265,9 @@ def test_without_a_deployed_model_predict_is_503_and_health_says_so(
             "field 'age' is a JSON array",
         ),
         ('{"records": [{"age": 1e999, "plan": "pro", "monthly_spend": 1}]}', 400, "not a finite number"),
+        # The container reads values as float32 and answers 415 for one beyond it: the API says 400 first.
+        ('{"records": [{"age": 1e39, "plan": "pro", "monthly_spend": 1}]}', 400, "beyond the range XGBoost"),
+        ('{"records": [{"age": "-3.5e38", "plan": "pro", "monthly_spend": 1}]}', 400, "beyond the range"),
         ('{"instances": [[1, "pro"]]}', 400, "instances[0] has 2 values; the model takes 3"),
         ('{"instances": [{"age": 1}]}', 400, "instances[0] is a JSON object"),
         ('{"records": [' + "1" * 5000 + "]}", 400, "cannot be read"),
@@ -274,10 +300,10 @@ def test_a_number_that_is_a_category_as_written_is_taken(start_api: Callable[[En
         target=Target("y", ProblemType.REGRESSION),
         features=(Feature("zone", FeatureKind.CATEGORICAL, categories=("10", "20")),),
     )
-    served = start_api(EndpointModel(ENDPOINT, "regression", features=1))
+    served = start_api(EndpointModel(ENDPOINT, "regression", features=2))
     served.serve(schema)
     assert served.predict({"records": [{"zone": 20}]})[0] == 200
-    assert served.sent_lines() == ["2"]
+    assert served.sent_lines() == ["2,1"]
 
 
 def test_padded_categories_do_not_grow_the_warm_containers_memory(api: Api) -> None:
@@ -292,7 +318,7 @@ def test_padded_categories_do_not_grow_the_warm_containers_memory(api: Api) -> N
 
 
 def test_unreadable_serving_record_is_503(start_api: Callable[[EndpointModel], Api]) -> None:
-    served = start_api(EndpointModel(ENDPOINT, "binary", features=3))
+    served = start_api(EndpointModel(ENDPOINT, "binary", features=4))
     served.s3.put_object(Bucket=DATA_BUCKET, Key=SERVING_RECORD, Body=b'{"model": "m"}')
     status, answer = served.predict({"records": [RECORD]})
     assert status == 503 and "could not be read" in answer["message"]
@@ -346,7 +372,7 @@ def test_endpoint_errors_are_502_or_503_with_the_request_id_and_no_trace(
     status: int,
     message: str,
 ) -> None:
-    served = start_api(EndpointModel(ENDPOINT, "binary", features=3, failure=failure))
+    served = start_api(EndpointModel(ENDPOINT, "binary", features=4, failure=failure))
     served.serve(CHURN)
     answer_status, answer = served.predict({"records": [RECORD]})
     assert answer_status == status and message in answer["message"]
@@ -359,7 +385,7 @@ def test_endpoint_errors_are_502_or_503_with_the_request_id_and_no_trace(
 def test_unknown_endpoint_is_503_and_the_serving_record_is_read_again(
     start_api: Callable[[EndpointModel], Api],
 ) -> None:
-    served = start_api(EndpointModel("another-endpoint", "binary", features=3))
+    served = start_api(EndpointModel("another-endpoint", "binary", features=4))
     served.serve(CHURN)
     assert served.predict({"records": [RECORD]})[0] == 503
     assert served.handler.models._read_at is None
@@ -396,7 +422,7 @@ def test_a_record_is_encoded_for_the_model_exactly_as_the_transform_wrote_it(
     )
     schema = DatasetSchema.from_json(pipeline.read(schema_key))
 
-    served = start_api(EndpointModel(ENDPOINT, "binary", features=len(schema.model_features)))
+    served = start_api(EndpointModel(ENDPOINT, "binary", features=len(schema.model_features) + 1))
     served.serve(None, key=schema_key)
     records = list(csv.DictReader(io.StringIO(body.decode())))
     status, answer = served.predict({"records": records})

@@ -51,6 +51,7 @@ def test_first_upload_becomes_part_files_schema_manifest_and_one_tuning_job(pipe
         "train": manifest["rows"]["train"],
         "validation": 400 - manifest["rows"]["train"],
         "rejected": 0,
+        "unlabeled": 0,
     }
     assert 0.1 < manifest["rows"]["validation"] / 400 < 0.3, "validationPercent is 20 in dev"
     assert (
@@ -155,11 +156,18 @@ BAD_FIRST_UPLOADS = {
     "empty file": (b"", "the file is empty"),
     "header only": (b"customer_age,target\r\n", "header but no data rows"),
     "no target column": (b"a,b\n1,2\n3,4\n", "no target column 'target'"),
-    "ragged rows": (b"x,target\n" + b"1,yes\n2,no,extra\n" * 50, "has 3 fields, the header has 2"),
+    "ragged rows": (b"x,target\n" + b"1,yes\n2,no\n3,no,extra\n" * 50, "has 3 fields, the header has 2"),
     "latin-1 text": ("city,target\nMünchen,yes\n".encode("latin-1"), "not UTF-8"),
     "UTF-16 text": ("x,target\n1,yes\n".encode("utf-16"), "not UTF-8"),
-    "a target with one class": (b"x,target\n" + b"1,yes\n2,yes\n" * 100, "single class 'yes'"),
-    "too few rows to split": (b"x,target\n1,yes\n", "too few to fill both"),
+    "a target with one class": (
+        b"x,target\n" + b"1,yes\n2,yes\n" * 100,
+        "fewer than 2 classes to learn from",
+    ),
+    "too few labeled rows": (b"x,target\n1,yes\n2,no\n", "2 labeled rows are too few to learn from"),
+    "no usable feature": (
+        b"id,target\n" + b"".join(b"c-%d,%s\n" % (i, b"yes" if i % 2 else b"no") for i in range(100)),
+        "no column is usable as a feature ('id': 100 of its 100 values occur only once",
+    ),
 }
 
 

@@ -9,9 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.dataset_schema import DatasetSchema, Feature, FeatureKind, ProblemType, Target
-from shared.encoding import EncoderLimits, ModelInput, RecordRejected, RowEncoder
+from shared.encoding import ModelInput, RecordRejected, RowEncoder
 
-LIMITS = EncoderLimits(max_categories=1000, max_classes=1000)
 CATEGORIES = st.lists(
     st.text(min_size=1, max_size=8).map(str.strip).filter(bool), min_size=1, max_size=5, unique=True
 )
@@ -20,7 +19,14 @@ CATEGORIES = st.lists(
 NUMBER_TEXTS = st.one_of(
     st.integers(-(10**12), 10**12).map(str),
     st.floats(allow_nan=False, allow_infinity=False, width=32).map(repr),
-    st.sampled_from(["", "NA", "null", "NaN", " 1.5", "1_000", "-0", "3e5", "unknown", ".5", "+7"]),
+    st.sampled_from(["", "NA", "null", "NaN", " 1.5", "1_000", "-0", "3e5", "unknown", ".5", "+7", "1e39"]),
+)
+TIMESTAMP_TEXTS = st.one_of(
+    st.builds(lambda moment, sep: moment.isoformat(sep=sep), st.datetimes(), st.sampled_from(["T", " "])),
+    st.dates().map(str),
+    st.sampled_from(
+        ["", "NA", "unknown", "2024-02-30", "2024-01-31T10:00Z", "2024-01-31 23:59:59+02:00", "x"]
+    ),
 )
 
 
@@ -28,7 +34,9 @@ NUMBER_TEXTS = st.one_of(
 def schemas_and_rows(draw: st.DrawFn) -> tuple[DatasetSchema, list[str], list[list[str]]]:
     kinds = draw(
         st.lists(
-            st.sampled_from([FeatureKind.NUMERIC, FeatureKind.CATEGORICAL, FeatureKind.IGNORED]),
+            st.sampled_from(
+                [FeatureKind.NUMERIC, FeatureKind.TIMESTAMP, FeatureKind.CATEGORICAL, FeatureKind.IGNORED]
+            ),
             min_size=1,
             max_size=6,
         )
@@ -37,7 +45,7 @@ def schemas_and_rows(draw: st.DrawFn) -> tuple[DatasetSchema, list[str], list[li
     for index, kind in enumerate(kinds):
         if kind is FeatureKind.CATEGORICAL:
             features.append(Feature(f"f{index}", kind, categories=tuple(draw(CATEGORIES))))
-        elif kind is FeatureKind.NUMERIC:
+        elif kind in (FeatureKind.NUMERIC, FeatureKind.TIMESTAMP):
             features.append(Feature(f"f{index}", kind, missing=("unknown",)))
         else:
             features.append(Feature(f"f{index}", kind, reason="identifier"))
@@ -61,6 +69,8 @@ def schemas_and_rows(draw: st.DrawFn) -> tuple[DatasetSchema, list[str], list[li
             )
         if feature.kind is FeatureKind.NUMERIC:
             return NUMBER_TEXTS
+        if feature.kind is FeatureKind.TIMESTAMP:
+            return TIMESTAMP_TEXTS
         return st.text(max_size=5)
 
     rows = draw(st.lists(st.tuples(*(value(name) for name in header)).map(list), min_size=1, max_size=8))
@@ -71,7 +81,7 @@ def divergences(
     schema: DatasetSchema, header: list[str], rows: list[list[str]], served: ModelInput
 ) -> list[str]:
     """Rows the served encoder encodes, or refuses, otherwise than the transform."""
-    transform = RowEncoder(schema, header, learning=False, limits=LIMITS)
+    transform = RowEncoder(schema, header)
     position = {name: index for index, name in enumerate(header)}
     found = []
     for row in rows:
@@ -101,10 +111,18 @@ class CodesFromZero(ModelInput):
     """A serving encoder that drifted: categories coded from 0, the class convention."""
 
     def encode(self, values: Sequence[str]) -> str:
-        return ",".join(
+        codes = [
             str(f.categories.index(v)) if f.kind is FeatureKind.CATEGORICAL and v in f.categories else v
             for f, v in zip(self.features, values, strict=True)
-        )
+        ]
+        return ",".join([*codes, "1"])
+
+
+class WithoutWidthMarker(ModelInput):
+    """A serving encoder that drifted: it leaves out the constant last column the model was trained with."""
+
+    def encode(self, values: Sequence[str]) -> str:
+        return super().encode(values).rsplit(",", 1)[0]
 
 
 def test_a_divergence_between_the_two_encodings_is_caught() -> None:
@@ -116,3 +134,4 @@ def test_a_divergence_between_the_two_encodings_is_caught() -> None:
     rows = [["pro", "yes"], ["basic", "no"]]
     assert divergences(schema, ["plan", "target"], rows, ModelInput(schema)) == []
     assert len(divergences(schema, ["plan", "target"], rows, CodesFromZero(schema))) == 2
+    assert len(divergences(schema, ["plan", "target"], rows, WithoutWidthMarker(schema))) == 2

@@ -15,10 +15,9 @@ from shared.dataset_schema import (
     SchemaMismatch,
     Target,
 )
-from shared.encoding import EncoderLimits, NumberField, RecordRejected, RowEncoder
-from transform.schema_inference import InferenceOptions, infer_schema
-
-LIMITS = EncoderLimits(max_categories=100, max_classes=100)
+from shared.encoding import NumberField, RecordRejected, RowEncoder
+from transform.profile import TableProfile
+from transform.schema_inference import InferenceOptions, check_names, infer_schema
 
 
 def churn_schema(problem_type: ProblemType = ProblemType.BINARY) -> DatasetSchema:
@@ -42,6 +41,14 @@ def options(**overrides: object) -> InferenceOptions:
         "numeric_tolerance": 0.0,
     }
     return InferenceOptions(**(values | overrides))  # type: ignore[arg-type]
+
+
+def inferred(header: list[str], rows: list[list[str]], settings: InferenceOptions) -> DatasetSchema:
+    """The schema inferred from the profile of these rows, as the transform infers a first upload's."""
+    check_names(header, settings.target_column)
+    profile = TableProfile.new(header, settings.target_column, settings.max_categories + 1)
+    profile.add(rows)
+    return infer_schema(profile, settings).schema
 
 
 @pytest.mark.parametrize("problem_type", list(ProblemType))
@@ -77,7 +84,7 @@ def test_digest_changes_with_any_category() -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda d: d.update(schemaVersion=2), "schemaVersion 2"),
+        (lambda d: d.update(schemaVersion=3), "schemaVersion 3"),
         (lambda d: d["target"].update(classes=["only"]), "binary target needs 2 classes"),
         (lambda d: d["columns"].append("extra"), "exactly the target plus the features"),
         (lambda d: d["features"][0].update(type="date"), "invalid"),
@@ -100,11 +107,10 @@ def test_header_check_names_missing_renamed_and_duplicate_columns() -> None:
 
 
 def test_rows_are_target_first_then_features_in_schema_order_ignored_columns_left_out() -> None:
-    encoder = RowEncoder(churn_schema(), ["target", "id", "city", "age"], learning=False, limits=LIMITS)
-    assert encoder.encode(["yes", "c-17", " Paris ", "41"]) == "1,41,2"
-    assert encoder.encode(["no", "c-18", "Lisbon", "NA"]) == "0,,0", "unknown category: code 0; NA: missing"
+    encoder = RowEncoder(churn_schema(), ["target", "id", "city", "age"])
+    assert encoder.encode(["yes", "c-17", " Paris ", "41"]) == "1,41,2,1", "the width marker comes last"
+    assert encoder.encode(["no", "c-18", "Lisbon", "NA"]) == "0,,0,1", "unknown category: code 0; NA: missing"
     assert encoder.unknown_categories == {"city": 1}
-    assert encoder.class_counts == {"no": 1, "yes": 1}
 
 
 @pytest.mark.parametrize(
@@ -118,7 +124,7 @@ def test_rows_are_target_first_then_features_in_schema_order_ignored_columns_lef
     ],
 )
 def test_a_bad_record_is_refused_naming_the_field(row: list[str], reason: str) -> None:
-    encoder = RowEncoder(churn_schema(), ["target", "id", "city", "age"], learning=False, limits=LIMITS)
+    encoder = RowEncoder(churn_schema(), ["target", "id", "city", "age"])
     with pytest.raises(RecordRejected, match=reason):
         encoder.encode(row)
 
@@ -133,35 +139,25 @@ def test_numbers_are_written_in_a_form_xgboost_parses(text: str, encoded: str) -
 
 
 def test_a_block_rejects_only_its_bad_rows_and_keeps_the_order_of_the_rest() -> None:
-    encoder = RowEncoder(churn_schema(), ["target", "id", "city", "age"], learning=False, limits=LIMITS)
+    encoder = RowEncoder(churn_schema(), ["target", "id", "city", "age"])
     block = encoder.encode_block(
         [["yes", "a", "Paris", "1"], ["yes", "a"], ["no", "b", "Berlin", "x"], ["no", "c", "Berlin", "3"]]
     )
-    assert block.lines == ["1,1,2", "0,3,1"]
+    assert block.lines == ["1,1,2,1", "0,3,1,1"]
     assert [index for index, _ in block.rejected] == [1, 2]
-
-
-def test_learning_encoder_grows_categories_and_classes_up_to_the_limits() -> None:
-    schema = churn_schema()
-    encoder = RowEncoder(schema, list(schema.columns), learning=True, limits=EncoderLimits(3, 3))
-    for city in ["Rome", "Oslo", "Kyiv"]:
-        encoder.encode(["1", city, "x", "maybe"])
-    learned = encoder.learned_schema(None)
-    assert learned.features[1].categories == ("Berlin", "Paris", "Rome"), "the limit keeps memory bounded"
-    assert encoder.unknown_categories == {"city": 2}
-    assert learned.target.classes == ("no", "yes", "maybe") and learned.target.problem_type == "multiclass"
 
 
 def test_inference_reads_kinds_problem_type_and_identifier_columns_from_the_sample() -> None:
     header = ["age", "plan", "customer", "target"]
     sample = [[str(20 + i), ["a", "b"][i % 2], f"cust-{i}", "1" if i % 3 else "0"] for i in range(10)]
-    schema = infer_schema(header, sample, options())
+    schema = inferred(header, sample, options())
     assert [f.kind for f in schema.features] == [
-        FeatureKind.NUMERIC,
+        FeatureKind.IGNORED,
         FeatureKind.CATEGORICAL,
         FeatureKind.IGNORED,
     ]
-    assert "more than 5 distinct values" in schema.features[2].reason
+    assert "each whole number from 20 to 29 once: a row number" in schema.features[0].reason
+    assert "more than maxCategories (5) distinct values" in schema.features[2].reason
     assert schema.target.problem_type == "binary" and schema.target.classes == ("0", "1")
 
 
@@ -169,6 +165,10 @@ def test_inference_reads_kinds_problem_type_and_identifier_columns_from_the_samp
     ("targets", "given", "problem_type"),
     [
         (["1.5", "2.5", "3.5"], None, ProblemType.REGRESSION),
+        ([str(label) for label in range(11)], None, ProblemType.REGRESSION),
+        ([str(label) for label in range(10)], None, ProblemType.MULTICLASS),
+        (["1", "2", "3"], None, ProblemType.MULTICLASS),
+        (["0.5", "1.5"], None, ProblemType.BINARY),
         (["0", "1", "0"], None, ProblemType.BINARY),
         (["low", "mid", "high"], None, ProblemType.MULTICLASS),
         (["0", "1", "2"], ProblemType.MULTICLASS, ProblemType.MULTICLASS),
@@ -178,25 +178,24 @@ def test_inference_reads_kinds_problem_type_and_identifier_columns_from_the_samp
 def test_problem_type_is_inferred_or_taken_from_config(
     targets: list[str], given: ProblemType | None, problem_type: ProblemType | None
 ) -> None:
-    sample = [["1", target] for target in targets]
+    sample = [[str(index % 3), target] for index, target in enumerate(targets * 2)]
     if problem_type is None:
         with pytest.raises(SchemaMismatch, match="problem type is binary but target 'target' has 3 classes"):
-            infer_schema(["x", "target"], sample, options(problem_type=given))
+            inferred(["x", "target"], sample, options(problem_type=given, max_categories=20))
         return
     assert (
-        infer_schema(["x", "target"], sample, options(problem_type=given)).target.problem_type == problem_type
+        inferred(["x", "target"], sample, options(problem_type=given, max_categories=20)).target.problem_type
+        == problem_type
     )
 
 
 def test_a_column_of_numbers_with_a_few_words_stays_numeric_so_the_words_are_refused_by_name() -> None:
     # 5% "unknown": the column stays numeric, and those rows are refused naming the column and the value.
     sample = [[str(i) if i % 20 else "unknown", "yes" if i % 2 else "no"] for i in range(400)]
-    assert infer_schema(["x", "target"], sample, options(max_categories=1000)).features[0].kind == "numeric"
+    assert inferred(["x", "target"], sample, options(max_categories=1000)).features[0].kind == "numeric"
     # A column that is mostly words is text.
     words = [[str(i) if i % 4 == 0 else f"w{i % 7}", "yes" if i % 2 else "no"] for i in range(400)]
-    assert (
-        infer_schema(["x", "target"], words, options(max_categories=1000)).features[0].kind == "categorical"
-    )
+    assert inferred(["x", "target"], words, options(max_categories=1000)).features[0].kind == "categorical"
 
 
 @pytest.mark.parametrize(
@@ -209,18 +208,18 @@ def test_a_column_of_numbers_with_a_few_words_stays_numeric_so_the_words_are_ref
 )
 def test_a_header_that_cannot_become_a_schema_is_refused(header: list[str], message: str) -> None:
     with pytest.raises(SchemaMismatch, match=message):
-        infer_schema(header, [], options())
+        inferred(header, [], options())
 
 
 def test_a_numeric_columns_own_word_for_missing_is_learned_stored_and_read_as_missing() -> None:
     sample = [[str(i) if i % 10 else "-", "yes" if i % 2 else "no"] for i in range(300)]
-    schema = infer_schema(["income", "target"], sample, options(max_categories=1000))
+    schema = inferred(["income", "target"], sample, options(max_categories=1000))
     income = schema.features[0]
     assert (income.kind, income.missing) == (FeatureKind.NUMERIC, ("-",))
     assert schema.to_document()["features"][0]["missingValues"] == ["-"]
     assert DatasetSchema.from_json(schema.to_json()) == schema
-    encoder = RowEncoder(schema, ["income", "target"], learning=False, limits=LIMITS)
-    assert encoder.encode([" - ", "yes"]) == "1,", "the column's marker is a missing value"
+    encoder = RowEncoder(schema, ["income", "target"])
+    assert encoder.encode([" - ", "yes"]) == "1,,1", "the column's marker is a missing value"
     with pytest.raises(RecordRejected, match="'n/k' is not a number"):
         encoder.encode(["n/k", "yes"])
 
@@ -235,6 +234,6 @@ def test_a_numeric_columns_own_word_for_missing_is_learned_stored_and_read_as_mi
     ],
 )
 def test_words_that_are_not_a_missing_value_convention_are_not_learned_as_one(column: list[str]) -> None:
-    sample = [[value, "yes" if i % 2 else "no"] for i, value in enumerate(column)]
-    feature = infer_schema(["x", "target"], sample, options(max_categories=1000)).features[0]
+    sample = [[value, "ab"[i % 2], "yes" if i % 2 else "no"] for i, value in enumerate(column)]
+    feature = inferred(["x", "k", "target"], sample, options(max_categories=1000)).features[0]
     assert feature.missing == ()

@@ -1,5 +1,6 @@
 """Properties of the transform over generated CSVs: any valid file, in any dialect this pipeline reads,
-comes out as rows that decode back to its values in the schema's order, split the same way every time."""
+comes out as rows that decode back to its values in the schema's order, split the same way every time,
+and its schema and split depend on the set of its rows, not on their order."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import codecs
 import io
 import math
 from dataclasses import dataclass
+from random import Random
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 
 import transform.pipeline
 from shared.dataset_schema import DatasetSchema, FeatureKind, is_missing
-from shared.encoding import CategoryField, EncoderLimits, NumberField
+from shared.encoding import CategoryField, NumberField
 from transform.pipeline import FileRejected, TransformOptions, TransformOutcome, transform_csv
 from transform.schema_inference import InferenceOptions
 
@@ -22,7 +24,7 @@ OPTIONS = TransformOptions(
     validation_fraction=0.2,
     max_rejected_fraction=0.0,
     inference=InferenceOptions("label", None, max_categories=10_000, numeric_tolerance=0.0),
-    limits=EncoderLimits(max_categories=10_000, max_classes=10_000),
+    min_labeled_rows=2,
 )
 PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -68,8 +70,10 @@ def number_text(value: float, style: int) -> str:
     ][style]
 
 
+# Numbers XGBoost holds: float32 magnitudes (a larger one is refused with its row).
+number = st.floats(min_value=-(2.0**120), max_value=2.0**120, width=32)
 numeric_cell = st.one_of(
-    st.builds(number_text, st.floats(allow_nan=False, allow_infinity=False, width=64), st.integers(0, 4)),
+    st.builds(number_text, number, st.integers(0, 4)),
     st.sampled_from(["", "NA", "null", "NaN", " ", "?"]),
 )
 column_name = st.text(
@@ -92,18 +96,26 @@ def tables(draw: st.DrawFn) -> Table:
         )
     )
     row_count = draw(st.integers(20, 80))
+    # At least two categories, each in at least two rows: a column of one value, or of values that occur
+    # once, is rightly ignored.
     categories = {
-        i: draw(st.lists(category | huge_category, min_size=1, max_size=6))
+        i: draw(st.lists(category | huge_category, min_size=2, max_size=6, unique_by=str.strip))
         for i, k in enumerate(kinds)
         if k == "categorical"
     }
     rows = []
     for index in range(row_count):
         cells = [
-            draw(numeric_cell) if kind == "numeric" else draw(st.sampled_from(categories[i]))
+            (
+                draw(st.builds(number_text, number, st.integers(0, 4)) if index < 2 else numeric_cell)
+                if kind == "numeric"
+                else categories[i][index % len(categories[i])]
+                if index < 2 * len(categories[i])
+                else draw(st.sampled_from(categories[i]))
+            )
             for i, kind in enumerate(kinds)
         ]
-        label = labels[index % 2] if index < 2 else draw(st.sampled_from(labels))
+        label = labels[index % 2] if index < 4 else draw(st.sampled_from(labels))
         rows.append([*cells[:target_at], label, *cells[target_at:]])
     header = [*names[:target_at], "label", *names[target_at:]]
     return Table(header, kinds, rows)
@@ -145,7 +157,7 @@ def run(data: bytes) -> tuple[TransformOutcome, Lines, Lines]:
     train, validation = Lines(), Lines()
     try:
         outcome = transform_csv(
-            io.BytesIO(data), stored_schema=None, options=OPTIONS, train=train, validation=validation
+            lambda: io.BytesIO(data), stored_schema=None, options=OPTIONS, train=train, validation=validation
         )
     except FileRejected as rejection:
         assume("too few to fill both" not in rejection.reason)
@@ -156,7 +168,8 @@ def run(data: bytes) -> tuple[TransformOutcome, Lines, Lines]:
 def decode(schema: DatasetSchema, row: list[str]) -> tuple[object, ...]:
     """An encoded row read back into the values it stands for, in schema order."""
     values: list[object] = [schema.target.classes[int(row[0])]]
-    for feature, cell in zip(schema.model_features, row[1:], strict=True):
+    assert row[-1] == "1", "every line ends with the width marker"
+    for feature, cell in zip(schema.model_features, row[1:-1], strict=True):
         if cell == "":
             values.append(None)
         elif feature.kind is FeatureKind.NUMERIC:
@@ -219,6 +232,28 @@ def test_line_ends_quoting_and_byte_order_mark_do_not_change_the_output(table: T
     assert len(outputs) == 1
 
 
+@PROPERTY_SETTINGS
+@given(tables(), dialects, st.randoms(use_true_random=False))
+def test_the_schema_and_the_split_are_the_same_for_any_order_of_the_rows(
+    table: Table, dialect: Dialect, random: Random
+) -> None:
+    outcome, train, validation = run(dialect.render(table))
+    shuffled = Table(table.header, table.kinds, random.sample(table.rows, len(table.rows)))
+    outcome_again, train_again, validation_again = run(dialect.render(shuffled))
+    assert outcome_again.schema.digest == outcome.schema.digest
+    assert sorted(train_again.data.splitlines()) == sorted(train.data.splitlines())
+    assert sorted(validation_again.data.splitlines()) == sorted(validation.data.splitlines())
+
+
+@PROPERTY_SETTINGS
+@given(tables(), dialects)
+def test_every_class_reaches_both_splits(table: Table, dialect: Dialect) -> None:
+    outcome, _, _ = run(dialect.render(table))
+    assert outcome.class_counts and all(
+        sides["train"] and sides["validation"] for sides in outcome.class_counts.values()
+    )
+
+
 number_like = st.one_of(
     st.floats().map(repr),
     st.integers().map(str),
@@ -249,7 +284,7 @@ def test_numeric_fast_path_agrees_with_the_one_by_one_encoding(texts: list[str],
 )
 def test_category_fast_path_agrees_with_the_one_by_one_encoding(known: list[str], texts: list[str]) -> None:
     assume(len({k.strip() for k in known}) == len(known))
-    learned = CategoryField([k.strip() for k in known], learning=False, limit=100)
+    learned = CategoryField([k.strip() for k in known])
     slow = [learned.one(text) for text in texts]  # also teaches the fast path the spellings it met
     fast = learned.many(texts)
     assert fast is None or fast == slow

@@ -2,11 +2,20 @@
 built-in XGBoost container, so the predict function's real boto3 call path runs against it
 (`AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`).
 
-It answers `POST /endpoints/<name>/invocations` as the container does (aws/sagemaker-xgboost-container,
-algorithm_mode/serve.py): `text/csv` in, one record per line, no header, an empty field missing; with
-`Accept: application/json`, `{"predictions": [{"score": ...}]}`. Records with another width than the
-model's are refused as the container refuses them, and the service's own errors come back in its wire
-format (`x-amzn-ErrorType` header, JSON body), so botocore raises exactly what it raises in AWS.
+It answers `POST /endpoints/<name>/invocations` as the 3.0-5 container does (aws/sagemaker-xgboost-container,
+release-3.0.5: algorithm_mode/serve.py `invocations`, serve_utils.py:118-130 `parse_content_data`,
+encoder.py:35-56 `csv_to_dmatrix`):
+
+- the body is stripped, then split on line ends, and each line on commas; an empty field is NaN (missing);
+- a value that is not a number, rows of unequal width (an empty line inside the body), or a value that is
+  infinite once held as float32 (the DMatrix inf check) is a parse error: 415;
+- more columns than the model was trained on is xgboost's "Number of columns does not match": 400; fewer
+  are taken silently, the missing ones as missing values;
+- with `Accept: application/json`, `{"predictions": [{"score": ...}]}` (serve_utils.py:467-479).
+
+`features` is the model's column count as trained: the features and, for a version-2 schema, the width
+marker. The service's own errors come back in its wire format (`x-amzn-ErrorType` header, JSON body), so
+botocore raises exactly what it raises in AWS.
 
 The scores are a fixed function of the features, so a test knows what to expect: the sum of the record's
 values `s` gives `sigmoid(s)` (binary), a softmax over `[s, 2s, 3s, ...]` (multiclass), `s` (regression).
@@ -23,6 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+FLOAT32_MAX = 3.4028234663852886e38
 LOG_STREAM = (
     "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/Endpoints/x:log-stream:AllTraffic/i-0"
 )
@@ -39,8 +49,8 @@ class EndpointModel:
     failure: tuple[int, str, dict[str, Any]] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
 
-    def scores(self, rows: list[list[float | None]]) -> list[Any]:
-        sums = [sum(value for value in row if value is not None) for row in rows]
+    def scores(self, rows: list[list[float]]) -> list[Any]:
+        sums = [sum(value for value in row if not math.isnan(value)) for row in rows]
         if self.problem == "binary":
             return [1 / (1 + math.exp(-max(min(s, 50.0), -50.0))) for s in sums]
         if self.problem == "multiclass":
@@ -81,18 +91,24 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             rows = [
-                [None if text == "" else float(text) for text in line.split(",")]
-                for line in body.decode().strip().split("\n")
+                [math.nan if text == "" else float(text) for text in line.split(",")]
+                for line in body.strip().decode().split("\n")
             ]
+            if len({len(row) for row in rows}) > 1:
+                raise ValueError("setting an array element with a sequence")
+            if any(math.isinf(value) or abs(value) > FLOAT32_MAX for row in rows for value in row):
+                raise ValueError("Input data contains `inf` or a value too large for `float32`")
         except ValueError as error:
             self._model_error(
                 415, f"Loading csv data failed with Exception, please ensure data is in csv format: {error}"
             )
             return
-        if any(len(row) != model.features for row in rows):
+        if any(len(row) > model.features for row in rows):
             self._model_error(
                 400,
-                f"Feature size of csv inference data is not {model.features}",
+                "Unable to evaluate payload provided: Check failed: learner_model_param_.num_feature >= "
+                f"p_fmat->Info().num_col_ ({model.features} vs. {len(rows[0])}) : Number of columns does not "
+                "match number of features in booster.",
             )
             return
         if self.headers.get("Accept") != "application/json":

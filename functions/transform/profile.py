@@ -1,0 +1,265 @@
+"""What one pass over an upload learns of its columns: the facts its schema is inferred from, and the rows
+its split is anchored on.
+
+Every figure is a count, a sum, a minimum or maximum, or a set of values capped in size: each a fold over
+rows that does not care for their order. The profile of a file is therefore a function of the set of its
+rows, however they are sorted and however they fall into blocks, and its memory is bounded by the number
+of columns and the caps, not by the size of the file.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from shared.dataset_schema import MISSING_MARKERS, OutOfRange, is_missing, is_timestamp, parse_number
+from shared.encoding import NumberField, plain_numbers, whole_numbers
+
+# A number written with a decimal comma (12,5) or a thousands separator (1,250): not a number to XGBoost.
+DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+(?:,[0-9]+)+")
+# Distinct words (values that are neither numbers nor dates) counted exactly per column: enough to tell
+# a column's own spellings of "no value" (at most 3 of them) from a column of text.
+WORD_KINDS = 4
+# Fewest values of a column that can show it to be a row number.
+MIN_ROW_NUMBERS = 10
+# Values whose kind is remembered per column, so that a column of repeated words is classified once per
+# distinct value, not once per row.
+KIND_CACHE = 65_536
+_SEPARATOR = "\x1f"
+_NUMBERS = NumberField()
+
+
+def row_hashes(rows: Iterable[Sequence[str]]) -> list[int]:
+    """A digest of each row's raw fields: the split's key, the same for the same row in any file."""
+    return list(map(zlib.crc32, map(str.encode, map(_SEPARATOR.join, rows))))
+
+
+class _Kind:
+    NUMBER = 0
+    OUT_OF_RANGE = 1
+    TIMESTAMP = 2
+    DECIMAL_COMMA = 3
+    WORD = 4
+
+
+def _kind_of(value: str) -> int:
+    """The kind of a present, stripped value."""
+    head = value[0]
+    # Cheap first: float() accepts no text starting with a letter but inf, infinity and nan.
+    if head.isalpha() and head not in "iInN":
+        return _Kind.WORD
+    try:
+        parse_number(value)
+    except OutOfRange:
+        return _Kind.OUT_OF_RANGE
+    except ValueError:
+        if is_timestamp(value):
+            return _Kind.TIMESTAMP
+        if DECIMAL_COMMA.fullmatch(value):
+            return _Kind.DECIMAL_COMMA
+        return _Kind.WORD
+    return _Kind.NUMBER
+
+
+@dataclass
+class ColumnProfile:
+    """One column's values, as far as its kind and codes are concerned. Values are counted stripped."""
+
+    # Most distinct values kept in `values`; past it the column has too many to be categories or classes.
+    value_limit: int
+    present: int = 0  # values that are not a missing-value marker
+    numbers: int = 0  # finite numbers within float32
+    out_of_range: int = 0  # infinities and numbers beyond float32
+    timestamps: int = 0  # ISO 8601 dates and timestamps
+    decimal_commas: int = 0
+    comma_example: str = ""
+    whole: bool = True  # every number is a whole number
+    # Numbers written as plain ASCII digits, their range, sum and sum of squares: enough to recognise a
+    # row number (each whole number of a range exactly once) without keeping the values.
+    digits_only: bool = True
+    low: int | None = None
+    high: int | None = None
+    total: int = 0
+    squares: int = 0
+    # The first WORD_KINDS distinct words and their counts; `many_words` once there were more.
+    words: Counter[str] = field(default_factory=Counter)
+    many_words: bool = False
+    # Every present value and its count, until there are more than `value_limit` distinct (then None).
+    values: Counter[str] | None = field(default_factory=Counter)
+    _kinds: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def word_count(self) -> int:
+        return self.present - self.numbers - self.out_of_range - self.timestamps - self.decimal_commas
+
+    def add(self, texts: Sequence[str]) -> None:
+        """Count one block's values of this column."""
+        if whole_numbers(texts):  # ASCII digits or empty: the common integer column
+            present = list(filter(None, texts))
+            self._add_numbers(present, whole=True)
+            self._add_digits(present)
+            self._add_values(present)
+            return
+        cleaned = _NUMBERS.without_missing(texts)
+        if plain_numbers(cleaned):  # plain decimals within float32, or missing
+            present = list(filter(None, cleaned))
+            self._add_numbers(present, whole=all(map(float.is_integer, map(float, present))))
+            if whole_numbers(present):
+                self._add_digits(present)
+            elif present:
+                self.digits_only = False
+            self._add_values(present)
+            return
+        counts = Counter(map(str.strip, texts))
+        for value in [value for value in counts if value.lower() in MISSING_MARKERS]:
+            del counts[value]
+        for value, count in counts.items():
+            self._add_value(value, count)
+        self._add_values(counts)
+
+    def _add_value(self, value: str, count: int) -> None:
+        kind = self._kinds.get(value)
+        if kind is None:
+            kind = _kind_of(value)
+            if len(self._kinds) < KIND_CACHE:
+                self._kinds[value] = kind
+        self.present += count
+        if kind == _Kind.NUMBER:
+            self.numbers += count
+            number = float(value)
+            self.whole = self.whole and number.is_integer()
+            if self.digits_only and value.isascii() and value.isdecimal():
+                self._add_digits([value] * count)
+            else:
+                self.digits_only = False
+        elif kind == _Kind.OUT_OF_RANGE:
+            self.out_of_range += count
+        elif kind == _Kind.TIMESTAMP:
+            self.timestamps += count
+        elif kind == _Kind.DECIMAL_COMMA:
+            self.decimal_commas += count
+            self.comma_example = min(self.comma_example or value, value)
+        elif value in self.words or len(self.words) < WORD_KINDS:
+            self.words[value] += count
+        else:
+            self.many_words = True
+
+    def _add_numbers(self, present: list[str], *, whole: bool) -> None:
+        self.present += len(present)
+        self.numbers += len(present)
+        self.whole = self.whole and whole
+
+    def _add_digits(self, present: list[str]) -> None:
+        if not self.digits_only or not present:
+            return
+        numbers = list(map(int, present))
+        low, high = min(numbers), max(numbers)
+        self.low = low if self.low is None else min(self.low, low)
+        self.high = high if self.high is None else max(self.high, high)
+        self.total += sum(numbers)
+        self.squares += sum(map(operator.mul, numbers, numbers))
+
+    def _add_values(self, present: Iterable[str] | Counter[str]) -> None:
+        if self.values is None:
+            return
+        self.values.update(present)
+        if len(self.values) > self.value_limit:
+            self.values = None
+
+    @property
+    def is_row_number(self) -> bool:
+        """Whether the column holds each whole number of a range exactly once (checked by the count, sum
+        and sum of squares of its values, which no other multiset of whole numbers of that range shares
+        in practice)."""
+        if not self.digits_only or self.low is None or self.high is None or self.present != self.numbers:
+            return False
+        count, low, high = self.present, self.low, self.high
+        if count < MIN_ROW_NUMBERS or high - low + 1 != count:
+            return False
+
+        def squares_to(n: int) -> int:
+            return n * (n + 1) * (2 * n + 1) // 6
+
+        return self.total * 2 == count * (low + high) and self.squares == squares_to(high) - squares_to(
+            low - 1
+        )
+
+
+@dataclass
+class Anchors:
+    """The smallest and largest row digest of each class (one entry, None, for regression): the split
+    sends the first to validation and the second to training, so both splits hold every class."""
+
+    by_label: dict[str | None, list[int]] = field(default_factory=dict)
+
+    def add(self, labels: Sequence[str | None], hashes: Sequence[int]) -> None:
+        extremes = self.by_label
+        for label, digest in zip(labels, hashes, strict=True):
+            bounds = extremes.get(label)
+            if bounds is None:
+                extremes[label] = [digest, digest]
+            elif digest < bounds[0]:
+                bounds[0] = digest
+            elif digest > bounds[1]:
+                bounds[1] = digest
+
+
+@dataclass
+class TableProfile:
+    """A whole upload: every feature column over its well-formed rows, the target over its labeled rows."""
+
+    header: tuple[str, ...]
+    target_index: int
+    columns: list[ColumnProfile]
+    rows: int = 0  # well-formed rows, labeled or not
+    unlabeled: int = 0
+    malformed: int = 0  # rows with another field count than the header
+    # Per class label (while the target has few enough distinct labels to be classes) and overall.
+    class_anchors: Anchors | None = field(default_factory=Anchors)
+    anchors: Anchors = field(default_factory=Anchors)
+
+    @staticmethod
+    def new(header: Sequence[str], target_column: str, value_limit: int) -> TableProfile:
+        names = tuple(name.strip() for name in header)
+        return TableProfile(names, names.index(target_column), [ColumnProfile(value_limit) for _ in names])
+
+    @property
+    def target(self) -> ColumnProfile:
+        return self.columns[self.target_index]
+
+    @property
+    def labeled(self) -> int:
+        return self.rows - self.unlabeled
+
+    def add(self, rows: Sequence[Sequence[str]]) -> None:
+        """Count one block of well-formed, non-blank rows."""
+        if not rows:
+            return
+        self.rows += len(rows)
+        columns = list(zip(*rows, strict=True))
+        labels = columns[self.target_index]
+        labeled = [not is_missing(label) for label in labels]
+        for index, column in enumerate(self.columns):
+            if index != self.target_index:
+                column.add(columns[index])
+        if not all(labeled):
+            self.unlabeled += labeled.count(False)
+            rows = [row for row, keep in zip(rows, labeled, strict=True) if keep]
+            labels = tuple(label for label, keep in zip(labels, labeled, strict=True) if keep)
+        if not rows:
+            return
+        self.target.add(labels)
+        hashes = row_hashes(rows)
+        self.anchors.add([None, None], [min(hashes), max(hashes)])
+        if self.class_anchors is not None:
+            if self.target.values is None:
+                self.class_anchors = None  # more distinct labels than classes may be: not classification
+            else:
+                self.class_anchors.add(list(map(str.strip, labels)), hashes)
+
+
+RowFilter = Callable[[Sequence[Sequence[str]]], Sequence[bool]]
