@@ -16,6 +16,24 @@ def test_benchmark_measures_every_engine_on_a_small_file(tmp_path: Path) -> None
     (size,) = result["sizes"]
     assert set(size["measurements"]) == set(benchmark.MEASUREMENTS)
     assert not size["failures"]
-    transform = size["measurements"][benchmark.TRANSFORM]
-    assert transform["detail"]["rows_read"] == transform["rows"] > 0
+    first = size["measurements"][benchmark.TRANSFORM_FIRST]
+    later = size["measurements"][benchmark.TRANSFORM_LATER]
+    assert first["detail"]["rows_read"] == first["rows"] > 0
+    # The later upload reads the same file with the schema the first one stored, and learns none.
+    assert later["detail"]["rows_read"] == first["detail"]["rows_read"]
+    assert (first["detail"]["schema_learned"], later["detail"]["schema_learned"]) == (1, 0)
+    assert later["detail"]["train_rows"] == first["detail"]["train_rows"]
+    assert benchmark.schema_file(Path(size["file"]["path"])).is_file()
+    profile = size["measurements"][benchmark.PROFILE]
+    assert profile["detail"]["rows_read"] == first["rows"]
+    assert {"later_over_first_mb_per_s", "first_over_pandas_mb_per_s", "later_over_pandas_mb_per_s"} <= set(
+        size["ratios"]
+    )
+    # Every speed and memory target is checked for both kinds of upload.
+    targets = [t["target"] for t in result["targets"]]
+    for kind in benchmark.TRANSFORMS.values():
+        assert f"10 GB inside one 15-minute Lambda run, {kind}" in targets
+        assert f"faster than pandas read-all, {kind}" in targets
+        assert f"smaller than pandas read-all, {kind}" in targets
+        assert f"memory flat in file size, {kind}" in targets
     assert len(result["cold_import_seconds"]["runs"]) == benchmark.IMPORT_RUNS

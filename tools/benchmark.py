@@ -6,10 +6,13 @@
 
 Per file size it measures, each in a fresh interpreter so that the peak RSS is that measurement's own:
 the shipped `transform_csv` writing its train and validation lines to local files (in Lambda the same
-bytes go to S3 multipart uploads), a pandas transform that reads the whole file first (the baseline the
-streaming design has to beat), and a raw read of the file in 1 MiB chunks (the I/O ceiling). It also
-times the cold import of the handler module. It prints the figures against the targets of the issue and
-exits 0 whatever they are: it is a report, not a test.
+bytes go to S3 multipart uploads), both as a dataset's first upload (the schema inferred from the profile
+pass) and as a later upload (the schema the first upload stored, read back from
+`<data file>.schema.json`), the profile pass alone (for information), a pandas transform that reads the
+whole file first (the baseline the streaming design has to beat), and a raw read of the file in 1 MiB
+chunks (the I/O ceiling). It also times the cold import of the handler module. It prints the figures
+against the targets of the issue, for both kinds of upload, and exits 0 whatever they are: it is a
+report, not a test.
 
 The generated CSVs are cached under .build/benchmark/, keyed by size, seed and generator version. The
 files are read from the page cache (generation or the raw read has just touched them), so the figures are
@@ -35,7 +38,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.dataset_schema import DatasetSchema
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = PROJECT_DIR / "functions"
@@ -62,13 +68,27 @@ MAX_COLD_IMPORT_S = 1.0
 # A 1-minute load average at the start above this means other work had a core busy: the figures may be low.
 BUSY_LOAD = 1.0
 
-TRANSFORM = "transform (shipped)"
+# A dataset's first upload infers its schema (stored_schema=None); a later one is given the stored schema.
+TRANSFORM_FIRST = "transform, first upload (shipped)"
+TRANSFORM_LATER = "transform, later upload (shipped)"
+TRANSFORMS = {TRANSFORM_FIRST: "first upload", TRANSFORM_LATER: "later upload"}
+# For information: the first of the transform's passes alone (column counts, no encoding, no writing).
+PROFILE = "profile pass only"
 PANDAS = "pandas read-all (baseline)"
 RAW_READ = "raw read"
 # The engine not chosen, for the record: pyarrow's streaming reader (in the AWS SDK for pandas layer), parsing
 # only, with no encoding or writing.
 PYARROW_PARSE = "pyarrow stream, parse only"
-MEASUREMENTS = {RAW_READ: "raw", TRANSFORM: "transform", PANDAS: "pandas", PYARROW_PARSE: "pyarrow"}
+# In this order: the first upload writes the schema the later upload reads.
+MEASUREMENTS = {
+    RAW_READ: "raw",
+    TRANSFORM_FIRST: "transform-first",
+    TRANSFORM_LATER: "transform-later",
+    PROFILE: "profile",
+    PANDAS: "pandas",
+    PYARROW_PARSE: "pyarrow",
+}
+NAME_WIDTH = max(map(len, MEASUREMENTS))
 
 # Run with the function's environment in a fresh interpreter: only the handler import is timed, not the
 # interpreter's start, which the Lambda runtime has done before it imports the handler.
@@ -306,6 +326,11 @@ class FileSink:
     def write(self, lines: bytes) -> None:
         self.bytes += self._file.write(lines)
 
+    def abort(self) -> None:
+        self._file.seek(0)
+        self._file.truncate()
+        self.bytes = 0
+
     def __enter__(self) -> FileSink:
         return self
 
@@ -315,7 +340,32 @@ class FileSink:
         self._file.close()
 
 
-def measure_transform(path: Path, out_dir: Path) -> ChildResult:
+def schema_file(path: Path) -> Path:
+    """Where the first upload of the data file at `path` leaves the schema it inferred, for later uploads."""
+    return path.with_name(f"{path.name}.schema.json")
+
+
+def measure_first_upload(path: Path, out_dir: Path) -> ChildResult:
+    """The dataset's first upload: the schema is inferred, and stored for `measure_later_upload`."""
+    result, schema = _measure_transform(path, out_dir, stored_schema=None)
+    stored = schema_file(path)
+    partial = stored.with_suffix(".partial")
+    partial.write_bytes(schema.to_json())
+    partial.replace(stored)
+    return result
+
+
+def measure_later_upload(path: Path, out_dir: Path) -> ChildResult:
+    """A later upload of the same dataset: the schema its first upload stored is checked and used."""
+    from shared.dataset_schema import DatasetSchema
+
+    stored = DatasetSchema.from_json(schema_file(path).read_bytes())  # read before the clock starts
+    return _measure_transform(path, out_dir, stored_schema=stored)[0]
+
+
+def _measure_transform(
+    path: Path, out_dir: Path, stored_schema: DatasetSchema | None
+) -> tuple[ChildResult, DatasetSchema]:
     from shared.dataset_schema import FeatureKind
     from transform.environment import load_environment
     from transform.pipeline import transform_csv
@@ -330,7 +380,7 @@ def measure_transform(path: Path, out_dir: Path) -> ChildResult:
     ):
         outcome = transform_csv(
             lambda: sources.enter_context(path.open("rb")),
-            stored_schema=None,
+            stored_schema=stored_schema,
             options=options,
             train=train,
             validation=validation,
@@ -342,8 +392,31 @@ def measure_transform(path: Path, out_dir: Path) -> ChildResult:
         "validation_rows": outcome.validation_rows,
         "rejected_rows": outcome.rejected_row_count,
         "categorical_columns": sum(1 for f in outcome.schema.features if f.kind is FeatureKind.CATEGORICAL),
+        "schema_learned": int(outcome.schema_learned),
     }
-    return ChildResult(seconds, start_rss, memory_kib()[1], train.bytes + validation.bytes, detail)
+    result = ChildResult(seconds, start_rss, memory_kib()[1], train.bytes + validation.bytes, detail)
+    return result, outcome.schema
+
+
+def measure_profile(path: Path, out_dir: Path) -> ChildResult:
+    """The profile pass alone, as on a first upload: what the transform reads before it encodes a row.
+    transform.pipeline has no public function for it, so this calls its internal pass directly."""
+    from transform.environment import load_environment
+    from transform.pipeline import _Transform
+
+    options = load_environment().options
+    start_rss, _ = memory_kib()
+    started = time.perf_counter()
+    with contextlib.ExitStack() as sources:
+        transform = _Transform(lambda: sources.enter_context(path.open("rb")), None, options, None)
+        profile = transform._profile()
+    seconds = time.perf_counter() - started
+    detail = {
+        "rows_read": profile.rows + profile.malformed,
+        "malformed_rows": profile.malformed,
+        "unlabeled_rows": profile.unlabeled,
+    }
+    return ChildResult(seconds, start_rss, memory_kib()[1], 0, detail)
 
 
 def measure_pandas(path: Path, out_dir: Path) -> ChildResult:
@@ -400,7 +473,9 @@ def measure_pyarrow_parse(path: Path, out_dir: Path) -> ChildResult:
 
 
 CHILDREN: dict[str, Callable[[Path, Path], ChildResult]] = {
-    "transform": measure_transform,
+    "transform-first": measure_first_upload,
+    "transform-later": measure_later_upload,
+    "profile": measure_profile,
     "pandas": measure_pandas,
     "raw": measure_raw_read,
     "pyarrow": measure_pyarrow_parse,
@@ -484,7 +559,48 @@ class SizeResult:
             "file": {"path": str(self.data.path), "bytes": self.data.bytes, "rows": self.data.rows},
             "measurements": {name: m.to_json() for name, m in self.measurements.items()},
             "failures": self.failures,
+            "ratios": {ratio.key: ratio.to_json() for ratio in ratios(self)},
         }
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """`numerator` / `denominator` of one figure (MB/s or peak RSS MB) at one size."""
+
+    key: str  # its name in the JSON output
+    figure: str  # the Measurement's attribute: "mb_per_s", "peak_rss_mb" or "seconds"
+    numerator: str
+    denominator: str
+    value: float
+    numerator_value: float
+    denominator_value: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# (key, figure, numerator, denominator): the ratios each size reports, when both sides ran.
+RATIOS = (
+    ("later_over_first_mb_per_s", "mb_per_s", TRANSFORM_LATER, TRANSFORM_FIRST),
+    ("first_over_pandas_mb_per_s", "mb_per_s", TRANSFORM_FIRST, PANDAS),
+    ("later_over_pandas_mb_per_s", "mb_per_s", TRANSFORM_LATER, PANDAS),
+    ("pandas_over_first_peak_rss", "peak_rss_mb", PANDAS, TRANSFORM_FIRST),
+    ("pandas_over_later_peak_rss", "peak_rss_mb", PANDAS, TRANSFORM_LATER),
+    ("first_over_raw_read_mb_per_s", "mb_per_s", TRANSFORM_FIRST, RAW_READ),
+    ("later_over_raw_read_mb_per_s", "mb_per_s", TRANSFORM_LATER, RAW_READ),
+    # The profile pass's share of a first upload's time.
+    ("profile_over_first_seconds", "seconds", PROFILE, TRANSFORM_FIRST),
+)
+
+
+def ratios(result: SizeResult) -> list[Ratio]:
+    found = []
+    for key, figure, numerator, denominator in RATIOS:
+        top, bottom = result.measurements.get(numerator), result.measurements.get(denominator)
+        if top is not None and bottom is not None:
+            a, b = getattr(top, figure), getattr(bottom, figure)
+            found.append(Ratio(key, figure, numerator, denominator, a / b, a, b))
+    return found
 
 
 def best_of(runs: list[Measurement]) -> Measurement:
@@ -497,17 +613,23 @@ def best_of(runs: list[Measurement]) -> Measurement:
 def measure_size(data: DataFile, environment: dict[str, str], repeat: int) -> SizeResult:
     # The raw read goes first: on a cached file it also brings the file into the page cache for the rest.
     result = SizeResult(data, {}, {})
+    # The later upload uses the schema this run's first upload stores, not one an older version of the
+    # code left behind.
+    schema_file(data.path).unlink(missing_ok=True)
     for name in MEASUREMENTS:
         try:
+            if name == TRANSFORM_LATER and not schema_file(data.path).is_file():
+                # The first upload writes it on every run; only a failed first upload leaves none.
+                progress(f"{data.size_mb} MB: no stored schema, running a first upload (not counted)")
+                measure(TRANSFORM_FIRST, data, environment)
             result.measurements[name] = best_of([measure(name, data, environment) for _ in range(repeat)])
         except MeasurementFailed as error:  # pandas may run out of memory: report it, go on
             progress(str(error))
             result.failures[name] = str(error)
-    rows_read = (
-        result.measurements[TRANSFORM].detail["rows_read"] if TRANSFORM in result.measurements else None
-    )
-    if rows_read is not None and rows_read != data.rows:
-        progress(f"warning: the transform read {rows_read:,} rows of {data.rows:,}")
+    for name in (*TRANSFORMS, PROFILE):
+        rows_read = result.measurements[name].detail["rows_read"] if name in result.measurements else None
+        if rows_read is not None and rows_read != data.rows:
+            progress(f"warning: {name} read {rows_read:,} rows of {data.rows:,}")
     return result
 
 
@@ -545,48 +667,50 @@ def _fmt_check(check: Check) -> str:
     return f"  {verdict}  {check.target}: {check.figure}"
 
 
-def memory_flat_check(results: list[SizeResult]) -> Check:
-    target = "memory flat in file size"
-    with_transform = [r for r in results if TRANSFORM in r.measurements]
+def memory_flat_check(results: list[SizeResult], name: str) -> Check:
+    target = f"memory flat in file size, {TRANSFORMS[name]}"
+    with_transform = [r for r in results if name in r.measurements]
     if len(with_transform) < 2:
         return Check(target, "needs two sizes", None)
     small, large = with_transform[0], with_transform[-1]
-    growth = large.measurements[TRANSFORM].peak_rss_mb - small.measurements[TRANSFORM].peak_rss_mb
+    growth = large.measurements[name].peak_rss_mb - small.measurements[name].peak_rss_mb
     figure = (
-        f"transform peak RSS at {large.data.size_mb} MB minus at {small.data.size_mb} MB = {growth:+.1f} MB "
+        f"{name} peak RSS at {large.data.size_mb} MB minus at {small.data.size_mb} MB = {growth:+.1f} MB "
         f"(target <= {MAX_RSS_GROWTH_MB:.0f} MB)"
     )
     return Check(target, figure, growth <= MAX_RSS_GROWTH_MB)
 
 
-def size_checks(result: SizeResult) -> list[Check]:
-    at = f"at {result.data.size_mb} MB"
-    transform = result.measurements.get(TRANSFORM)
+def size_checks(result: SizeResult, name: str) -> list[Check]:
+    """The speed and memory targets at one size, for the upload kind measured as `name`."""
+    at, kind = f"at {result.data.size_mb} MB", TRANSFORMS[name]
+    transform = result.measurements.get(name)
     pandas = result.measurements.get(PANDAS)
     if transform is None:
-        return [Check(f"transform {at}", "failed to run", False)]
+        return [Check(f"{name} {at}", "failed to run", False)]
     checks = [
         Check(
-            "10 GB inside one 15-minute Lambda run",
-            f"transform {at} = {transform.mb_per_s:.1f} MB/s (target >= {MIN_TRANSFORM_MB_PER_S:.0f})",
+            f"10 GB inside one 15-minute Lambda run, {kind}",
+            f"{name} {at} = {transform.mb_per_s:.1f} MB/s (target >= {MIN_TRANSFORM_MB_PER_S:.0f})",
             transform.mb_per_s >= MIN_TRANSFORM_MB_PER_S,
         )
     ]
     if pandas is None:
-        return [*checks, Check(f"faster and smaller than pandas {at}", "pandas failed to run", None)]
+        return [*checks, Check(f"faster and smaller than pandas, {kind} {at}", "pandas failed to run", None)]
     speedup = transform.mb_per_s / pandas.mb_per_s
     saving = pandas.peak_rss_mb / transform.peak_rss_mb
     checks.append(
         Check(
-            "faster than pandas read-all",
-            f"transform / pandas MB/s {at} = {speedup:.2f} (target >= {MIN_SPEEDUP_OVER_PANDAS})",
+            f"faster than pandas read-all, {kind}",
+            f"{kind} / pandas MB/s {at} = {speedup:.2f} ({transform.mb_per_s:.1f} vs "
+            f"{pandas.mb_per_s:.1f} MB/s; target >= {MIN_SPEEDUP_OVER_PANDAS})",
             speedup >= MIN_SPEEDUP_OVER_PANDAS,
         )
     )
     checks.append(
         Check(
-            "smaller than pandas read-all",
-            f"pandas / transform peak RSS {at} = {saving:.1f}x ({pandas.peak_rss_mb:.0f} MB vs "
+            f"smaller than pandas read-all, {kind}",
+            f"pandas / {kind} peak RSS {at} = {saving:.1f}x ({pandas.peak_rss_mb:.0f} MB vs "
             f"{transform.peak_rss_mb:.0f} MB; target >= {MIN_MEMORY_SAVING_OVER_PANDAS:.0f}x)",
             saving >= MIN_MEMORY_SAVING_OVER_PANDAS,
         )
@@ -606,22 +730,23 @@ def size_table(result: SizeResult) -> list[str]:
     lines = [
         f"== {data.size_mb} MB file: {data.bytes / MB:,.1f} MB, {data.rows:,} rows, {len(COLUMNS)} columns "
         f"({data.path.name})",
-        f"  {'measurement':<28} {'seconds':>9} {'MB/s':>8} {'rows/s':>11} "
+        f"  {'measurement':<{NAME_WIDTH}} {'seconds':>9} {'MB/s':>8} {'rows/s':>11} "
         f"{'peak RSS MB':>12} {'start RSS MB':>13}",
     ]
     for name, m in result.measurements.items():
         lines.append(
-            f"  {name:<28} {m.seconds:>9.2f} {m.mb_per_s:>8,.1f} {m.rows_per_s:>11,.0f} "
+            f"  {name:<{NAME_WIDTH}} {m.seconds:>9.2f} {m.mb_per_s:>8,.1f} {m.rows_per_s:>11,.0f} "
             f"{m.peak_rss_mb:>12.1f} {m.start_rss_mb:>13.1f}"
         )
-    lines += [f"  {name:<28} FAILED: {reason}" for name, reason in result.failures.items()]
-    transform = result.measurements.get(TRANSFORM)
-    if transform is not None:
-        d = transform.detail
-        lines.append(
-            f"  transform wrote {d['train_rows']:,} train + {d['validation_rows']:,} validation rows, "
-            f"{d['rejected_rows']:,} rejected, {transform.output_bytes / MB:,.1f} MB"
-        )
+    lines += [f"  {name:<{NAME_WIDTH}} FAILED: {reason}" for name, reason in result.failures.items()]
+    for name, kind in TRANSFORMS.items():
+        transform = result.measurements.get(name)
+        if transform is not None:
+            d = transform.detail
+            lines.append(
+                f"  {kind} wrote {d['train_rows']:,} train + {d['validation_rows']:,} validation rows, "
+                f"{d['rejected_rows']:,} rejected, {transform.output_bytes / MB:,.1f} MB"
+            )
     return lines
 
 
@@ -637,7 +762,9 @@ class Capacity:
     memory_mb: int  # the stack's transformMemoryMb
     assumed_max_bytes: int  # max_object_bytes(timeout, one_vcpu_mb)
     assumed_max_bytes_at_memory: int  # max_object_bytes(timeout, memory_mb)
-    measured_mb_per_s: float | None  # the transform on one core here, at the largest size
+    # The transform on one core here, at the largest size, as a first upload: the slower kind, and the
+    # function's size limit must hold for a dataset's first upload.
+    measured_mb_per_s: float | None
 
     @property
     def vcpu_share(self) -> float:
@@ -663,8 +790,8 @@ class Capacity:
         ]
         measured_bytes = self.measured_max_bytes
         if self.measured_mb_per_s is None or measured_bytes is None:
-            return [*lines, "    measured: n/a (the transform did not run)"]
-        measured = f"measured here, {self.measured_mb_per_s:.1f} MB/s per core"
+            return [*lines, "    measured: n/a (the first upload's transform did not run)"]
+        measured = f"measured here, first upload, {self.measured_mb_per_s:.1f} MB/s/core"
         share = self.assumed_bytes_per_second / MB / self.measured_mb_per_s
         return [
             *lines,
@@ -685,7 +812,8 @@ def capacity(results: list[SizeResult], facts: StackFacts) -> Capacity:
     from transform.upload import ASSUMED_BYTES_PER_SECOND, ONE_VCPU_MB, RESERVE_SECONDS, max_object_bytes
 
     largest = next(
-        (r.measurements[TRANSFORM] for r in reversed(results) if TRANSFORM in r.measurements), None
+        (r.measurements[TRANSFORM_FIRST] for r in reversed(results) if TRANSFORM_FIRST in r.measurements),
+        None,
     )
     return Capacity(
         timeout_seconds=facts.timeout_seconds,
@@ -699,15 +827,29 @@ def capacity(results: list[SizeResult], facts: StackFacts) -> Capacity:
     )
 
 
+RATIO_LABELS = {
+    "later_over_first_mb_per_s": "later / first upload MB/s",
+    "first_over_pandas_mb_per_s": "first upload / pandas MB/s",
+    "later_over_pandas_mb_per_s": "later upload / pandas MB/s",
+    "pandas_over_first_peak_rss": "pandas / first upload peak RSS",
+    "pandas_over_later_peak_rss": "pandas / later upload peak RSS",
+    "first_over_raw_read_mb_per_s": "first upload / raw read MB/s",
+    "later_over_raw_read_mb_per_s": "later upload / raw read MB/s",
+    "profile_over_first_seconds": "profile pass / first upload seconds",
+}
+
+
 def ratio_lines(results: list[SizeResult]) -> list[str]:
     lines = []
     for result in results:
-        transform, raw = result.measurements.get(TRANSFORM), result.measurements.get(RAW_READ)
-        if transform is not None and raw is not None:
-            ratio = transform.mb_per_s / raw.mb_per_s
+        for ratio in ratios(result):
+            unit, digits = {"mb_per_s": ("MB/s", 1), "peak_rss_mb": ("MB", 1), "seconds": ("s", 2)}[
+                ratio.figure
+            ]
+            label = f"{RATIO_LABELS[ratio.key]} at {result.data.size_mb} MB:"
             lines.append(
-                f"  transform / raw read MB/s at {result.data.size_mb} MB: {ratio:.4f} "
-                f"({transform.mb_per_s:.1f} vs {raw.mb_per_s:,.0f} MB/s)"
+                f"  {label:<48} {ratio.value:.4f} "
+                f"({ratio.numerator_value:,.{digits}f} vs {ratio.denominator_value:,.{digits}f} {unit})"
             )
     return lines
 
@@ -785,9 +927,10 @@ def benchmark(sizes_mb: Sequence[int], seed: int, repeat: int) -> Report:
     import_seconds = cold_imports(environment)
     predict_environment = child_environment(stack_facts(function="predict-function").environment)
     predict_seconds = cold_imports(predict_environment, PREDICT_HANDLER)
-    checks = [memory_flat_check(results)]
+    checks = [memory_flat_check(results, name) for name in TRANSFORMS]
     for result in results:
-        checks += size_checks(result)
+        for name in TRANSFORMS:
+            checks += size_checks(result, name)
     checks.append(import_check("transform.handler", import_seconds))
     checks.append(import_check(PREDICT_HANDLER, predict_seconds))
     load = (load_before, os.getloadavg()[0])

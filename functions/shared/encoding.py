@@ -37,8 +37,10 @@ from shared.dataset_schema import (
     UNKNOWN_CATEGORY_CODE,
     WIDTH_MARKER,
     DatasetSchema,
+    DecimalComma,
     Feature,
     FeatureKind,
+    SchemaMismatch,
     is_missing,
     parse_number,
     parse_timestamp,
@@ -194,16 +196,19 @@ class ClassField(_Codes):
 
     def __init__(self, known: Sequence[str], refused: Mapping[str, str] | None = None) -> None:
         super().__init__(known, 0)
+        # A refused label may be a class of the schema (a later upload with one row of it): never coded.
         self._refused = dict(refused or {})
+        for label in self._refused:
+            self._spellings.pop(label, None)
 
     def one(self, text: str) -> str:
+        label = text.strip()
+        if label in self._refused:
+            raise ValueError(self._refused[label])
         code = self.lookup(text)
         if code == "":
             raise ValueError("the target is empty")
         if code is None:
-            label = text.strip()
-            if label in self._refused:
-                raise ValueError(self._refused[label])
             known = ", ".join(map(repr, self.values[:10]))
             raise ValueError(f"class {label[:40]!r} is not one of the target's classes ({known})")
         return code
@@ -293,13 +298,16 @@ class RowEncoder:
         well_formed = [row for index, row in enumerate(rows) if index not in bad] if bad else rows
         offsets = [index for index in range(len(rows)) if index not in bad] if bad else None
         columns = list(zip(*well_formed, strict=True)) if well_formed else []
-        encoded_columns: list[Sequence[str]] = []
-        for position, name, encoder in self._fields:
+        encoded_columns: list[Sequence[str]] = [()] * len(self._fields)
+        # The target last: a row refused for a feature and for its label (a class learned only from rows
+        # the schema refuses) is reported for the feature, the cause.
+        for index in [*range(1, len(self._fields)), 0]:
+            position, name, encoder = self._fields[index]
             column = columns[position] if columns else ()
             encoded = encoder.many(column)
             if encoded is None:
                 encoded = self._one_by_one(encoder, name, column, bad, offsets)
-            encoded_columns.append(encoded)
+            encoded_columns[index] = encoded
         if self._suffix:
             encoded_columns.append(self._suffix * len(well_formed))
         rows_out: Iterable[tuple[str, ...]] = zip(*encoded_columns, strict=True)
@@ -321,6 +329,12 @@ class RowEncoder:
         for index, text in enumerate(column):
             try:
                 code = encoder.one(text)
+            except DecimalComma:
+                # Row by row, every such row would be left out: a biased sample. The file is refused.
+                raise SchemaMismatch(
+                    f"column {name!r} holds numbers with decimal commas or thousands separators (e.g. "
+                    f"{text.strip()[:40]!r}): save the file with decimal points and no thousands separators"
+                ) from None
             except ValueError as error:
                 bad.setdefault(offsets[index] if offsets else index, f"column {name!r}: {error}")
                 code = ""

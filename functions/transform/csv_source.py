@@ -11,6 +11,7 @@ the lines after it. Every row knows the line it starts on, so a report can point
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -64,6 +65,40 @@ class CsvSyntaxError(UnreadableCsv):
         else:
             where = f"in the row that starts at line {row_line} (at line {line})"
         super().__init__(f"CSV syntax error {where}: {error}; check the quotes of that row")
+
+
+class NotUtf8(UnreadableCsv):
+    """Bytes that are not UTF-8. Text is decoded ahead of the rows, a chunk at a time, so the line of the
+    bad byte is found by `locate_decode_error`, which reads the file again as bytes."""
+
+    def __init__(self, reason: str, line: int | None = None, byte: int | None = None) -> None:
+        self.reason = reason
+        self.line = line
+        where = "" if line is None or byte is None else f"line {line} holds the byte 0x{byte:02x}: "
+        super().__init__(f"the file is not UTF-8 text ({where}{reason}); save it as UTF-8")
+
+
+def locate_decode_error(binary: IO[bytes]) -> NotUtf8 | None:
+    """The first byte of the file that is not UTF-8, with its line; None when there is none."""
+    line, last, pending = 1, b"", b""
+    while True:
+        chunk = binary.read(READ_CHUNK)
+        data = pending + chunk
+        try:
+            _, consumed = codecs.utf_8_decode(data, "strict", not chunk)
+        except UnicodeDecodeError as error:
+            head = data[: error.start]
+            return NotUtf8(
+                error.reason, line + _line_ends_in(last + head) - _line_ends_in(last), data[error.start]
+            )
+        if not chunk:
+            return None
+        line += _line_ends_in(last + data[:consumed]) - _line_ends_in(last)
+        last, pending = data[consumed - 1 : consumed] if consumed else last, data[consumed:]
+
+
+def _line_ends_in(data: bytes) -> int:
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
 def locate_syntax_error(binary: IO[bytes]) -> CsvSyntaxError | None:
@@ -152,8 +187,7 @@ class CsvRows:
         try:
             yield
         except UnicodeDecodeError as error:
-            where = f"after line {self.line_number}: {error.reason}"
-            raise UnreadableCsv(f"the file is not UTF-8 text ({where}); save it as UTF-8") from None
+            raise NotUtf8(error.reason) from None
         except csv.Error as error:
             raise CsvSyntaxError(str(error), self.line_number) from None
 
@@ -161,7 +195,7 @@ class CsvRows:
         try:
             return read()
         except UnicodeDecodeError as error:
-            raise UnreadableCsv(f"the file is not UTF-8 text ({error.reason}); save it as UTF-8") from None
+            raise NotUtf8(error.reason) from None
 
 
 def _excel_separator_hint(line: str) -> str | None:

@@ -23,11 +23,26 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
-from shared.dataset_schema import DatasetSchema, FeatureKind, SchemaError, SchemaMismatch, is_missing
+from shared.dataset_schema import (
+    DatasetSchema,
+    FeatureKind,
+    SchemaError,
+    SchemaMismatch,
+    is_missing,
+    missing_flags,
+)
 from shared.encoding import RowEncoder
-from transform.csv_source import CsvRows, CsvSyntaxError, RowBlock, UnreadableCsv, locate_syntax_error
+from transform.csv_source import (
+    CsvRows,
+    CsvSyntaxError,
+    NotUtf8,
+    RowBlock,
+    UnreadableCsv,
+    locate_decode_error,
+    locate_syntax_error,
+)
 from transform.profile import TableProfile, row_hashes
-from transform.schema_inference import InferenceOptions, check_names, infer_schema
+from transform.schema_inference import InferenceOptions, check_names, infer_schema, refused_classes
 
 # Rows encoded together, column by column; the deadline is checked once per block. Wide files get fewer
 # rows per block, so a block never holds more than CELLS_PER_BLOCK fields (memory bounded by width too).
@@ -83,6 +98,14 @@ class Split:
 class RowSink(Protocol):
     def write(self, lines: bytes) -> None:
         """Take whole encoded lines, each ending in a newline."""
+
+    def abort(self) -> None:
+        """Discard every line taken so far; the next write starts afresh."""
+
+
+class _SplitIncomplete(Exception):
+    """An unanchored split left a class out of training or validation: the upload is split again,
+    anchored."""
 
 
 @dataclass(frozen=True)
@@ -149,22 +172,48 @@ def transform_csv(
     except CsvSyntaxError as error:
         located = error if error.row_line is not None else locate_syntax_error(open_source())
         raise FileRejected(str(located or error)) from None
+    except NotUtf8 as error:
+        raise FileRejected(str(locate_decode_error(open_source()) or error)) from None
     except (UnreadableCsv, SchemaMismatch) as error:
         raise FileRejected(str(error)) from None
 
 
 @dataclass
 class _Rows:
-    """One block's non-blank rows, each with its number among the file's data rows and its line."""
+    """Rows of one block, blank ones dropped, and where each stands: its number among the file's data
+    rows and the line it starts on (worked out only for the few rows a report names)."""
 
     rows: list[list[str]]
-    numbers: list[int]
-    lines: list[int]
     block: RowBlock
-    indexes: list[int]
+    first_number: int
+    # Each row's rank among the block's non-blank rows, and its index in the block; None while they are
+    # the row's own position.
+    ranks: list[int] | None = None
+    block_indexes: list[int] | None = None
+
+    def number(self, index: int) -> int:
+        return self.first_number + (self.ranks[index] if self.ranks is not None else index)
+
+    def line(self, index: int) -> int:
+        return self.block.line_of(self._in_block(index))
 
     def spans_lines(self, index: int) -> bool:
-        return self.block.spans_lines(self.indexes[index])
+        return self.block.spans_lines(self._in_block(index))
+
+    def _in_block(self, index: int) -> int:
+        return self.block_indexes[index] if self.block_indexes is not None else index
+
+    def compress(self, keep: Sequence[bool]) -> _Rows:
+        positions = range(len(self.rows))
+        return _Rows(
+            list(itertools.compress(self.rows, keep)),
+            self.block,
+            self.first_number,
+            list(itertools.compress(self.ranks if self.ranks is not None else positions, keep)),
+            list(
+                itertools.compress(self.block_indexes if self.block_indexes is not None else positions, keep)
+            ),
+        )
 
 
 class _Transform:
@@ -196,13 +245,14 @@ class _Transform:
     def _numbered(self, source: CsvRows, blocks: Iterator[RowBlock]) -> Iterator[_Rows]:
         number = 0
         for block in blocks:
-            blank = list(map(str.strip, map("".join, block.rows)))
-            # A row of empty fields (",,,", as spreadsheets export) is no row.
-            indexes = [i for i, text in enumerate(blank) if text] if "" in blank else range(len(blank))
-            rows = [block.rows[i] for i in indexes] if "" in blank else block.rows
-            numbers = list(range(number + 1, number + 1 + len(rows)))
-            number += len(rows)
-            yield _Rows(rows, numbers, [block.line_of(i) for i in indexes], block, list(indexes))
+            text = list(map(str.strip, map("".join, block.rows)))
+            if "" in text:  # a row of empty fields (",,,", as spreadsheets export) is no row
+                kept = [index for index, row in enumerate(text) if row]
+                rows = _Rows([block.rows[index] for index in kept], block, number + 1, None, kept)
+            else:
+                rows = _Rows(block.rows, block, number + 1)
+            number += len(rows.rows)
+            yield rows
             self._check_deadline(number, source.line_number)
 
     def _profile(self, accept: Callable[[_Rows], list[bool]] | None = None) -> TableProfile:
@@ -211,7 +261,7 @@ class _Transform:
         profile = TableProfile.new(header, target, self.options.inference.max_categories + 1)
         width = len(header)
         for rows in blocks:
-            well_formed = [len(row) == width for row in rows.rows]
+            well_formed = list(map(width.__eq__, map(len, rows.rows)))
             if not all(well_formed):
                 profile.malformed += well_formed.count(False)
                 for index, good in enumerate(well_formed):
@@ -230,11 +280,11 @@ class _Transform:
         inference = None
         if self.stored is not None:
             schema = self.stored
-            self._refuse_decimal_commas(schema, profile)
+            labels = profile.target.values if schema.target.problem_type.is_classification else None
+            refused = refused_classes(labels or {})
         else:
             inference = infer_schema(profile, self.options.inference)
-            schema = inference.schema
-        refused = inference.refused_classes if inference else {}
+            schema, refused = inference.schema, dict(inference.refused_classes)
         if _would_reject(schema, profile, refused):
             encoder = RowEncoder(schema, profile.header, refused_classes=refused)
             profile = self._profile(lambda rows: _accepted(encoder, rows.rows))
@@ -244,28 +294,56 @@ class _Transform:
         return schema, profile, refused
 
     def into(self, train: RowSink, validation: RowSink) -> TransformOutcome:
+        """A later upload is encoded in one pass, its split unanchored; only when that leaves a class out of
+        a split (a small file, a rare class) is it profiled and encoded again, anchored. A first upload is
+        profiled first, for its schema."""
+        if self.stored is not None:
+            try:
+                return self._encode(self.stored, None, {}, train, validation)
+            except _SplitIncomplete:
+                train.abort()
+                validation.abort()
+                self.rejected, self.rejected_count = [], 0
         schema, profile, refused = self._schema()
+        return self._encode(schema, _anchors(schema, profile), refused, train, validation)
+
+    def _encode(
+        self,
+        schema: DatasetSchema,
+        anchors: Mapping[str | None, Sequence[int]] | None,
+        refused: Mapping[str, str],
+        train: RowSink,
+        validation: RowSink,
+    ) -> TransformOutcome:
+        """The encoding pass; `anchors` None: unanchored, `_SplitIncomplete` when a class misses a split."""
         header, blocks = self._read()
         encoder = RowEncoder(schema, header, refused_classes=refused)
         classes = schema.target.classes
-        split = Split(self.options.validation_fraction, _anchors(schema, profile))
-        target = encoder.target_position
+        split = Split(self.options.validation_fraction, anchors or {})
+        target, width, label_of = (
+            encoder.target_position,
+            len(header),
+            operator.itemgetter(encoder.target_position),
+        )
         # Accepted rows per side (True: validation) and class code (None for regression).
         counts: dict[bool, Counter[str | None]] = {True: Counter(), False: Counter()}
         rows_read = unlabeled = 0
         for rows in blocks:
             rows_read += len(rows.rows)
-            labeled = [len(row) <= target or not is_missing(row[target]) for row in rows.rows]
+            if all(map(width.__eq__, map(len, rows.rows))):
+                labeled = list(map(operator.not_, missing_flags(map(label_of, rows.rows))))
+            else:  # a short row is refused for its width, not taken for unlabeled
+                labeled = [len(row) <= target or not is_missing(row[target]) for row in rows.rows]
             if not all(labeled):
                 unlabeled += labeled.count(False)
-                rows = _compress(rows, labeled)
+                rows = rows.compress(labeled)
             encoded = encoder.encode_block(rows.rows)
             accepted = [True] * len(rows.rows)
             for index, reason in encoded.rejected:
                 if rows.spans_lines(index):
                     raise self._swallowed(rows, index, reason)
                 accepted[index] = False
-                self._reject(rows.numbers[index], rows.lines[index], reason)
+                self._reject(rows.number(index), rows.line(index), reason)
             digests = row_hashes(itertools.compress(rows.rows, accepted) if encoded.rejected else rows.rows)
             keys: Sequence[str | None] = encoded.targets if classes else [None] * len(digests)
             to_validation = split.mask(digests, keys)
@@ -275,7 +353,7 @@ class _Transform:
                 if lines:
                     sink.write(("\n".join(lines) + "\n").encode())
                 counts[side].update(itertools.compress(keys, flags))
-        return self._outcome(schema, encoder, rows_read, unlabeled, counts)
+        return self._outcome(schema, encoder, rows_read, unlabeled, counts, anchored=anchors is not None)
 
     # --- checks and reports ---------------------------------------------------------------------
 
@@ -286,6 +364,8 @@ class _Transform:
         rows_read: int,
         unlabeled: int,
         counts: dict[bool, Counter[str | None]],
+        *,
+        anchored: bool,
     ) -> TransformOutcome:
         options = self.options
         if rows_read == 0:
@@ -310,10 +390,14 @@ class _Transform:
                 raise self._refusal(
                     f"target {schema.target.name!r} has a single class ({only}): nothing to learn"
                 )
-            for label, sides in class_counts.items():
-                if not all(sides.values()):  # the anchors put every class in both splits
-                    raise self._refusal(f"class {label!r} did not reach both splits: {sides}")
+            if not all(all(sides.values()) for sides in class_counts.values()):
+                if not anchored:
+                    raise _SplitIncomplete
+                missing = {label: sides for label, sides in class_counts.items() if not all(sides.values())}
+                raise self._refusal(f"classes did not reach both splits: {missing}")  # anchors prevent it
         if not train_rows or not validation_rows:
+            if not anchored:
+                raise _SplitIncomplete
             raise self._refusal(
                 f"{train_rows + validation_rows} usable rows are too few to fill both a training and a "
                 f"validation split ({options.validation_fraction:.0%} validation)"
@@ -342,19 +426,6 @@ class _Transform:
                 f"{count} {what} are too few to learn from: at least minLabeledRows ({least}) are needed"
             )
 
-    def _refuse_decimal_commas(self, schema: DatasetSchema, profile: TableProfile) -> None:
-        """A later upload that writes a numeric column with decimal commas is refused whole, as a first
-        upload is: row by row, every such row would be left out."""
-        columns = dict(zip(profile.header, profile.columns, strict=True))
-        for feature in schema.model_features:
-            column = columns[feature.name]
-            if feature.kind is FeatureKind.NUMERIC and column.decimal_commas:
-                raise SchemaMismatch(
-                    f"column {feature.name!r} holds numbers with decimal commas or thousands separators "
-                    f"({column.decimal_commas} values, e.g. {column.comma_example!r}): save the file with "
-                    "decimal points and no thousands separators"
-                )
-
     def _reject(self, row: int, line: int, reason: str) -> None:
         self.rejected_count += 1
         if len(self.rejected) < self.options.max_reported_rows:
@@ -363,7 +434,7 @@ class _Transform:
     def _swallowed(self, rows: _Rows, index: int, reason: str) -> FileRejected:
         """A refused row that spans lines: a quote opened in it may have swallowed the rows after it."""
         return FileRejected(
-            f"the row that starts at line {rows.lines[index]} runs over several lines through a quoted field "
+            f"the row that starts at line {rows.line(index)} runs over several lines through a quoted field "
             f"and {reason}: a quote that is never closed there swallows the rows after it; check its quotes"
         )
 
@@ -389,16 +460,6 @@ def _anchors(schema: DatasetSchema, profile: TableProfile) -> dict[str | None, l
     return {str(classes.index(label)): bounds for label, bounds in by_label.items() if label in classes}
 
 
-def _compress(rows: _Rows, keep: Sequence[bool]) -> _Rows:
-    def kept(values: Sequence[int]) -> list[int]:
-        return list(itertools.compress(values, keep))
-
-    return _Rows(
-        list(itertools.compress(rows.rows, keep)), kept(rows.numbers), kept(rows.lines), rows.block,
-        kept(rows.indexes),
-    )  # fmt: skip
-
-
 def _accepted(encoder: RowEncoder, rows: Sequence[Sequence[str]]) -> list[bool]:
     """Which rows the encoder takes (unlabeled rows count as taken: the profile counts them apart)."""
     target = encoder.target_position
@@ -417,8 +478,8 @@ def _would_reject(schema: DatasetSchema, profile: TableProfile, refused: Mapping
         markers = sum(column.words[marker] for marker in feature.missing)
         if feature.kind is FeatureKind.NUMERIC and column.numbers + markers < column.present:
             return True
-        if feature.kind is FeatureKind.TIMESTAMP:
-            return True  # a date that matches the ISO pattern may still be invalid (2024-02-30)
+        if feature.kind is FeatureKind.TIMESTAMP and column.timestamps + markers < column.present:
+            return True
     target = profile.target
     if not schema.target.problem_type.is_classification:
         return target.numbers < target.present

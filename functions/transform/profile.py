@@ -10,17 +10,22 @@ of columns and the caps, not by the size of the file.
 from __future__ import annotations
 
 import operator
-import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from shared.dataset_schema import MISSING_MARKERS, OutOfRange, is_missing, is_timestamp, parse_number
+from shared.dataset_schema import (
+    MISSING_MARKERS,
+    DecimalComma,
+    OutOfRange,
+    is_timestamp,
+    missing_flags,
+    parse_number,
+    parse_timestamp,
+)
 from shared.encoding import NumberField, plain_numbers, whole_numbers
 
-# A number written with a decimal comma (12,5) or a thousands separator (1,250): not a number to XGBoost.
-DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+(?:,[0-9]+)+")
 # Distinct words (values that are neither numbers nor dates) counted exactly per column: enough to tell
 # a column's own spellings of "no value" (at most 3 of them) from a column of text.
 WORD_KINDS = 4
@@ -56,11 +61,15 @@ def _kind_of(value: str) -> int:
         parse_number(value)
     except OutOfRange:
         return _Kind.OUT_OF_RANGE
+    except DecimalComma:
+        return _Kind.DECIMAL_COMMA
     except ValueError:
         if is_timestamp(value):
+            try:
+                parse_timestamp(value)
+            except ValueError:
+                return _Kind.WORD  # written like a date, but no date (2024-02-30): refused by its row
             return _Kind.TIMESTAMP
-        if DECIMAL_COMMA.fullmatch(value):
-            return _Kind.DECIMAL_COMMA
         return _Kind.WORD
     return _Kind.NUMBER
 
@@ -74,7 +83,7 @@ class ColumnProfile:
     present: int = 0  # values that are not a missing-value marker
     numbers: int = 0  # finite numbers within float32
     out_of_range: int = 0  # infinities and numbers beyond float32
-    timestamps: int = 0  # ISO 8601 dates and timestamps
+    timestamps: int = 0  # valid ISO 8601 dates and timestamps
     decimal_commas: int = 0
     comma_example: str = ""
     whole: bool = True  # every number is a whole number
@@ -242,7 +251,7 @@ class TableProfile:
         self.rows += len(rows)
         columns = list(zip(*rows, strict=True))
         labels = columns[self.target_index]
-        labeled = [not is_missing(label) for label in labels]
+        labeled = list(map(operator.not_, missing_flags(labels)))
         for index, column in enumerate(self.columns):
             if index != self.target_index:
                 column.add(columns[index])

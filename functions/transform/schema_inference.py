@@ -143,11 +143,7 @@ def _feature(name: str, column: ColumnProfile, rows: int, options: InferenceOpti
     numbers = column.numbers + column.out_of_range
     share = _numeric_share(options)
     if column.decimal_commas and numbers + column.decimal_commas >= share * considered:
-        raise SchemaMismatch(
-            f"column {name!r} holds numbers with decimal commas or thousands separators "
-            f"({column.decimal_commas} values, e.g. {column.comma_example!r}): save the file with decimal "
-            "points and no thousands separators"
-        )
+        raise SchemaMismatch(_decimal_commas(f"column {name!r}", column))
     if markers or numbers >= share * considered:
         if column.is_row_number and column.present == rows:
             reason = f"each whole number from {column.low} to {column.high} once: a row number, not a feature"
@@ -156,6 +152,13 @@ def _feature(name: str, column: ColumnProfile, rows: int, options: InferenceOpti
     if column.timestamps >= share * column.present:
         return Feature(name, FeatureKind.TIMESTAMP, missing=_missing_markers(column))
     return _categorical(name, column, options)
+
+
+def _decimal_commas(what: str, column: ColumnProfile) -> str:
+    return (
+        f"{what} holds numbers with decimal commas or thousands separators ({column.decimal_commas} values, "
+        f"e.g. {column.comma_example!r}): save the file with decimal points and no thousands separators"
+    )
 
 
 def _numeric_share(options: InferenceOptions) -> float:
@@ -198,6 +201,14 @@ def _target(name: str, column: ColumnProfile, options: InferenceOptions) -> tupl
     numbers = column.numbers + column.out_of_range
     share = _numeric_share(options)
     numeric = column.present > 0 and numbers >= share * column.present
+    # A quantity written with decimal commas (12,5) would otherwise be text: classes, or rows refused.
+    explicit_classes = options.problem_type is not None and options.problem_type.is_classification
+    if (
+        column.decimal_commas
+        and not explicit_classes
+        and numbers + column.decimal_commas >= share * column.present
+    ):
+        raise SchemaMismatch(_decimal_commas(f"column {name!r} (the target)", column))
     refused = {
         label: f"class {label[:40]!r} has {count} labeled row(s), fewer than the {MIN_CLASS_ROWS} needed to "
         "train on it and validate it"
@@ -214,8 +225,13 @@ def _target(name: str, column: ColumnProfile, options: InferenceOptions) -> tupl
             "problemType to regression if it is a quantity"
         )
     if len(classes) < 2:
-        shown = ", ".join(f"{label!r} ({count} rows)" for label, count in labels.most_common(3))
-        raise SchemaMismatch(f"target {name!r} has fewer than 2 classes to learn from: {shown or 'none'}")
+        # Most rows first, ties by label: the same message for any order of the rows.
+        common = sorted(labels.items(), key=lambda item: (-item[1], item[0]))[:3]
+        shown = ", ".join(f"{label!r} ({count} rows)" for label, count in common)
+        raise SchemaMismatch(
+            f"target {name!r} has fewer than 2 classes to learn from (a class needs {MIN_CLASS_ROWS} labeled "
+            f"rows): {shown or 'none'}"
+        )
     if problem_type is ProblemType.BINARY and len(classes) > 2:
         shown = ", ".join(map(repr, sorted(classes)[:10]))
         raise SchemaMismatch(
@@ -260,3 +276,14 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def refused_classes(labels: Mapping[str, int]) -> dict[str, str]:
+    """The labels of an upload that cannot be classes, with the reason their rows are refused: a label
+    with fewer than MIN_CLASS_ROWS rows cannot be in both splits."""
+    return {
+        label: f"class {label[:40]!r} has {count} labeled row(s), fewer than the {MIN_CLASS_ROWS} needed to "
+        "train on it and validate it"
+        for label, count in labels.items()
+        if count < MIN_CLASS_ROWS
+    }

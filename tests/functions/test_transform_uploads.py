@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from botocore.exceptions import ClientError
 
 import transform.upload
-from shared.dataset_schema import DatasetSchema
+from shared.dataset_schema import DatasetSchema, ProblemType
 from tests.functions.conftest import DATA_BUCKET, PROGRAM, TARGET, Pipeline, churn_csv
 from tests.support.lambda_events import LambdaContext
 from transform.dataset_store import DatasetStore
@@ -367,3 +368,109 @@ def test_two_first_uploads_racing_keep_one_schema_and_the_loser_retries_through_
     assert {m["schema"]["sha256"] for m in manifests(pipeline, "churn")} == {
         DatasetSchema.from_json(winner).digest
     }
+
+
+# ------------------------------------------------------------------------------- dataset.json settings
+
+
+def species_csv(rows: int) -> bytes:
+    lines = ["sample_id,bill_mm,island,species"]
+    for i in range(rows):
+        species = ["Adelie", "Gentoo", "Chinstrap"][i % 3]
+        lines.append(f"s-{i % 40},{30 + (i * 7) % 25}.{i % 10},{['Biscoe', 'Dream'][i % 2]},{species}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_datasets_own_settings_name_its_target_and_ignored_columns(pipeline: Pipeline) -> None:
+    settings = {"targetColumn": "species", "ignoreColumns": ["sample_id"], "minLabeledRows": 20}
+    messages = pipeline.upload("raw/penguins/dataset.json", json.dumps(settings).encode())
+    assert messages == [], "the settings file is no upload"
+
+    assert pipeline.deliver(pipeline.upload("raw/penguins/a.csv", species_csv(300))) == {
+        "batchItemFailures": []
+    }
+
+    schema = DatasetSchema.from_json(pipeline.read("processed/penguins/schema.json"))
+    assert (schema.target.name, schema.target.problem_type) == ("species", "multiclass")
+    sample_id = schema.features[0]
+    assert (sample_id.name, sample_id.kind.value, sample_id.reason) == (
+        "sample_id",
+        "ignored",
+        "listed in ignoreColumns",
+    )
+    assert manifest_of(pipeline, "penguins")["datasetSettings"] == settings
+    assert len(pipeline.tuning_jobs()) == 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        (b"{not json", "dataset.json is not JSON"),
+        (b'{"targetColum": "species"}', "'targetColum' is not a setting"),
+        (b'{"problemType": "ranking"}', "problemType = 'ranking': must be one of auto, binary"),
+        (b'{"minLabeledRows": 0}', "minLabeledRows = 0: must be an integer from 2"),
+        (b'{"ignoreColumns": "sample_id"}', 'ignoreColumns = "sample_id": must be a list of column names'),
+        (b'{"targetColumn": "kind"}', "no target column 'kind' in the header"),
+        (
+            b'{"targetColumn": "species", "ignoreColumns": ["colour"]}',
+            "ignoreColumns names column(s) 'colour'",
+        ),
+    ],
+)
+def test_bad_dataset_settings_get_a_rejection_report_naming_the_key(
+    pipeline: Pipeline, settings: bytes, reason: str
+) -> None:
+    pipeline.upload("raw/penguins/dataset.json", settings)
+    body = species_csv(300)
+    assert pipeline.deliver(pipeline.upload("raw/penguins/a.csv", body)) == {"batchItemFailures": []}
+    assert_rejected_and_kept(pipeline, "raw/penguins/a.csv", body, reason)
+    assert pipeline.tuning_jobs() == []
+
+
+def test_settings_changed_after_the_first_upload_refuse_later_uploads_rather_than_being_ignored(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.upload("raw/penguins/dataset.json", b'{"targetColumn": "species"}')
+    pipeline.deliver(pipeline.upload("raw/penguins/a.csv", species_csv(300)))
+    pipeline.upload("raw/penguins/dataset.json", b'{"targetColumn": "island"}')
+    body = species_csv(200)
+    pipeline.deliver(pipeline.upload("raw/penguins/b.csv", body))
+    assert_rejected_and_kept(
+        pipeline,
+        "raw/penguins/b.csv",
+        body,
+        "dataset.json sets targetColumn 'island', but the dataset's schema",
+    )
+    assert len(pipeline.tuning_jobs()) == 1
+
+
+def test_a_dataset_of_another_problem_type_than_the_stacks_tuning_metric_is_refused(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stack that tunes on validation:rmse (tuningObjectiveMetric, with problemType regression).
+    stack = pipeline.handler.environment
+    template = copy.deepcopy(stack.tuning_template)
+    template["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] = {
+        "Type": "Minimize",
+        "MetricName": "validation:rmse",
+    }
+    inference = replace(stack.options.inference, problem_type=ProblemType.REGRESSION)
+    environment = replace(
+        stack, tuning_template=template, options=replace(stack.options, inference=inference)
+    )
+    own = pipeline.handler.transformer
+    monkeypatch.setattr(
+        pipeline.handler,
+        "transformer",
+        transform.upload.UploadTransformer(environment, own._s3, own._sagemaker),
+    )
+    pipeline.upload("raw/penguins/dataset.json", b'{"targetColumn": "species", "problemType": "multiclass"}')
+    body = species_csv(300)
+    pipeline.deliver(pipeline.upload("raw/penguins/a.csv", body))
+    assert_rejected_and_kept(
+        pipeline,
+        "raw/penguins/a.csv",
+        body,
+        "the stack tunes every dataset on validation:rmse, a regression metric",
+    )
+    assert pipeline.tuning_jobs() == [] and pipeline.keys("processed/penguins/") == []

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from shared.dataset_schema import FeatureKind, ProblemType
+from shared.dataset_schema import DatasetSchema, FeatureKind, ProblemType
 from transform.pipeline import FileRejected, Split, TransformOptions, TransformOutcome, transform_csv
 from transform.profile import row_hashes
 from transform.schema_inference import InferenceOptions
@@ -25,6 +25,9 @@ OPTIONS = TransformOptions(
 
 class Discard:
     def write(self, lines: bytes) -> None:
+        pass
+
+    def abort(self) -> None:
         pass
 
 
@@ -81,6 +84,9 @@ class Lines:
 
     def write(self, lines: bytes) -> None:
         self.data += lines
+
+    def abort(self) -> None:
+        self.data = b""
 
 
 def run(data: bytes, options: TransformOptions = OPTIONS) -> tuple[TransformOutcome, bytes]:
@@ -276,3 +282,64 @@ def test_rows_of_empty_fields_at_the_end_of_a_spreadsheet_export_are_no_rows() -
     rows = [f"{i % 31},{'yes' if i % 2 else 'no'}" for i in range(500)]
     outcome, _ = run(csv("x,target", rows) + b",\n" * 40 + b" , \n")
     assert outcome.rows_read == 500 and outcome.rejected_row_count == 0 and outcome.unlabeled_rows == 0
+
+
+def test_a_date_that_does_not_exist_is_refused_with_its_row_and_teaches_nothing() -> None:
+    rows = [f"2024-01-{1 + i % 28:02d},{i % 7},{'yes' if i % 2 else 'no'}" for i in range(600)]
+    rows.append("2024-02-30,3,maybe")
+    rows.append("2024-02-31,4,maybe")
+    outcome, _ = run(csv("when,x,target", rows))
+    assert outcome.schema.features[0].kind is FeatureKind.TIMESTAMP
+    assert outcome.schema.target.classes == ("no", "yes"), "the refused rows' class is not learned"
+    assert [row.reason for row in outcome.rejected_rows] == [
+        "column 'when': '2024-02-30' is not a valid date (day is out of range for month)",
+        "column 'when': '2024-02-31' is not a valid date (day is out of range for month)",
+    ]
+
+
+class Opens:
+    """A source that counts how often the transform reads it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.count = data, 0
+
+    def __call__(self) -> io.BytesIO:
+        self.count += 1
+        return io.BytesIO(self.data)
+
+
+def later(data: bytes, stored: DatasetSchema) -> tuple[TransformOutcome, int]:
+    source = Opens(data)
+    outcome = transform_csv(source, stored_schema=stored, options=OPTIONS, train=Lines(), validation=Lines())
+    return outcome, source.count
+
+
+def test_a_first_upload_is_read_twice_and_a_later_one_once() -> None:
+    rows = [f"{i % 31},{'yes' if i % 3 else 'no'}" for i in range(3000)]
+    source = Opens(csv("x,target", rows))
+    first = transform_csv(source, stored_schema=None, options=OPTIONS, train=Lines(), validation=Lines())
+    assert source.count == 2, "profile, then encode"
+    outcome, reads = later(csv("x,target", rows[::-1]), first.schema)
+    assert reads == 1 and outcome.train_rows + outcome.validation_rows == 3000
+
+
+def test_a_later_upload_whose_split_misses_a_class_is_split_again_anchored() -> None:
+    rows = [f"{i % 31},{'yes' if i % 3 else 'no'}" for i in range(3000)]
+    first, _ = run(csv("x,target", rows))
+    small = [f"{i},{'no' if i < 102 else 'yes'}" for i in range(100, 160)]  # two rows of "no"
+    outcome, reads = later(csv("x,target", small), first.schema)
+    assert outcome.class_counts["no"] == {"train": 1, "validation": 1}
+    assert reads in (1, 3), "one pass, or the unanchored pass then profile and encode"
+    single = [*small[1:]]  # one row of "no": it cannot be in both splits, and "yes" alone is no lesson
+    with pytest.raises(FileRejected, match="1 of 59 labeled rows cannot be used") as refused:
+        later(csv("x,target", single), first.schema)
+    assert "class 'no' has 1 labeled row(s), fewer than the 2 needed" in refused.value.rejected_rows[0].reason
+
+
+@pytest.mark.parametrize("column", ["x", "target"])
+def test_a_later_upload_with_decimal_commas_in_a_number_column_is_refused_whole(column: str) -> None:
+    rows = [f"{i % 31}.5;{i * 0.5}" for i in range(600)]
+    first, _ = run(csv("x;target", rows))
+    bad = [f"{i % 31};{i}" for i in range(300)] + (["3,5;12"] if column == "x" else ["3;12,5"])
+    with pytest.raises(FileRejected, match=f"column '{column}' holds numbers with decimal commas"):
+        later(csv("x;target", bad), first.schema)

@@ -36,6 +36,9 @@ class Lines:
     def write(self, lines: bytes) -> None:
         self.data += lines
 
+    def abort(self) -> None:
+        self.data = bytearray()
+
     def rows(self) -> list[list[str]]:
         return [line.split(",") for line in self.data.decode().splitlines()]
 

@@ -1,0 +1,1 @@
+"""The transform over real public tables that the dev dependencies ship (no network)."""
