@@ -86,7 +86,6 @@ class ColumnProfile:
     timestamps: int = 0  # valid ISO 8601 dates and timestamps
     decimal_commas: int = 0
     comma_example: str = ""
-    whole: bool = True  # every number is a whole number
     # Numbers written as plain ASCII digits, their range, sum and sum of squares: enough to recognise a
     # row number (each whole number of a range exactly once) without keeping the values.
     digits_only: bool = True
@@ -109,15 +108,15 @@ class ColumnProfile:
         """Count one block's values of this column."""
         if whole_numbers(texts):  # ASCII digits or empty: the common integer column
             present = list(filter(None, texts))
-            self._add_numbers(present, whole=True)
+            self._add_numbers(present)
             self._add_digits(present)
             self._add_values(present)
             return
         cleaned = _NUMBERS.without_missing(texts)
         if plain_numbers(cleaned):  # plain decimals within float32, or missing
             present = list(filter(None, cleaned))
-            self._add_numbers(present, whole=all(map(float.is_integer, map(float, present))))
-            if whole_numbers(present):
+            self._add_numbers(present)
+            if self.digits_only and whole_numbers(present):
                 self._add_digits(present)
             elif present:
                 self.digits_only = False
@@ -139,8 +138,6 @@ class ColumnProfile:
         self.present += count
         if kind == _Kind.NUMBER:
             self.numbers += count
-            number = float(value)
-            self.whole = self.whole and number.is_integer()
             if self.digits_only and value.isascii() and value.isdecimal():
                 self._add_digits([value] * count)
             else:
@@ -157,10 +154,9 @@ class ColumnProfile:
         else:
             self.many_words = True
 
-    def _add_numbers(self, present: list[str], *, whole: bool) -> None:
+    def _add_numbers(self, present: list[str]) -> None:
         self.present += len(present)
         self.numbers += len(present)
-        self.whole = self.whole and whole
 
     def _add_digits(self, present: list[str]) -> None:
         if not self.digits_only or not present:

@@ -216,7 +216,7 @@ def _target(name: str, column: ColumnProfile, options: InferenceOptions) -> tupl
         if count < MIN_CLASS_ROWS
     }
     classes = [label for label in labels or () if label not in refused]
-    problem_type = options.problem_type or _problem_type(column, numeric, labels, len(classes))
+    problem_type = options.problem_type or _problem_type(numeric, labels, len(classes))
     if problem_type is ProblemType.REGRESSION:
         return Target(name, problem_type), {}
     if labels is None:
@@ -244,17 +244,16 @@ def _target(name: str, column: ColumnProfile, options: InferenceOptions) -> tupl
     return Target(name, problem_type, classes=_class_order(classes, numeric)), refused
 
 
-def _problem_type(
-    column: ColumnProfile, numeric: bool, labels: Counter[str] | None, classes: int
-) -> ProblemType:
+def _problem_type(numeric: bool, labels: Counter[str] | None, classes: int) -> ProblemType:
     """auto: regression for a numeric target of many values (or of few that are not whole); otherwise
     binary or multiclass by the labels that are classes."""
     distinct = len(labels) if labels is not None else None
-    if (
-        numeric
-        and (distinct is None or distinct > 2)
-        and not (column.whole and distinct is not None and distinct <= MAX_INTEGER_CLASSES)
-    ):
+    few_whole = (
+        labels is not None
+        and len(labels) <= MAX_INTEGER_CLASSES
+        and all(float(label).is_integer() for label in labels if _is_number(label))
+    )
+    if numeric and (distinct is None or distinct > 2) and not few_whole:
         return ProblemType.REGRESSION
     return ProblemType.BINARY if classes <= 2 else ProblemType.MULTICLASS
 
