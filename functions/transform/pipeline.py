@@ -41,7 +41,7 @@ from transform.csv_source import (
     locate_decode_error,
     locate_syntax_error,
 )
-from transform.profile import TableProfile, row_hashes
+from transform.profile import TableProfile, digests, joined
 from transform.schema_inference import InferenceOptions, check_names, infer_schema, refused_classes
 
 # Rows encoded together, column by column; the deadline is checked once per block. Wide files get fewer
@@ -184,6 +184,7 @@ class _Rows:
     rows and the line it starts on (worked out only for the few rows a report names)."""
 
     rows: list[list[str]]
+    texts: list[str]  # each row `joined`
     block: RowBlock
     first_number: int
     # Each row's rank among the block's non-blank rows, and its index in the block; None while they are
@@ -207,6 +208,7 @@ class _Rows:
         positions = range(len(self.rows))
         return _Rows(
             list(itertools.compress(self.rows, keep)),
+            list(itertools.compress(self.texts, keep)),
             self.block,
             self.first_number,
             list(itertools.compress(self.ranks if self.ranks is not None else positions, keep)),
@@ -245,12 +247,18 @@ class _Transform:
     def _numbered(self, source: CsvRows, blocks: Iterator[RowBlock]) -> Iterator[_Rows]:
         number = 0
         for block in blocks:
-            text = list(map(str.strip, map("".join, block.rows)))
-            if "" in text:  # a row of empty fields (",,,", as spreadsheets export) is no row
-                kept = [index for index, row in enumerate(text) if row]
-                rows = _Rows([block.rows[index] for index in kept], block, number + 1, None, kept)
+            texts = joined(block.rows)
+            if "" in map(str.strip, texts):  # a row of empty fields (",,,", as spreadsheets export) is no row
+                keep = [bool(text.strip()) for text in texts]
+                rows = _Rows(
+                    list(itertools.compress(block.rows, keep)),
+                    list(itertools.compress(texts, keep)),
+                    block,
+                    number + 1,
+                    block_indexes=list(itertools.compress(range(len(texts)), keep)),
+                )
             else:
-                rows = _Rows(block.rows, block, number + 1)
+                rows = _Rows(block.rows, texts, block, number + 1)
             number += len(rows.rows)
             yield rows
             self._check_deadline(number, source.line_number)
@@ -268,7 +276,9 @@ class _Transform:
                     if not good and rows.spans_lines(index):
                         raise self._swallowed(rows, index, f"has {len(rows.rows[index])} fields, not {width}")
             keep = well_formed if accept is None else list(map(operator.and_, well_formed, accept(rows)))
-            profile.add(list(itertools.compress(rows.rows, keep)) if not all(keep) else rows.rows)
+            if not all(keep):
+                rows = rows.compress(keep)
+            profile.add(rows.rows, rows.texts)
         return profile
 
     def _schema(self) -> tuple[DatasetSchema, TableProfile, Mapping[str, str]]:
@@ -344,9 +354,11 @@ class _Transform:
                     raise self._swallowed(rows, index, reason)
                 accepted[index] = False
                 self._reject(rows.number(index), rows.line(index), reason)
-            digests = row_hashes(itertools.compress(rows.rows, accepted) if encoded.rejected else rows.rows)
-            keys: Sequence[str | None] = encoded.targets if classes else [None] * len(digests)
-            to_validation = split.mask(digests, keys)
+            row_digests = digests(
+                itertools.compress(rows.texts, accepted) if encoded.rejected else rows.texts
+            )
+            keys: Sequence[str | None] = encoded.targets if classes else [None] * len(row_digests)
+            to_validation = split.mask(row_digests, keys)
             to_train = list(map(operator.not_, to_validation))
             for side, sink, flags in ((True, validation, to_validation), (False, train, to_train)):
                 lines = list(itertools.compress(encoded.lines, flags))

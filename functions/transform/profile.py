@@ -9,10 +9,11 @@ of columns and the caps, not by the size of the file.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shared.dataset_schema import (
@@ -33,14 +34,27 @@ WORD_KINDS = 4
 MIN_ROW_NUMBERS = 10
 # Values whose kind is remembered per column, so that a column of repeated words is classified once per
 # distinct value, not once per row.
-KIND_CACHE = 65_536
+KIND_CACHE = 4096
+# Labels in a block up to which the anchors are found label by label, with one pass over the block each.
+FEW_LABELS = 16
 _SEPARATOR = "\x1f"
 _NUMBERS = NumberField()
 
 
+def joined(rows: Iterable[Sequence[str]]) -> list[str]:
+    """Each row's fields as one text, separated by a character that `str.strip` takes for white space, so
+    the text of a row of empty fields strips to nothing."""
+    return list(map(_SEPARATOR.join, rows))
+
+
+def digests(joined_rows: Iterable[str]) -> list[int]:
+    """A digest of each row's raw fields (its `joined` text): the split's key, the same for the same row in
+    any file."""
+    return list(map(zlib.crc32, map(str.encode, joined_rows)))
+
+
 def row_hashes(rows: Iterable[Sequence[str]]) -> list[int]:
-    """A digest of each row's raw fields: the split's key, the same for the same row in any file."""
-    return list(map(zlib.crc32, map(str.encode, map(_SEPARATOR.join, rows))))
+    return digests(joined(rows))
 
 
 class _Kind:
@@ -202,15 +216,22 @@ class Anchors:
     by_label: dict[str | None, list[int]] = field(default_factory=dict)
 
     def add(self, labels: Sequence[str | None], hashes: Sequence[int]) -> None:
+        distinct = set(labels)
+        if len(distinct) > FEW_LABELS:
+            blocks = [(label, [digest]) for label, digest in zip(labels, hashes, strict=True)]
+        else:  # a pass over the block per label, in C, rather than a Python step per row
+            blocks = [
+                (label, list(itertools.compress(hashes, map(operator.eq, labels, itertools.repeat(label)))))
+                for label in distinct
+            ]
         extremes = self.by_label
-        for label, digest in zip(labels, hashes, strict=True):
+        for label, digests in blocks:
+            low, high = min(digests), max(digests)
             bounds = extremes.get(label)
             if bounds is None:
-                extremes[label] = [digest, digest]
-            elif digest < bounds[0]:
-                bounds[0] = digest
-            elif digest > bounds[1]:
-                bounds[1] = digest
+                extremes[label] = [low, high]
+            else:
+                bounds[0], bounds[1] = min(bounds[0], low), max(bounds[1], high)
 
 
 @dataclass
@@ -240,8 +261,8 @@ class TableProfile:
     def labeled(self) -> int:
         return self.rows - self.unlabeled
 
-    def add(self, rows: Sequence[Sequence[str]]) -> None:
-        """Count one block of well-formed, non-blank rows."""
+    def add(self, rows: Sequence[Sequence[str]], texts: Sequence[str]) -> None:
+        """Count one block of well-formed, non-blank rows, with their `joined` texts."""
         if not rows:
             return
         self.rows += len(rows)
@@ -253,18 +274,15 @@ class TableProfile:
                 column.add(columns[index])
         if not all(labeled):
             self.unlabeled += labeled.count(False)
-            rows = [row for row, keep in zip(rows, labeled, strict=True) if keep]
-            labels = tuple(label for label, keep in zip(labels, labeled, strict=True) if keep)
-        if not rows:
+            texts = list(itertools.compress(texts, labeled))
+            labels = tuple(itertools.compress(labels, labeled))
+        if not texts:
             return
         self.target.add(labels)
-        hashes = row_hashes(rows)
+        hashes = digests(texts)
         self.anchors.add([None, None], [min(hashes), max(hashes)])
         if self.class_anchors is not None:
             if self.target.values is None:
                 self.class_anchors = None  # more distinct labels than classes may be: not classification
             else:
                 self.class_anchors.add(list(map(str.strip, labels)), hashes)
-
-
-RowFilter = Callable[[Sequence[Sequence[str]]], Sequence[bool]]

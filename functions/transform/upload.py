@@ -36,9 +36,11 @@ from transform.pipeline import (
 )
 from transform.tuning import UploadIdentity, start_tuning, tuning_request
 
-# Throughput the size limit assumes with one full vCPU, both passes over the file included: about half of
-# what `tools/benchmark.py` measures on one core, leaving room for wide text columns and a slower vCPU.
-ASSUMED_BYTES_PER_SECOND = 8 * 1000 * 1000
+# Throughput of one pass over an upload that the size limit assumes with one full vCPU: about half of what
+# `tools/benchmark.py` measures on one core for a later upload (one pass), leaving room for wide text
+# columns and a slower vCPU. A dataset's first upload is read twice (profile, then encoding).
+ASSUMED_BYTES_PER_SECOND = 12 * 1000 * 1000
+FIRST_UPLOAD_PASSES = 2
 # Lambda gives a function CPU in proportion to its memory, one full vCPU at 1,769 MB (Lambda developer
 # guide, "Configure Lambda function memory").
 ONE_VCPU_MB = 1769
@@ -69,10 +71,11 @@ class UploadResult:
     tuning_started: bool = False
 
 
-def max_object_bytes(seconds_left: float, memory_mb: int) -> int:
-    """The largest object one invocation can transform in the time it has left, on the CPU its memory buys."""
+def max_object_bytes(seconds_left: float, memory_mb: int, *, passes: int = 1) -> int:
+    """The largest object one invocation can read `passes` times in the time it has left, on the CPU its
+    memory buys."""
     cpu_share = min(1.0, memory_mb / ONE_VCPU_MB)
-    return max(0, int((seconds_left - RESERVE_SECONDS) * ASSUMED_BYTES_PER_SECOND * cpu_share))
+    return max(0, int((seconds_left - RESERVE_SECONDS) * ASSUMED_BYTES_PER_SECOND * cpu_share / passes))
 
 
 class UploadVersion:
@@ -144,21 +147,29 @@ class UploadTransformer:
                 return self._tune(
                     location, job_name, schema, train_files, Status.ALREADY_TRANSFORMED, "the run exists"
                 )
+            stored = self._store.read_schema(location.dataset)
+            passes = 1 if stored is not None else FIRST_UPLOAD_PASSES
             size = int(response["ContentLength"])
             timeout = self._env.timeout_seconds
-            most = max_object_bytes(timeout, memory_mb)
+            most = max_object_bytes(timeout, memory_mb, passes=passes)
             if size > most:
+                first = (
+                    f"; a dataset's first upload is read twice, for its schema, and a later one may take "
+                    f"{max_object_bytes(timeout, memory_mb):,}"
+                    if stored is None
+                    else ""
+                )
                 reason = (
                     f"the file has {size:,} bytes; one run of the transform can take {most:,} in its "
-                    f"{timeout} s timeout with {memory_mb} MB of memory: split it into smaller files under "
-                    "the same dataset folder"
+                    f"{timeout} s timeout with {memory_mb} MB of memory{first}: split it into smaller files "
+                    "under the same dataset folder"
                 )
                 return self._reject(ref, identity, FileRejected(reason))
-            if size > max_object_bytes(seconds_left, memory_mb):
+            if size > max_object_bytes(seconds_left, memory_mb, passes=passes):
                 # Fits a whole invocation, not what is left of this one (a batch's later message).
                 raise NotEnoughTimeLeft(f"{seconds_left:.0f} s left is too little for {size:,} bytes: retry")
             started_late = seconds_left < LATE_START * self._env.timeout_seconds
-            return self._transform(ref, identity, location, job_name, source, deadline, started_late)
+            return self._transform(ref, identity, location, job_name, source, stored, deadline, started_late)
         finally:
             source.close()
 
@@ -169,10 +180,10 @@ class UploadTransformer:
         location: RunLocation,
         job_name: str,
         source: UploadVersion,
+        stored: DatasetSchema | None,
         deadline: float,
         started_late: bool,
     ) -> UploadResult:
-        stored = self._store.read_schema(location.dataset)
         try:
             settings = self._dataset_settings(location.dataset)
             options = settings.applied_to(self._env.options)

@@ -277,6 +277,26 @@ def test_file_too_large_for_a_whole_run_is_rejected_not_truncated(
     assert pipeline.tuning_jobs() == []
 
 
+def test_a_first_upload_read_twice_takes_half_what_a_later_one_may(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline.deliver(pipeline.upload("raw/churn/a.csv", churn_csv(300)))
+    body = churn_csv(2000)
+    # Between what one pass and two passes over the file can read in a run.
+    monkeypatch.setattr(
+        transform.upload, "ASSUMED_BYTES_PER_SECOND", 1.5 * len(body) / (900 - 30) * 1769 / 1024
+    )
+
+    pipeline.deliver(pipeline.upload("raw/churn/b.csv", body))
+    assert len(manifests(pipeline, "churn")) == 2, "a later upload: one pass, it fits"
+
+    pipeline.deliver(pipeline.upload("raw/fresh/b.csv", body))
+    report = assert_rejected_and_kept(pipeline, "raw/fresh/b.csv", body, f"the file has {len(body):,} bytes")
+    assert (
+        "a dataset's first upload is read twice, for its schema, and a later one may take" in report["reason"]
+    )
+
+
 def test_file_that_needs_more_time_than_is_left_is_retried_not_rejected(pipeline: Pipeline) -> None:
     # A later message of a batch starts with little of the invocation left: a fresh one can take the file.
     body = churn_csv(2000)

@@ -70,7 +70,8 @@ def test_the_split_holds_the_configured_share_and_follows_each_rows_own_fields(f
 
 def test_the_largest_object_per_run_follows_the_time_left_and_the_cpu_share() -> None:
     assert max_object_bytes(900, ONE_VCPU_MB) == int((900 - RESERVE_SECONDS) * ASSUMED_BYTES_PER_SECOND)
-    assert max_object_bytes(900, ONE_VCPU_MB) >= 6 * 10**9, "a 6 GB file fits one 15-minute run"
+    assert max_object_bytes(900, ONE_VCPU_MB) >= 10 * 10**9, "a 10 GB later upload fits one 15-minute run"
+    assert max_object_bytes(900, ONE_VCPU_MB, passes=2) == max_object_bytes(900, ONE_VCPU_MB) // 2
     assert max_object_bytes(900, 3008) == max_object_bytes(900, ONE_VCPU_MB), "one thread uses one vCPU"
     assert max_object_bytes(900, ONE_VCPU_MB // 2) == pytest.approx(
         max_object_bytes(900, ONE_VCPU_MB) / 2, rel=1e-3

@@ -16,7 +16,7 @@ from shared.dataset_schema import (
     Target,
 )
 from shared.encoding import NumberField, RecordRejected, RowEncoder
-from transform.profile import TableProfile
+from transform.profile import TableProfile, joined
 from transform.schema_inference import InferenceOptions, check_names, infer_schema
 
 
@@ -47,7 +47,7 @@ def inferred(header: list[str], rows: list[list[str]], settings: InferenceOption
     """The schema inferred from the profile of these rows, as the transform infers a first upload's."""
     check_names(header, settings.target_column)
     profile = TableProfile.new(header, settings.target_column, settings.max_categories + 1)
-    profile.add(rows)
+    profile.add(rows, joined(rows))
     return infer_schema(profile, settings).schema
 
 
