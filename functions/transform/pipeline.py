@@ -41,7 +41,7 @@ from transform.csv_source import (
     locate_decode_error,
     locate_syntax_error,
 )
-from transform.profile import TableProfile, digests, joined
+from transform.profile import TableProfile, digests, joined, to_validation, validation_threshold
 from transform.schema_inference import InferenceOptions, check_names, infer_schema, refused_classes
 
 # Rows encoded together, column by column; the deadline is checked once per block. Wide files get fewer
@@ -55,30 +55,31 @@ OpenSource = Callable[[], IO[bytes]]
 
 class Split:
     """Which encoded rows go to validation: a fixed pseudo-random choice by a digest of the row's own
-    fields, so the same row goes the same way in any file and in any order, and identical rows never
-    straddle the two splits. Each class's anchors are pinned: the row of the smallest digest goes to
-    validation and the row of the largest to training, so both splits hold every class of the upload."""
+    fields (`transform.profile.to_validation`), so the same row goes the same way in any file and in any
+    order, and identical rows never straddle the two splits. Where that would leave a class without a
+    row on one side, the class's anchor row is pinned there (`transform.profile.Anchors`)."""
 
-    BUCKETS = 10_000
-
-    def __init__(self, validation_fraction: float, anchors: Mapping[str | None, Sequence[int]]) -> None:
-        self._threshold = round(validation_fraction * self.BUCKETS)
+    def __init__(self, threshold: int, anchors: Mapping[str | None, Sequence[int]]) -> None:
+        self._threshold = threshold
         self._pinned: dict[tuple[str | None, int], bool] = {}
-        # Classes whose rows all have one digest (copies of one row): the first copy met goes to
-        # validation, the others to training (which copy is which cannot matter: they are the same row).
-        self._copies: set[tuple[str | None, int]] = set()
-        for key, (low, high) in anchors.items():
+        # Classes whose rows are copies of one row (one digest): the first copy met goes to the side the
+        # digest does not send them to (which copy cannot matter: they are the same row).
+        self._copies: dict[tuple[str | None, int], bool] = {}
+        for key, (low, high, in_validation, in_train) in anchors.items():
+            if in_validation and in_train:
+                continue
             if low == high:
-                self._copies.add((key, low))
-            else:
+                self._copies[key, low] = not in_validation
+                continue
+            if not in_validation:
                 self._pinned[key, low] = True
+            if not in_train:
                 self._pinned[key, high] = False
-        self._digests = {digest for _, digest in self._pinned} | {digest for _, digest in self._copies}
+        self._digests = {digest for _, digest in (*self._pinned, *self._copies)}
 
     def mask(self, digests: Sequence[int], keys: Sequence[str | None]) -> list[bool]:
         """Validation flags of rows with these digests and class keys (None for regression)."""
-        threshold, buckets = self._threshold, self.BUCKETS
-        flags = [digest % buckets < threshold for digest in digests]
+        flags = to_validation(digests, self._threshold)
         if self._digests.isdisjoint(digests):
             return flags
         for index, (digest, key) in enumerate(zip(digests, keys, strict=True)):
@@ -86,13 +87,8 @@ class Split:
             if pinned is not None:
                 flags[index] = pinned
             elif (key, digest) in self._copies:
-                flags[index] = True
-                self._copies.discard((key, digest))
-                self._pinned[key, digest] = False
+                flags[index] = self._copies.pop((key, digest))
         return flags
-
-    def validation_share(self) -> float:
-        return self._threshold / self.BUCKETS
 
 
 class RowSink(Protocol):
@@ -232,6 +228,7 @@ class _Transform:
         self.deadline = deadline
         self.rejected: list[RejectedRow] = []
         self.rejected_count = 0
+        self._threshold = validation_threshold(options.validation_fraction)
 
     # --- passes over the file -------------------------------------------------------------------
 
@@ -266,7 +263,7 @@ class _Transform:
     def _profile(self, accept: Callable[[_Rows], list[bool]] | None = None) -> TableProfile:
         header, blocks = self._read()
         target = self.stored.target.name if self.stored else self.options.inference.target_column
-        profile = TableProfile.new(header, target, self.options.inference.max_categories + 1)
+        profile = TableProfile.new(header, target, self.options.inference.max_categories + 1, self._threshold)
         width = len(header)
         for rows in blocks:
             well_formed = list(map(width.__eq__, map(len, rows.rows)))
@@ -329,7 +326,7 @@ class _Transform:
         header, blocks = self._read()
         encoder = RowEncoder(schema, header, refused_classes=refused)
         classes = schema.target.classes
-        split = Split(self.options.validation_fraction, anchors or {})
+        split = Split(self._threshold, anchors or {})
         target, width, label_of = (
             encoder.target_position,
             len(header),

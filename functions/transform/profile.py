@@ -35,6 +35,9 @@ MIN_ROW_NUMBERS = 10
 # Values whose kind is remembered per column, so that a column of repeated words is classified once per
 # distinct value, not once per row.
 KIND_CACHE = 4096
+# The split's digest buckets: a row goes to validation when its digest modulo SPLIT_BUCKETS is below the
+# threshold of the validation share.
+SPLIT_BUCKETS = 10_000
 # Labels in a block up to which the anchors are found label by label, with one pass over the block each.
 FEW_LABELS = 16
 _SEPARATOR = "\x1f"
@@ -208,11 +211,24 @@ class ColumnProfile:
         )
 
 
+def validation_threshold(fraction: float) -> int:
+    """The digest buckets below which a row goes to validation."""
+    return round(fraction * SPLIT_BUCKETS)
+
+
+def to_validation(row_digests: Iterable[int], threshold: int) -> list[bool]:
+    """Whether each row goes to validation by its digest alone (before any anchor)."""
+    return list(map(threshold.__gt__, map(SPLIT_BUCKETS.__rmod__, row_digests)))
+
+
 @dataclass
 class Anchors:
-    """The smallest and largest row digest of each class (one entry, None, for regression): the split
-    sends the first to validation and the second to training, so both splits hold every class."""
+    """Per class (one entry, None, for regression): the smallest and largest row digest, and how many
+    rows the digest alone sends to validation and to training. A class that one side would lack gets a row
+    pinned there: the split sends the row of the smallest digest to validation, or of the largest to
+    training, so both splits hold every class."""
 
+    threshold: int
     by_label: dict[str | None, list[int]] = field(default_factory=dict)
 
     def add(self, labels: Sequence[str | None], hashes: Sequence[int]) -> None:
@@ -225,13 +241,13 @@ class Anchors:
                 for label in distinct
             ]
         extremes = self.by_label
-        for label, digests in blocks:
-            low, high = min(digests), max(digests)
-            bounds = extremes.get(label)
-            if bounds is None:
-                extremes[label] = [low, high]
-            else:
-                bounds[0], bounds[1] = min(bounds[0], low), max(bounds[1], high)
+        for label, digests_of_label in blocks:
+            low, high = min(digests_of_label), max(digests_of_label)
+            validation = sum(to_validation(digests_of_label, self.threshold))
+            bounds = extremes.setdefault(label, [low, high, 0, 0])
+            bounds[0], bounds[1] = min(bounds[0], low), max(bounds[1], high)
+            bounds[2] += validation
+            bounds[3] += len(digests_of_label) - validation
 
 
 @dataclass
@@ -241,17 +257,21 @@ class TableProfile:
     header: tuple[str, ...]
     target_index: int
     columns: list[ColumnProfile]
+    # Overall, and per class label while the target has few enough distinct labels to be classes.
+    anchors: Anchors
+    class_anchors: Anchors | None
     rows: int = 0  # well-formed rows, labeled or not
     unlabeled: int = 0
     malformed: int = 0  # rows with another field count than the header
-    # Per class label (while the target has few enough distinct labels to be classes) and overall.
-    class_anchors: Anchors | None = field(default_factory=Anchors)
-    anchors: Anchors = field(default_factory=Anchors)
 
     @staticmethod
-    def new(header: Sequence[str], target_column: str, value_limit: int) -> TableProfile:
+    def new(header: Sequence[str], target_column: str, value_limit: int, threshold: int) -> TableProfile:
+        """`threshold`: the split's `validation_threshold`."""
         names = tuple(name.strip() for name in header)
-        return TableProfile(names, names.index(target_column), [ColumnProfile(value_limit) for _ in names])
+        columns = [ColumnProfile(value_limit) for _ in names]
+        return TableProfile(
+            names, names.index(target_column), columns, Anchors(threshold), Anchors(threshold)
+        )
 
     @property
     def target(self) -> ColumnProfile:
@@ -280,7 +300,7 @@ class TableProfile:
             return
         self.target.add(labels)
         hashes = digests(texts)
-        self.anchors.add([None, None], [min(hashes), max(hashes)])
+        self.anchors.add([None] * len(hashes), hashes)
         if self.class_anchors is not None:
             if self.target.values is None:
                 self.class_anchors = None  # more distinct labels than classes may be: not classification

@@ -11,7 +11,7 @@ import pytest
 
 from shared.dataset_schema import DatasetSchema, FeatureKind, ProblemType
 from transform.pipeline import FileRejected, Split, TransformOptions, TransformOutcome, transform_csv
-from transform.profile import row_hashes
+from transform.profile import row_hashes, validation_threshold
 from transform.schema_inference import InferenceOptions
 from transform.upload import ASSUMED_BYTES_PER_SECOND, ONE_VCPU_MB, RESERVE_SECONDS, max_object_bytes
 
@@ -61,10 +61,10 @@ def test_an_unterminated_quote_is_a_csv_error_naming_the_line() -> None:
 @pytest.mark.parametrize("fraction", [0.05, 0.2, 0.5])
 def test_the_split_holds_the_configured_share_and_follows_each_rows_own_fields(fraction: float) -> None:
     rows = [[str(i), f"c{i % 7}", "yes" if i % 3 else "no"] for i in range(100_000)]
-    split = Split(fraction, {})
+    split = Split(validation_threshold(fraction), {})
     flags = split.mask(row_hashes(rows), [None] * len(rows))
     assert abs(sum(flags) / len(flags) - fraction) < 0.01
-    again = Split(fraction, {}).mask(row_hashes(rows[::-1]), [None] * len(rows))
+    again = Split(validation_threshold(fraction), {}).mask(row_hashes(rows[::-1]), [None] * len(rows))
     assert again == flags[::-1], "a row goes to the same side wherever it stands"
 
 
@@ -322,6 +322,21 @@ def test_a_first_upload_is_read_twice_and_a_later_one_once() -> None:
     assert source.count == 2, "profile, then encode"
     outcome, reads = later(csv("x,target", rows[::-1]), first.schema)
     assert reads == 1 and outcome.train_rows + outcome.validation_rows == 3000
+
+
+def test_anchors_change_nothing_where_the_digests_alone_fill_both_splits() -> None:
+    rows = [f"{i % 31},{i % 7},{'yes' if i % 3 else 'no'}" for i in range(5000)]
+    first_train, first_validation = Lines(), Lines()
+    first = transform_csv(
+        Opens(csv("x,y,target", rows)), stored_schema=None, options=OPTIONS, train=first_train,
+        validation=first_validation,
+    )  # fmt: skip
+    later_train, later_validation = Lines(), Lines()
+    transform_csv(
+        Opens(csv("x,y,target", rows)), stored_schema=first.schema, options=OPTIONS, train=later_train,
+        validation=later_validation,
+    )  # fmt: skip
+    assert (later_train.data, later_validation.data) == (first_train.data, first_validation.data)
 
 
 def test_a_later_upload_whose_split_misses_a_class_is_split_again_anchored() -> None:

@@ -46,7 +46,7 @@ def options(**overrides: object) -> InferenceOptions:
 def inferred(header: list[str], rows: list[list[str]], settings: InferenceOptions) -> DatasetSchema:
     """The schema inferred from the profile of these rows, as the transform infers a first upload's."""
     check_names(header, settings.target_column)
-    profile = TableProfile.new(header, settings.target_column, settings.max_categories + 1)
+    profile = TableProfile.new(header, settings.target_column, settings.max_categories + 1, threshold=2000)
     profile.add(rows, joined(rows))
     return infer_schema(profile, settings).schema
 
