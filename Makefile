@@ -27,7 +27,8 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Speed and memory of the transform against a naive pandas transform (100 MB and 1 GB files, ~10 minutes).
+# Speed and memory of the transform, first and later uploads, against a naive pandas transform (100 MB and
+# 1 GB files, ~15 minutes).
 bench: $(VENV)/.installed
 	$(BIN)/python -m tools.benchmark
 

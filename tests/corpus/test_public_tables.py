@@ -38,6 +38,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, loa
 from vega_datasets import local_data
 
 from shared.dataset_schema import WIDTH_MARKER, DatasetSchema, Feature, FeatureKind, ProblemType
+from tests.support.sinks import Lines
 from transform.pipeline import FileRejected, TransformOptions, TransformOutcome, transform_csv
 from transform.schema_inference import InferenceOptions
 
@@ -158,15 +159,6 @@ def tables(*keys: str) -> list[Table]:
 
 
 # --- running the transform --------------------------------------------------------------------------
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def write(self, lines: bytes) -> None:
-        assert lines.endswith(b"\n")
-        self.data += lines
 
 
 @dataclass(frozen=True)

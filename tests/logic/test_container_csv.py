@@ -19,6 +19,7 @@ from pathlib import Path
 import xgboost
 
 from shared.dataset_schema import DatasetSchema
+from tests.support.sinks import Lines
 from transform.pipeline import TransformOptions, TransformOutcome, transform_csv
 from transform.schema_inference import InferenceOptions
 
@@ -30,23 +31,12 @@ OPTIONS = TransformOptions(
 )
 
 
-class Lines:
-    def __init__(self) -> None:
-        self.data = b""
-
-    def write(self, lines: bytes) -> None:
-        self.data += lines
-
-    def abort(self) -> None:
-        self.data = b""
-
-
 def transform(data: bytes, stored: DatasetSchema | None = None) -> tuple[TransformOutcome, bytes, bytes]:
     train, validation = Lines(), Lines()
     outcome = transform_csv(
         lambda: io.BytesIO(data), stored_schema=stored, options=OPTIONS, train=train, validation=validation
     )
-    return outcome, train.data, validation.data
+    return outcome, bytes(train.data), bytes(validation.data)
 
 
 def read_channel(directory: Path, part: bytes) -> xgboost.DMatrix:

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from shared.dataset_schema import DatasetSchema, FeatureKind, ProblemType
+from tests.support.sinks import Lines
 from transform.pipeline import FileRejected, Split, TransformOptions, TransformOutcome, transform_csv
 from transform.profile import row_hashes, validation_threshold
 from transform.schema_inference import InferenceOptions
@@ -79,23 +80,12 @@ def test_the_largest_object_per_run_follows_the_time_left_and_the_cpu_share() ->
     assert max_object_bytes(RESERVE_SECONDS, ONE_VCPU_MB) == 0
 
 
-class Lines:
-    def __init__(self) -> None:
-        self.data = b""
-
-    def write(self, lines: bytes) -> None:
-        self.data += lines
-
-    def abort(self) -> None:
-        self.data = b""
-
-
 def run(data: bytes, options: TransformOptions = OPTIONS) -> tuple[TransformOutcome, bytes]:
     train, validation = Lines(), Lines()
     outcome = transform_csv(
         lambda: io.BytesIO(data), stored_schema=None, options=options, train=train, validation=validation
     )
-    return outcome, train.data + validation.data
+    return outcome, bytes(train.data + validation.data)
 
 
 def csv(header: str, rows: list[str]) -> bytes:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import transform.pipeline
 from shared.dataset_schema import DatasetSchema, FeatureKind, is_missing
 from shared.encoding import CategoryField, NumberField
+from tests.support.sinks import Lines
 from transform.pipeline import FileRejected, TransformOptions, TransformOutcome, transform_csv
 from transform.schema_inference import InferenceOptions
 
@@ -27,20 +28,6 @@ OPTIONS = TransformOptions(
     min_labeled_rows=2,
 )
 PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def write(self, lines: bytes) -> None:
-        self.data += lines
-
-    def abort(self) -> None:
-        self.data = bytearray()
-
-    def rows(self) -> list[list[str]]:
-        return [line.split(",") for line in self.data.decode().splitlines()]
 
 
 @dataclass(frozen=True)
