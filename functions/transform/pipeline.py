@@ -1,12 +1,17 @@
 """Turn one CSV upload into encoded training and validation rows: the transform's core, free of AWS.
 
-An upload is read twice, each time as a stream of blocks, so memory does not grow with the file:
+An upload is read as a stream of blocks, so memory does not grow with the file. A dataset's first upload
+is read twice:
 
-1. the profile pass (`transform.profile`) counts every column: a dataset's first upload is given its
-   schema from it, and every upload's split is anchored on it (each class's extreme rows, below);
-   a third read of the same kind follows only when the profile counted rows the encoder will refuse,
-   so that they shape neither the categories, the classes nor the anchors;
+1. the profile pass (`transform.profile`) counts every column, and the schema is inferred from it (so it
+   does not depend on the order of the rows); it also finds, per class, the rows that anchor the split
+   where the digests alone would leave a class out of one side. A third read of the same kind follows
+   only when the profile counted rows the encoder will refuse, so that they shape neither the
+   categories, the classes nor the anchors;
 2. the encoding pass writes each labeled row to `train` or `validation`.
+
+A later upload, with its dataset's stored schema, is encoded in one pass; only when its split leaves a
+class out of one side is it profiled and encoded again, anchored.
 
 Rows without a target are unlabeled: left out, counted, reported, never an error. A row the schema cannot
 take is refused alone, with its row, line and reason; past the configured share of bad rows, below the
