@@ -268,6 +268,16 @@ class DecimalComma(ValueError):
     """A number written with a decimal comma or a thousands separator."""
 
 
+def decimal_comma_refusal(column: str, example: str, count: int | None = None) -> SchemaMismatch:
+    """The whole-file refusal of a numeric column written with decimal commas: row by row, every such
+    row would be left out, a biased sample."""
+    values = f"{count} values, " if count is not None else ""
+    return SchemaMismatch(
+        f"{column} holds numbers with decimal commas or thousands separators ({values}e.g. "
+        f"{example[:40]!r}): save the file with decimal points and no thousands separators"
+    )
+
+
 def is_missing(text: str) -> bool:
     return text.strip().lower() in MISSING_MARKERS
 

@@ -40,7 +40,7 @@ from shared.dataset_schema import (
     DecimalComma,
     Feature,
     FeatureKind,
-    SchemaMismatch,
+    decimal_comma_refusal,
     is_missing,
     parse_number,
     parse_timestamp,
@@ -330,11 +330,7 @@ class RowEncoder:
             try:
                 code = encoder.one(text)
             except DecimalComma:
-                # Row by row, every such row would be left out: a biased sample. The file is refused.
-                raise SchemaMismatch(
-                    f"column {name!r} holds numbers with decimal commas or thousands separators (e.g. "
-                    f"{text.strip()[:40]!r}): save the file with decimal points and no thousands separators"
-                ) from None
+                raise decimal_comma_refusal(f"column {name!r}", text.strip()) from None
             except ValueError as error:
                 bad.setdefault(offsets[index] if offsets else index, f"column {name!r}: {error}")
                 code = ""

@@ -56,10 +56,6 @@ def digests(joined_rows: Iterable[str]) -> list[int]:
     return list(map(zlib.crc32, map(str.encode, joined_rows)))
 
 
-def row_hashes(rows: Iterable[Sequence[str]]) -> list[int]:
-    return digests(joined(rows))
-
-
 class _Kind:
     NUMBER = 0
     OUT_OF_RANGE = 1

@@ -32,6 +32,7 @@ from shared.dataset_schema import (
     ProblemType,
     SchemaMismatch,
     Target,
+    decimal_comma_refusal,
     parse_number,
 )
 from transform.profile import ColumnProfile, TableProfile
@@ -143,7 +144,7 @@ def _feature(name: str, column: ColumnProfile, rows: int, options: InferenceOpti
     numbers = column.numbers + column.out_of_range
     share = _numeric_share(options)
     if column.decimal_commas and numbers + column.decimal_commas >= share * considered:
-        raise SchemaMismatch(_decimal_commas(f"column {name!r}", column))
+        raise decimal_comma_refusal(f"column {name!r}", column.comma_example, column.decimal_commas)
     if markers or numbers >= share * considered:
         if column.is_row_number and column.present == rows:
             reason = f"each whole number from {column.low} to {column.high} once: a row number, not a feature"
@@ -152,13 +153,6 @@ def _feature(name: str, column: ColumnProfile, rows: int, options: InferenceOpti
     if column.timestamps >= share * column.present:
         return Feature(name, FeatureKind.TIMESTAMP, missing=_missing_markers(column))
     return _categorical(name, column, options)
-
-
-def _decimal_commas(what: str, column: ColumnProfile) -> str:
-    return (
-        f"{what} holds numbers with decimal commas or thousands separators ({column.decimal_commas} values, "
-        f"e.g. {column.comma_example!r}): save the file with decimal points and no thousands separators"
-    )
 
 
 def _numeric_share(options: InferenceOptions) -> float:
@@ -208,7 +202,9 @@ def _target(name: str, column: ColumnProfile, options: InferenceOptions) -> tupl
         and not explicit_classes
         and numbers + column.decimal_commas >= share * column.present
     ):
-        raise SchemaMismatch(_decimal_commas(f"column {name!r} (the target)", column))
+        raise decimal_comma_refusal(
+            f"column {name!r} (the target)", column.comma_example, column.decimal_commas
+        )
     refused = {
         label: f"class {label[:40]!r} has {count} labeled row(s), fewer than the {MIN_CLASS_ROWS} needed to "
         "train on it and validate it"

@@ -12,7 +12,7 @@ import pytest
 from shared.dataset_schema import DatasetSchema, FeatureKind, ProblemType
 from tests.support.sinks import Lines
 from transform.pipeline import FileRejected, Split, TransformOptions, TransformOutcome, transform_csv
-from transform.profile import row_hashes, validation_threshold
+from transform.profile import digests, joined, validation_threshold
 from transform.schema_inference import InferenceOptions
 from transform.upload import ASSUMED_BYTES_PER_SECOND, ONE_VCPU_MB, RESERVE_SECONDS, max_object_bytes
 
@@ -63,9 +63,9 @@ def test_an_unterminated_quote_is_a_csv_error_naming_the_line() -> None:
 def test_the_split_holds_the_configured_share_and_follows_each_rows_own_fields(fraction: float) -> None:
     rows = [[str(i), f"c{i % 7}", "yes" if i % 3 else "no"] for i in range(100_000)]
     split = Split(validation_threshold(fraction), {})
-    flags = split.mask(row_hashes(rows), [None] * len(rows))
+    flags = split.mask(digests(joined(rows)), [None] * len(rows))
     assert abs(sum(flags) / len(flags) - fraction) < 0.01
-    again = Split(validation_threshold(fraction), {}).mask(row_hashes(rows[::-1]), [None] * len(rows))
+    again = Split(validation_threshold(fraction), {}).mask(digests(joined(rows[::-1])), [None] * len(rows))
     assert again == flags[::-1], "a row goes to the same side wherever it stands"
 
 
