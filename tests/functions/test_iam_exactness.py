@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from rehearsal.iam_policy import Grant, Policy, unused_grants
 from tests.functions.conftest import COVERAGE, FUNCTION_CALLER, FUNCTION_REQUESTS, PROGRAM
 from tests.support.aws_requests import (
     Permission,
@@ -22,7 +23,6 @@ from tests.support.aws_requests import (
     required_permissions,
     validate_against_model,
 )
-from tests.support.iam_policy import Grant, Policy, unused_grants
 
 pytestmark = pytest.mark.after_function_tests
 

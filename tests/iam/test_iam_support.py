@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from botocore.model import OperationNotFoundError
 from moto import mock_aws
 
+from rehearsal.iam_policy import Grant, Policy, PolicyError, unused_grants
 from tests.support.aws_requests import (
     Permission,
     Request,
@@ -24,7 +25,6 @@ from tests.support.aws_requests import (
     required_permissions,
     validate_against_model,
 )
-from tests.support.iam_policy import Grant, Policy, PolicyError, unused_grants
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account

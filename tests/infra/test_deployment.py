@@ -12,8 +12,8 @@ from moto.events.models import EventPattern
 
 from deploy.environment import load_environment
 from deploy.events import Lifecycle, parse_event
+from rehearsal.iam_policy import Policy
 from settings import load_settings
-from tests.support.iam_policy import Policy
 from tests.support.policies import allows, denies_insecure_transport, statement, statements
 from tests.support.stacks import STACKS, config_for, synth
 from tools.mockrun import PROJECT_DIR, StackRun, run_program

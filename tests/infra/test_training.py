@@ -25,6 +25,7 @@ from hyperparameters import (
     parameter_ranges,
     parse_ranges,
 )
+from rehearsal.iam_policy import Policy
 from settings import (
     PROJECT,
     TRAINING_INSTANCE_TYPES,
@@ -35,7 +36,6 @@ from settings import (
     load_settings,
 )
 from shared.dataset_schema import DatasetSchema, Feature, FeatureKind, ProblemType, Target
-from tests.support.iam_policy import Policy
 from tests.support.policies import as_list, granted, statements
 from tests.support.stacks import STACKS, config_for, synth
 from tools.mockrun import MOCK_ACCOUNT_ID, ProgramFailed, StackRun, run_program
