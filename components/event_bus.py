@@ -73,13 +73,15 @@ class EventBus(pulumi.ComponentResource):
         )
 
         self.bucket = self._data_bucket(name, data, kept)
-        self.log_bucket = self._log_bucket(name, data, kept, ctx)
+        self.log_bucket, log_bucket_policy = self._log_bucket(name, data, kept, ctx)
         aws.s3.BucketLogging(
             f"{name}-bucket-logging",
             bucket=self.bucket.id,
             target_bucket=self.log_bucket.id,
             target_prefix=ACCESS_LOG_PREFIX,
-            opts=child,
+            # S3 delivers logs only once the log bucket's policy lets its logging service write; enabling
+            # logging before that policy exists is refused (InvalidTargetBucketForLogging) or loses logs.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_bucket_policy]),
         )
 
         self.topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=self.key.arn, opts=child)
@@ -207,11 +209,11 @@ class EventBus(pulumi.ComponentResource):
 
     def _log_bucket(
         self, name: str, data: DataSettings, kept: pulumi.ResourceOptions, ctx: AwsContext
-    ) -> aws.s3.Bucket:
+    ) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
         log_name = f"{name}-access-logs"
         bucket = aws.s3.Bucket(log_name, force_destroy=not data.protect, opts=kept)
         public_access_block = self._locked_down(log_name, bucket)
-        aws.s3.BucketPolicy(
+        policy = aws.s3.BucketPolicy(
             f"{log_name}-policy",
             bucket=bucket.id,
             policy=render(
@@ -235,7 +237,7 @@ class EventBus(pulumi.ComponentResource):
                 abort_incomplete_multipart_upload=_abort_incomplete_uploads(data),
             ),
         )
-        return bucket
+        return bucket, policy
 
     def _data_bucket(self, name: str, data: DataSettings, kept: pulumi.ResourceOptions) -> aws.s3.Bucket:
         bucket_name = f"{name}-data"
