@@ -26,6 +26,9 @@ from tools.mockrun import MOCK_ACCOUNT_ID, PROJECT_DIR, Resource, StackRun
 PROGRAM = synth("dev")
 REGION = PROGRAM.config["aws:region"]
 PERMISSION = "aws:lambda/permission:Permission"
+API_RESOURCE = "aws:apigateway/resource:Resource"
+METHOD = "aws:apigateway/method:Method"
+INTEGRATION = "aws:apigateway/integration:Integration"
 SAMPLE = json.loads(
     (PROJECT_DIR / "tests" / "functions" / "events" / "apigateway-rest-proxy.json").read_text()
 )
@@ -44,6 +47,11 @@ REAL_TIME = TimeScale(1)
 def api_resources(run: StackRun = PROGRAM) -> list[Resource]:
     """What the orchestrator hands the gateway: the API's resources and the functions' permissions."""
     return [r for r in run.resources if r.type.startswith("aws:apigateway/") or r.type == PERMISSION]
+
+
+def declared(type_: str, name: str, inputs: dict[str, Any], resource_id: str = "") -> Resource:
+    """A resource the program could declare besides its own."""
+    return Resource(urn="", type=type_, name=name, parent="", custom=True, inputs=inputs, id=resource_id)
 
 
 def changed(resources: list[Resource], name: str, **inputs: Any) -> list[Resource]:
@@ -257,35 +265,22 @@ def test_literal_paths_win_over_variables_and_greedy_paths(serve: Callable[..., 
     for part, verb in (("{name}", "GET"), ("{proxy+}", "ANY")):
         rid = f"extra-{verb}"
         base = {"restApi": api.id, "resourceId": rid, "httpMethod": verb}
+        root = api.outputs["rootResourceId"]
         extra += [
-            Resource(
-                "",
-                "aws:apigateway/resource:Resource",
-                rid,
-                "",
-                True,
-                {"restApi": api.id, "parentId": api.outputs["rootResourceId"], "pathPart": part},
-                id=rid,
+            declared(
+                API_RESOURCE, rid, {"restApi": api.id, "parentId": root, "pathPart": part}, resource_id=rid
             ),
-            Resource(
-                "", "aws:apigateway/method:Method", f"{rid}-m", "", True, {**base, "authorization": "NONE"}
-            ),
-            Resource(
-                "",
-                "aws:apigateway/integration:Integration",
+            declared(METHOD, f"{rid}-m", {**base, "authorization": "NONE"}),
+            declared(
+                INTEGRATION,
                 f"{rid}-i",
-                "",
-                True,
                 {**base, "type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": function["invokeArn"]},
             ),
         ]
     extra.append(
-        Resource(
-            "",
+        declared(
             PERMISSION,
             "extra-invoke",
-            "",
-            True,
             {
                 "function": function["name"],
                 "principal": "apigateway.amazonaws.com",
@@ -464,6 +459,71 @@ def test_a_method_without_a_validator_takes_any_body(serve: Callable[..., Served
     assert served.call("GET", HEALTH, b"{not json").status == 200
 
 
+def test_required_parameters_are_checked_when_the_validator_asks(serve: Callable[..., Served]) -> None:
+    validator = PROGRAM.named("predict-validator")
+    resources = changed(
+        changed(api_resources(), validator.name, validateRequestParameters=True),
+        "predict-post-predict",
+        requestParameters={
+            "method.request.header.x-trace": True,
+            "method.request.querystring.v": True,
+            "method.request.querystring.optional": False,
+        },
+    )
+    served = serve(resources)
+    answer = served.call("POST", PREDICT, VALID_BODY, headers={"x-trace": " "})
+    assert (answer.status, refusal(answer)) == (400, "Missing required request parameters: [x-trace, v]")
+    assert answer.header("x-amzn-ErrorType") == "BadRequestException"
+    assert served.call("POST", f"{PREDICT}?v=1", VALID_BODY, headers={"X-Trace": "t"}).status == 200
+    assert len(served.function.calls) == 1
+
+
+def test_a_chunked_body_reaches_the_function_whole(serve: Callable[..., Served]) -> None:
+    served = serve()
+    connection = http.client.HTTPConnection("127.0.0.1", served.api.port, timeout=10)
+    text = json.dumps(VALID_BODY).encode()
+    try:
+        connection.request(
+            "POST",
+            f"/{stage_name()}{PREDICT}",
+            body=iter([text[:7], text[7:]]),
+            encode_chunked=True,
+            headers={"x-api-key": served.api.api_key, "Content-Type": "application/json"},
+        )
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
+    assert served.function.calls[0][1]["body"] == text.decode()
+
+
+def test_binary_media_types_base64_the_body_both_ways(serve: Callable[..., Served]) -> None:
+    payload = {
+        "statusCode": 200,
+        "headers": {"Content-Type": "image/png"},
+        "body": "iVBORw==",
+        "isBase64Encoded": True,
+    }
+    resources = changed(api_resources(), "predict-api", binaryMediaTypes=["image/*"])
+    served = serve(resources, function=FakeFunction(LambdaAnswer(payload, None, False, 1.0)))
+    answer = served.call(
+        "GET", HEALTH, b"\x89PNG", headers={"Content-Type": "image/png", "Accept": "image/png"}
+    )
+    assert answer.body == b"\x89PNG"
+    event = served.function.calls[0][1]
+    assert (event["body"], event["isBase64Encoded"]) == ("iVBORw==", True)
+
+
+def test_a_plans_method_throttle_replaces_its_plan_wide_one_for_that_method(
+    serve: Callable[..., Served],
+) -> None:
+    plan = PROGRAM.one("aws:apigateway/usagePlan:UsagePlan")
+    (stage,) = plan.inputs["apiStages"]
+    per_method = [{"path": f"{HEALTH}/GET", "burstLimit": 1, "rateLimit": 1}]
+    served = serve(changed(api_resources(), plan.name, apiStages=[{**stage, "throttles": per_method}]))
+    assert [served.call("GET", HEALTH).status for _ in range(2)] == [200, 429]
+    assert [served.call("POST", PREDICT, VALID_BODY).status for _ in range(2)] == [200, 200]
+
+
 def test_a_body_over_10_mb_is_request_too_large_before_it_is_read(serve: Callable[..., Served]) -> None:
     served = serve()
     connection = http.client.HTTPConnection("127.0.0.1", served.api.port, timeout=10)
@@ -570,12 +630,9 @@ def test_a_gateway_response_of_its_own_type_replaces_the_programs_default_4xx(
     serve: Callable[..., Served],
 ) -> None:
     api = PROGRAM.one("aws:apigateway/restApi:RestApi")
-    own = Resource(
-        "",
+    own = declared(
         "aws:apigateway/response:Response",
         "not-found",
-        "",
-        True,
         {
             "restApiId": api.id,
             "responseType": "MISSING_AUTHENTICATION_TOKEN",
