@@ -13,8 +13,14 @@ apigateway.amazonaws.com invoke it from this API's method, as Lambda would check
 A request passes, in API Gateway's order: the stage and the 10 MB payload limit, the route (else 403
 Missing Authentication Token), the API key, the usage plan's quota and every throttle that applies (per
 key and method from the usage plan, per method from the stage's method settings), the request
-validator, the function's permission, and the integration's timeout (scaled). Each request leaves one
+validator, the function's permission, and the integration's timeout. Each request leaves one
 access-log entry: its `$context` variables, and the stage's access log format rendered with them.
+
+Time: quotas and token buckets run on AWS time compressed by `time_scale`. The integration timeout
+bounds how long a function runs, and the rehearsal's functions run at the machine's speed with their own
+Lambda timeout unscaled; measuring the integration timeout in that same real time keeps the program's
+ordering (its function times out, and answers, before the gateway gives up on it).
+`integration_time_scale` compresses it too, for a Lambda service that compresses function timeouts.
 
 Not emulated: the account-level and regional throttles, custom domains, caching, authorizers (refused
 when declared), the 10240-byte header limit.
@@ -97,6 +103,7 @@ REPLACED_REQUEST_ID = "UUID_REPLACED_INVALID_REQUEST_ID"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 STOP_POLL_SECONDS = 0.05
+REAL_TIME = TimeScale(1)
 # An access log entry writes "-" for a variable without a value.
 ABSENT_IN_LOG = "-"
 
@@ -168,8 +175,9 @@ class LocalRestApi:
     """One REST API of `resources`, served at `url` once started.
 
     `invoke(function_arn, event)` runs a function synchronously. `api_key_value` is the value of the API
-    key the program leaves to API Gateway to generate; None generates one as API Gateway does. `clock`
-    is for tests (monotonic seconds and wall time).
+    key the program leaves to API Gateway to generate; None generates one as API Gateway does.
+    `integration_time_scale` is the time the integration timeout is measured in (real time by default,
+    like the functions' own timeouts). `clock` is for tests (monotonic seconds and wall time).
     """
 
     def __init__(
@@ -181,6 +189,7 @@ class LocalRestApi:
         account_id: str,
         time_scale: TimeScale,
         api_key_value: str | None = None,
+        integration_time_scale: TimeScale = REAL_TIME,
         clock: Clock | None = None,
     ) -> None:
         self._definition: RestApiDefinition = read_definition(resources, region=region, account_id=account_id)
@@ -190,7 +199,7 @@ class LocalRestApi:
         self._invoke = invoke
         self._region = region
         self._account_id = account_id
-        self._time_scale = time_scale
+        self._integration_time_scale = integration_time_scale
         self._clock = clock or SystemClock()
         self._meter = UsageMeter(AwsTime(self._clock, time_scale))
         self._key_values = self._key_values_of(api_key_value)
@@ -521,8 +530,8 @@ class LocalRestApi:
     def _call(
         self, exchange: _Exchange, function_arn: str, event: dict[str, Any], timeout_ms: int
     ) -> LambdaAnswer:
-        """Invoke the function, giving up after the integration's timeout (in AWS time), as API Gateway
-        does while the function runs on."""
+        """Invoke the function, giving up after the integration's timeout, as API Gateway does while the
+        function runs on."""
         done = threading.Event()
         outcome: list[LambdaAnswer | BaseException] = []
 
@@ -536,7 +545,7 @@ class LocalRestApi:
 
         started = self._clock.monotonic()
         threading.Thread(target=run, name=f"invoke-{exchange.context['requestId']}", daemon=True).start()
-        finished = done.wait(self._time_scale.seconds(timeout_ms / 1000))
+        finished = done.wait(self._integration_time_scale.seconds(timeout_ms / 1000))
         exchange.integration["latency"] = round((self._clock.monotonic() - started) * 1000)
         if not finished:
             exchange.integration["error"] = "Execution failed due to a timeout error"

@@ -96,11 +96,15 @@ class FakeFunction:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     # When set, each invocation waits for it (a function still running).
     release: threading.Event | None = None
+    # How long each invocation runs.
+    run_seconds: float = 0.0
 
     def __call__(self, function: str, event: dict[str, Any]) -> LambdaAnswer:
         self.calls.append((function, json.loads(json.dumps(event))))
         if self.release is not None:
             self.release.wait(10)
+        if self.run_seconds:
+            threading.Event().wait(self.run_seconds)
         return self.answer
 
 
@@ -160,6 +164,7 @@ def serve() -> Iterator[Callable[..., Served]]:
         function: FakeFunction | None = None,
         time_scale: TimeScale = REAL_TIME,
         api_key_value: str | None = None,
+        integration_time_scale: TimeScale = REAL_TIME,
         start: datetime = START,
     ) -> Served:
         clock = FakeClock(start)
@@ -171,6 +176,7 @@ def serve() -> Iterator[Callable[..., Served]]:
             account_id=MOCK_ACCOUNT_ID,
             time_scale=time_scale,
             api_key_value=api_key_value,
+            integration_time_scale=integration_time_scale,
             clock=clock,
         )
         api.start()
@@ -611,7 +617,7 @@ def test_a_function_still_running_at_the_integrations_timeout_is_504(serve: Call
     scale = TimeScale(integration["timeoutMilliseconds"] / 50)
     release = threading.Event()
     function = FakeFunction(release=release)
-    served = serve(function=function, time_scale=scale)
+    served = serve(function=function, integration_time_scale=scale)
     try:
         answer = served.call("POST", PREDICT, VALID_BODY)
     finally:
@@ -694,3 +700,13 @@ def test_declarations_the_gateway_does_not_emulate_are_refused(name: str, inputs
             account_id=MOCK_ACCOUNT_ID,
             time_scale=TimeScale(1),
         )
+
+
+def test_the_integration_timeout_is_not_compressed_with_aws_waits(serve: Callable[..., Served]) -> None:
+    """Functions run at the machine's speed, under their own uncompressed Lambda timeout: a 29 s compressed
+    with AWS's waits would cut off an answer AWS would give."""
+    integration = PROGRAM.named("predict-post-predict-integration").inputs
+    served = serve(
+        function=FakeFunction(run_seconds=0.1), time_scale=TimeScale(integration["timeoutMilliseconds"] / 50)
+    )
+    assert served.call("POST", PREDICT, VALID_BODY).status == 200
