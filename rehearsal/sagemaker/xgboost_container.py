@@ -1077,6 +1077,33 @@ class _RoundReporter(xgboost.callback.TrainingCallback):
         return False
 
 
+class _InOrder(xgboost.callback.TrainingCallback):
+    """The container's callbacks, run in its list's order. xgboost 3.0.5 keeps a set of them
+    (callback.py:162 of the xgboost package) and stops at the first that asks to stop, so in the
+    container the log may lack the line of the round EarlyStopping ends on; here the monitor always
+    prints first."""
+
+    def __init__(self, callbacks: list[Any]) -> None:
+        super().__init__()
+        self.callbacks = callbacks
+
+    def before_training(self, model: Any) -> Any:
+        for callback in self.callbacks:
+            model = callback.before_training(model)
+        return model
+
+    def after_training(self, model: Any) -> Any:
+        for callback in self.callbacks:
+            model = callback.after_training(model)
+        return model
+
+    def before_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        return any(callback.before_iteration(model, epoch, evals_log) for callback in self.callbacks)
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        return any(callback.after_iteration(model, epoch, evals_log) for callback in self.callbacks)
+
+
 class _Stop(xgboost.callback.TrainingCallback):
     def __init__(self, reporter: _RoundReporter) -> None:
         super().__init__()
@@ -1259,7 +1286,7 @@ def _train_job(
             num_boost_round=num_round,
             evals=watchlist,
             custom_metric=feval,
-            callbacks=callbacks,
+            callbacks=[_InOrder(callbacks)],
             verbose_eval=False,
         )
     except Exception as error:
