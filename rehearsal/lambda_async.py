@@ -205,6 +205,9 @@ class AsyncQueue:
         try:
             self._process(event)
         except Exception:
+            if self._closed:  # the service shut down under the attempt
+                self._activity.end()
+                return
             _log.exception(
                 "asynchronous invocation %s of %s failed in the rehearsal", event.request_id, event.function
             )

@@ -281,11 +281,17 @@ class Sandbox:
             return error
         return None
 
-    def invoke(self, request_id: str, event_json: str, invoked_function_arn: str) -> Outcome:
+    def invoke(
+        self, request_id: str, event_json: str, invoked_function_arn: str, inject_fault: str | None = None
+    ) -> Outcome:
+        """Run one invocation; `inject_fault` makes the runtime fail it with that message instead of
+        running the handler."""
         with self._lock:
-            return self._invoke(request_id, event_json, invoked_function_arn)
+            return self._invoke(request_id, event_json, invoked_function_arn, inject_fault)
 
-    def _invoke(self, request_id: str, event_json: str, invoked_function_arn: str) -> Outcome:
+    def _invoke(
+        self, request_id: str, event_json: str, invoked_function_arn: str, inject_fault: str | None
+    ) -> Outcome:
         log = self._settings.log
         started = time.monotonic()
         cold = self._process is None
@@ -304,6 +310,7 @@ class Sandbox:
             "event": event_json,
             "deadline_ms": int((time.time() + self._settings.timeout_seconds) * 1000),
             "invoked_function_arn": invoked_function_arn,
+            "inject_fault": inject_fault,
         }
         try:
             self._channel.send_bytes(json.dumps(request).encode("utf-8"))

@@ -173,6 +173,8 @@ class Invocation:
     payload: Any | None
     error: dict[str, Any] | None
     duration_ms: float
+    # The event the function was invoked with.
+    event: Any = None
 
     @property
     def ok(self) -> bool:
@@ -211,6 +213,9 @@ class _Function:
     pool: SandboxPool
     config: AsyncConfig = field(default_factory=AsyncConfig)
     permissions: list[Permission] = field(default_factory=list)
+    # How many of the next invocations fail by injection (LambdaService.fail_next); None: all of them.
+    faults: int | None = 0
+    history: list[Invocation] = field(default_factory=list)
 
 
 class LambdaService:
@@ -381,11 +386,21 @@ class LambdaService:
 
     def _attempt(self, function: str, request_id: str, payload_json: str) -> Invocation:
         target = self._function(function)
+        with self._lock:
+            inject = target.faults is None or target.faults > 0
+            if target.faults:
+                target.faults -= 1
+        fault = f"fault injected by the rehearsal into {target.spec.name}" if inject else None
         with self._running():
             outcome = target.pool.run(
-                lambda sandbox: sandbox.invoke(request_id, payload_json, target.spec.arn)
+                lambda sandbox: sandbox.invoke(request_id, payload_json, target.spec.arn, fault)
             )
-        return Invocation(request_id, outcome.payload, outcome.error, outcome.duration_ms)
+        invocation = Invocation(
+            request_id, outcome.payload, outcome.error, outcome.duration_ms, json.loads(payload_json)
+        )
+        with self._lock:
+            target.history.append(invocation)
+        return invocation
 
     def invoke(self, function: str, event: Any) -> Invocation:
         """InvocationType RequestResponse: run the event now and answer what the function answered."""
@@ -401,6 +416,21 @@ class LambdaService:
         request_id = str(uuid.uuid4())
         self._queue.submit(target.spec.name, target.spec.arn, request_id, payload)
         return request_id
+
+    def fail_next(self, function: str, times: int | None = 1) -> None:
+        """Make the function's next `times` invocations (None: every one from now on, 0: none) fail as
+        if its handler raised at once: a rehearsal's staged fault, answered and logged as the runtime
+        answers a function error."""
+        target = self._function(function)
+        with self._lock:
+            target.faults = times
+
+    def invocations(self, function: str) -> list[Invocation]:
+        """Every invocation of the function so far, synchronous and asynchronous attempts alike, in the
+        order they ended."""
+        target = self._function(function)
+        with self._lock:
+            return list(target.history)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no invocation runs and no asynchronous event is queued or waiting for a retry."""

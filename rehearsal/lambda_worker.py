@@ -13,7 +13,7 @@ over the channel `fd`, keeping module state between them; the function's prints 
 stdout/stderr, which the sandbox points at the function's log file. Messages on the channel are JSON:
   runtime -> sandbox  {"type": "ready"} | {"type": "init_error", "error": {...}}
   sandbox -> runtime  {"type": "invoke", "request_id", "event" (JSON text), "deadline_ms",
-                       "invoked_function_arn"}
+                       "invoked_function_arn", "inject_fault" (a message, or null)}
   runtime -> sandbox  {"type": "result", "payload" (text), "content_type"} | {"type": "error", "error": {...}}
 """
 
@@ -61,6 +61,11 @@ class Fault(Exception):
         self.error_type = error_type
         self.message = message
         self.trace = trace
+
+
+class InjectedFault(Exception):
+    """The failure the rehearsal injects in place of running the handler (LambdaService.fail_next): the
+    invocation fails as if the handler had raised it, in a warm environment."""
 
 
 class LambdaContext:
@@ -253,6 +258,8 @@ def handle(handler: Handler, request: dict[str, Any]) -> dict[str, Any]:
             event = json.loads(request["event"])
         except ValueError as unreadable:
             raise Fault(UNMARSHAL_ERROR, f"Unable to unmarshal input: {unreadable}") from None
+        if request.get("inject_fault"):
+            raise InjectedFault(request["inject_fault"])
         payload, content_type = marshal(handler(event, context))
     except Fault as fault:
         error = make_error(fault.message, fault.error_type, fault.trace, request_id)

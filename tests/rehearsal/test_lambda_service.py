@@ -301,6 +301,28 @@ def test_the_environment_is_the_functions_variables_and_lambdas_and_nothing_of_t
     assert 0 < context["remaining_ms"] <= spec.timeout_seconds * 1000
 
 
+def test_staged_faults_fail_the_next_invocations_and_every_invocation_is_recorded(
+    package: Path, service: Callable[..., LambdaService]
+) -> None:
+    lambda_ = service(function(package))
+    lambda_.fail_next("app", times=2)
+    first, second, third = (lambda_.invoke("app", {"n": n}) for n in range(3))
+    for failed in (first, second):
+        assert failed.error is not None
+        assert (failed.error["errorType"], failed.error["requestId"]) == ("InjectedFault", failed.request_id)
+    # The handler ran only the third time, in the environment the faults left warm.
+    assert third.ok and third.payload["invocations"] == 1
+    assert [(i.request_id, i.event, i.ok) for i in lambda_.invocations("app")] == [
+        (first.request_id, {"n": 0}, False),
+        (second.request_id, {"n": 1}, False),
+        (third.request_id, {"n": 2}, True),
+    ]
+    lambda_.fail_next("app", times=None)
+    assert not any(lambda_.invoke("app", {}).ok for _ in range(3))
+    lambda_.fail_next("app", times=0)
+    assert lambda_.invoke("app", {}).ok
+
+
 def test_a_function_may_not_set_variables_lambda_reserves(package: Path) -> None:
     with pytest.raises(ValueError, match="AWS_REGION"):
         function(package, environment={"AWS_REGION": "us-east-1"})
