@@ -32,6 +32,9 @@ text/libsvm bodies, the 204/415/400/406/500 answers with the container's message
 
 Where the older images differ in what is emulated here:
 
+- 1.7-1 validates the same hyperparameters; 1.2-2 lacks reg:absoluteerror, sampling_method,
+  prob_buffer_row and use_dask_gpu_training and accepts single_precision_histogram;
+
 - 1.2-2 pickles the booster (train.py:327-329 on that branch) and lets xgboost 1.2's own
   `early_stopping_rounds` keep every tree (serving then predicts with `best_ntree_limit`); 1.3-1 to 1.7-1
   save xgboost's binary format (the default of `save_model` without an extension before xgboost 2.1);
@@ -1462,6 +1465,11 @@ class HostedModel:
         # The container loads the model per worker process because prediction is not thread safe
         # (serve.py:98-99); here one model answers every thread, one prediction at a time.
         self._lock = threading.Lock()
+
+    @property
+    def boosters(self) -> tuple[Any, ...]:
+        """The loaded model files' boosters (several for an ensemble)."""
+        return tuple(self._boosters)
 
     @classmethod
     def from_archive(cls, archive: bytes, *, environment: Mapping[str, str] | None = None) -> HostedModel:

@@ -483,7 +483,7 @@ def _scores(answer: tuple[int, str, bytes]) -> list[Any]:
 def _predictions(model: HostedModel, rows: list[bytes]) -> np.ndarray:
     """The booster's own predictions of `rows`, an empty field missing."""
     values = [[math.nan if v == b"" else float(v) for v in row.split(b",")] for row in rows]
-    return np.asarray(model._boosters[0].predict(xgboost.DMatrix(np.array(values))))
+    return np.asarray(model.boosters[0].predict(xgboost.DMatrix(np.array(values))))
 
 
 @pytest.mark.parametrize("problem", ["binary", "multiclass", "regression"])
@@ -700,4 +700,4 @@ def test_every_model_file_of_the_archive_answers_together_averaged(regression: C
         _archive({"xgboost-model-0": raw[0], "xgboost-model-1": raw[1]}),
         environment={"SAGEMAKER_INFERENCE_ENSEMBLE": "false"},
     )
-    assert len(alone._boosters) == 1
+    assert len(alone.boosters) == 1
