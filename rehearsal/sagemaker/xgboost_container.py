@@ -1293,6 +1293,8 @@ def _train_job(
             verbose_eval=False,
         )
     except Exception as error:
+        if reporter.error is not None:
+            raise _CallerError(reporter.error) from None
         # train.py:461-467.
         if any(known in str(error) for known in CUSTOMER_ERRORS):
             raise _UserError(str(error)) from error
