@@ -292,14 +292,13 @@ class Sandbox:
     def _invoke(
         self, request_id: str, event_json: str, invoked_function_arn: str, inject_fault: str | None
     ) -> Outcome:
-        log = self._settings.log
         started = time.monotonic()
         cold = self._process is None
-        log.start(request_id)
-        if cold:
-            init_error = self._init(request_id)
-            if init_error is not None:
-                return self._finish(request_id, started, None, init_error, reusable=False)
+        # Init comes first, what the handler's module prints on import ahead of the invocation's START.
+        init_error = self._init(request_id) if cold else None
+        self._settings.log.start(request_id)
+        if init_error is not None:
+            return self._finish(request_id, started, None, init_error, reusable=False)
         init_ms = self._init_ms if cold else None
         assert self._channel is not None and self._process is not None
         invoked = time.monotonic()

@@ -219,6 +219,13 @@ class _Function:
 
 
 class LambdaService:
+    """The functions of one stack, invoked by name or ARN.
+
+    Past a function's `concurrency_limit` an invocation waits for an environment to free up, where
+    Lambda would throttle it (TooManyRequestsException) at the account's or the function's reserved
+    concurrency; the program reserves none, and the rehearsal's machine is small.
+    """
+
     def __init__(
         self,
         functions: Sequence[FunctionSpec],
