@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: synth test lint bench lock clean
+.PHONY: rehearse synth test lint bench bench-rehearsal lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,12 @@ $(VENV)/.installed: requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# The main offline job: run the real program under Pulumi mocks and print what `pulumi up` would create.
+# The main offline job: the whole pipeline on this machine, from the program's own resources: the bundled
+# sample CSV in, a tuned model deployed, predictions out of the local API (python -m rehearsal --help).
+rehearse: $(VENV)/.installed
+	$(BIN)/python -m rehearsal rehearse
+
+# Run the real program under Pulumi mocks and print what `pulumi up` would create.
 synth: $(VENV)/.installed
 	$(BIN)/python -m tools.synth $(STACK)
 
@@ -32,10 +37,14 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m tools.benchmark
 
+# The rehearsal's time, step by step, and the tuned model against plain XGBoost on the same split.
+bench-rehearsal: $(VENV)/.installed
+	$(BIN)/python -m tools.rehearsal_benchmark
+
 # Re-pin both lock files from pyproject.toml (needs uv: `pip install uv`).
 lock:
 	uv pip compile pyproject.toml --universal --python-version 3.11 -q -o requirements.txt
 	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -q -o requirements-dev.txt
 
 clean:
-	rm -rf $(VENV) .build .synth .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .build .synth .rehearsal .pytest_cache .mypy_cache .ruff_cache

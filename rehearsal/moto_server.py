@@ -15,6 +15,7 @@ so a statement with a Condition never matches (see `moto_judgeable`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import urllib.request
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ class MotoServer:
     def start(self) -> MotoServer:
         # AWS managed policies exist in every account; moto loads them only when asked (moto/settings.py).
         os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        # The server's request log is werkzeug's: one line per AWS call, noise beside the rehearsal's own.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
@@ -106,23 +109,59 @@ class MotoServer:
             answer.read()
 
 
+# The services whose requests moto judges on the resource they name (the responses classes that define
+# `_determine_resource`, and S3's own check); every other service it judges on resource "*".
+RESOURCE_JUDGED = frozenset({"s3", "sqs", "iam", "sts"})
+# IAM has no actions for SQS's batch calls: a batch is allowed by the single call's permission (SQS
+# developer guide, "Amazon SQS API permissions: Actions and resource reference"); moto judges it by the
+# batch call's own name.
+BATCH_ACTIONS = {
+    "sqs:SendMessage": "sqs:SendMessageBatch",
+    "sqs:DeleteMessage": "sqs:DeleteMessageBatch",
+    "sqs:ChangeMessageVisibility": "sqs:ChangeMessageVisibilityBatch",
+}
+
+
 def moto_judgeable(document: str) -> str:
-    """A policy as moto can judge it: it evaluates statements without a request context, so a Condition
-    never holds there (moto/iam/access_control.py `_check_conditions`) and a conditional Allow would deny
-    what AWS allows, a conditional Deny deny everything. Conditional Allows become unconditional (wider
-    than in AWS, never narrower) and conditional Denies are dropped; the conditions themselves are proven
-    by the policy and IAM-exactness tests, which evaluate them. A one-element Resource list becomes its
-    element, the same grant in IAM, because moto compares it as a string where it checks that a log bucket
-    admits S3's logging service (moto/s3/models.py `_log_permissions_enabled_policy`)."""
+    """A policy as moto can judge it, never narrower than the program's, so a denial in the rehearsal is
+    a permission the program really lacks:
+
+    - moto evaluates statements without a request context, so a Condition never holds there
+      (moto/iam/access_control.py `_check_conditions`): conditional Allows become unconditional and
+      conditional Denies are dropped;
+    - for services other than `RESOURCE_JUDGED`, moto matches the statement's Resource against "*"
+      (moto/core/responses.py `call_action`), which an ARN never matches: their actions get Resource "*";
+    - an SQS call's permission also names its batch call, which moto judges by that name;
+    - a one-element Resource list becomes its element, the same grant in IAM, because moto compares it as
+      a string where it checks that a log bucket admits S3's logging service (moto/s3/models.py
+      `_log_permissions_enabled_policy`).
+
+    The conditions and resources themselves are proven by the policy and IAM-exactness tests."""
     policy = json.loads(document)
-    statements = []
+    statements: list[dict[str, Any]] = []
     for statement in policy.get("Statement", []):
         if "Condition" in statement:
             if statement["Effect"] == "Deny":
                 continue
             statement = {k: v for k, v in statement.items() if k != "Condition"}
-        resource = statement.get("Resource")
-        if isinstance(resource, list) and len(resource) == 1:
-            statement = {**statement, "Resource": resource[0]}
-        statements.append(statement)
+        statements.extend(_by_judged_resource(statement))
     return json.dumps({**policy, "Statement": statements})
+
+
+def _by_judged_resource(statement: dict[str, Any]) -> list[dict[str, Any]]:
+    actions = statement.get("Action")
+    if actions is None or "Resource" not in statement:
+        return [statement]
+    actions = [actions] if isinstance(actions, str) else list(actions)
+    actions += [BATCH_ACTIONS[a] for a in actions if a in BATCH_ACTIONS and BATCH_ACTIONS[a] not in actions]
+    judged = [a for a in actions if a.split(":", 1)[0] in RESOURCE_JUDGED]
+    unjudged = [a for a in actions if a not in judged]
+    resource = statement["Resource"]
+    if isinstance(resource, list) and len(resource) == 1:
+        resource = resource[0]
+    split = []
+    if judged:
+        split.append({**statement, "Action": judged, "Resource": resource})
+    if unjudged:
+        split.append({**statement, "Action": unjudged, "Resource": "*"})
+    return split

@@ -103,21 +103,28 @@ def test_a_resource_type_the_rehearsal_cannot_stand_up_stops_it() -> None:
         stand_up(StackRun(PROGRAM.stack, PROGRAM.config, [novel], {}), MotoServer("eu-west-1"))
 
 
-def test_moto_gets_conditions_it_cannot_judge_removed_never_narrowed() -> None:
-    document = json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": "s3:ListBucket",
-                    "Resource": ["arn:aws:s3:::b"],
-                    "Condition": {},
-                },
-                {"Effect": "Deny", "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"x": "false"}}},
-            ],
-        }
-    )
-    assert json.loads(moto_judgeable(document))["Statement"] == [
-        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::b"}
+def test_moto_gets_what_it_cannot_judge_widened_never_narrowed() -> None:
+    parameter = "arn:aws:ssm:eu-west-1:123456789012:parameter/p"
+    conditional_list = {
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": ["arn:aws:s3:::b"],
+        "Condition": {},
+    }
+    conditional_deny = {
+        "Effect": "Deny",
+        "Action": "s3:*",
+        "Resource": "*",
+        "Condition": {"Bool": {"x": "false"}},
+    }
+    two_services = {
+        "Effect": "Allow",
+        "Action": ["ssm:GetParameter", "sqs:SendMessage"],
+        "Resource": [parameter],
+    }
+    document = {"Version": "2012-10-17", "Statement": [conditional_list, conditional_deny, two_services]}
+    assert json.loads(moto_judgeable(json.dumps(document)))["Statement"] == [
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": "arn:aws:s3:::b"},
+        {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:SendMessageBatch"], "Resource": parameter},
+        {"Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": "*"},
     ]

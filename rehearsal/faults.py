@@ -1,0 +1,226 @@
+"""Failures the rehearsal can stage, each where AWS would produce it, and what must hold afterwards.
+
+- transform-fails-once: the transform's first invocation fails; the message comes back after the
+  visibility timeout, the second delivery succeeds, nothing is in the dead-letter queue.
+- transform-always-fails: every invocation fails; after `queueMaxReceiveCount` receives the message is in
+  the dead-letter queue, the upload untouched, no run written, no tuning job.
+- duplicate-delivery: the upload's notification is delivered twice (SNS and SQS deliver at least once):
+  one run, one tuning job.
+- training-fails: the training role cannot read its data: the tuning job fails, the deploy function
+  records it, no endpoint.
+- worse-challenger: a second upload with shuffled labels: its model is not deployed, the champion keeps
+  serving.
+- rollback: the endpoint's error alarm fires while a better model bakes on an instance endpoint: the
+  update rolls back and the old model keeps serving.
+
+Faults use the bundled sample.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from rehearsal.local_stack import LocalStack, Revocation
+from rehearsal.rehearse import Pipeline, Rehearsal
+from rehearsal.samples import SampleDataset, Upload
+
+
+class FaultNotContained(AssertionError):
+    """The system did not contain the staged failure as it must."""
+
+
+@dataclass
+class FaultContext:
+    stack: LocalStack
+    pipeline: Pipeline
+    dataset: SampleDataset
+    result: Rehearsal
+
+
+Step = Callable[[FaultContext], None]
+
+
+def _nothing(_: FaultContext) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Fault:
+    description: str
+    before: Step = _nothing
+    after: Step = _nothing
+    revocations: tuple[Revocation, ...] = ()
+    # Stack config the fault needs (blue/green updates exist on instance endpoints only).
+    config: Mapping[str, str] = field(default_factory=dict)
+    # The fault ends the path at the transform: `after` takes over from there.
+    replaces_main_path: bool = False
+    # The transform is expected to write its run (or rejection) before `after` runs.
+    transform_finishes: bool = True
+    # The upload that goes first, in place of the dataset's own good one.
+    first_upload: Callable[[SampleDataset], Upload] | None = field(default=None)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise FaultNotContained(message)
+
+
+def _transform_name(context: FaultContext) -> str:
+    return str(context.stack.run.outputs["transform_function"])
+
+
+def _fail_first_transform(context: FaultContext) -> None:
+    context.stack.lambda_.fail_next(_transform_name(context), times=1)
+
+
+def _one_retry_then_success(context: FaultContext) -> None:
+    invocations = context.stack.lambda_.invocations(_transform_name(context))
+    _check(
+        len(invocations) >= 2 and not invocations[0].ok and invocations[1].ok, "the transform was not retried"
+    )
+    _check(context.stack.queue_depth("dead_letter_queue_url") == 0, "a message is in the dead-letter queue")
+    context.pipeline.progress(f"transform failed once, succeeded on delivery {len(invocations)}; DLQ empty")
+
+
+def _fail_every_transform(context: FaultContext) -> None:
+    context.stack.lambda_.fail_next(_transform_name(context), times=None)
+
+
+def _in_dead_letter_queue(context: FaultContext) -> None:
+    stack, upload = context.stack, context.dataset.good
+    key = f"{stack.raw_prefix}{upload.key}"
+    stack.wait_for(
+        "the message in the dead-letter queue", lambda: stack.queue_depth("dead_letter_queue_url") == 1, 120
+    )
+    receives = len(stack.lambda_.invocations(_transform_name(context)))
+    expected = int(stack.run.config.get("serverless-ml-pipeline:queueMaxReceiveCount", "0") or receives)
+    _check(receives == expected, f"the transform ran {receives} times, not maxReceiveCount {expected}")
+    versions = (
+        stack.aws.client("s3").list_object_versions(Bucket=stack.bucket, Prefix=key).get("Versions", [])
+    )
+    _check(len(versions) == 1 and versions[0]["Size"] == len(upload.body), "the upload was changed")
+    _check(not stack.keys(f"processed/{upload.dataset}/"), "a failed transform wrote a run")
+    context.pipeline.progress(
+        f"after {receives} failed deliveries the message is in the DLQ; {key} untouched"
+    )
+
+
+def _deliver_again(context: FaultContext) -> None:
+    stack = context.stack
+    first = stack.lambda_.invocations(_transform_name(context))[0]
+    body = first.event["Records"][0]["body"]
+    before = len(stack.lambda_.invocations(_transform_name(context)))
+    stack.aws.client("sqs").send_message(
+        QueueUrl=stack.stood_up.translation.apply(stack.run.outputs["queue_url"]), MessageBody=body
+    )
+    stack.wait_for(
+        "the second delivery", lambda: len(stack.lambda_.invocations(_transform_name(context))) > before, 60
+    )
+    stack.wait_for("the queue to drain", lambda: stack.queue_depth("queue_url") == 0, 60)
+    jobs = context.pipeline.sagemaker.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
+    _check(len(jobs) == 1, f"a duplicate delivery started {len(jobs)} tuning jobs")
+    context.pipeline.progress("the same notification delivered twice: one run, one tuning job")
+
+
+def _training_failed(context: FaultContext) -> None:
+    pipeline, outcome = context.pipeline, context.result.first
+    pipeline.tune(outcome)
+    _check(outcome.tuning_status == "Failed", f"the tuning job ended {outcome.tuning_status}, not Failed")
+    pipeline.deployment(outcome)
+    assert outcome.deployment is not None
+    _check(outcome.deployment["outcome"] != "deployed", "a failed tuning job was deployed")
+    endpoints = pipeline.sagemaker.list_endpoints()["Endpoints"]
+    _check(not endpoints, "an endpoint exists after every training job failed")
+    context.pipeline.progress(f"every training job failed; deploy recorded: {outcome.deployment['reason']}")
+
+
+def _relabelled(upload: Upload, *, name: str, flip: float) -> Upload:
+    """The same rows with a share `flip` of their labels shuffled among them: a worse dataset."""
+    lines = upload.body.decode().splitlines()
+    header, rows = lines[0], [line.rsplit(",", 1) for line in lines[1:]]
+    rng = random.Random(7)  # noqa: S311 - a reproducible test dataset, not a secret
+    chosen = rng.sample(range(len(rows)), int(len(rows) * flip))
+    labels = [rows[i][1] for i in chosen]
+    rng.shuffle(labels)
+    for i, label in zip(chosen, labels, strict=True):
+        rows[i][1] = label
+    body = "\n".join([header, *(",".join(r) for r in rows)]) + "\n"
+    return Upload(upload.dataset, name, body.encode())
+
+
+def _serving_model(context: FaultContext) -> str:
+    return str(context.pipeline.serving()["model"])
+
+
+def _worse_challenger_loses(context: FaultContext) -> None:
+    pipeline, dataset = context.pipeline, context.dataset
+    champion = _serving_model(context)
+    outcome = pipeline.transform(_relabelled(dataset.good, name="shuffled-labels.csv", flip=1.0))
+    pipeline.tune(outcome)
+    pipeline.deployment(outcome)
+    context.result.outcomes.append(outcome)
+    assert outcome.deployment is not None
+    _check(outcome.deployment["outcome"] != "deployed", "a worse challenger was deployed")
+    _check(_serving_model(context) == champion, "the champion no longer serves")
+    status, answer = pipeline.predict(context.result.sample_records)
+    _check(status == 200 and answer["model"] == champion, f"predictions came from {answer.get('model')}")
+    pipeline.progress(f"the worse challenger lost ({outcome.deployment['reason']}); {champion} still serves")
+
+
+def _rollback_keeps_the_old_model(context: FaultContext) -> None:
+    pipeline, stack = context.pipeline, context.stack
+    champion = _serving_model(context)
+    outcome = pipeline.transform(context.dataset.good)
+    pipeline.tune(outcome)
+    alarm = json.loads(
+        stack.lambda_.spec(str(stack.run.outputs["deploy_function"])).environment["SERVING_PLAN"]
+    )["rollback_alarm"]
+    endpoint = context.result.endpoint
+    stack.wait_for(
+        "the endpoint update",
+        lambda: pipeline.sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating",
+        120,
+    )
+    stack.aws.client("cloudwatch").set_alarm_state(
+        AlarmName=alarm, StateValue="ALARM", StateReason="rehearsal: the new model answers with errors"
+    )
+    pipeline.progress(f"alarm {alarm} fired during the blue/green bake")
+    stack.wait_for(
+        "the rollback",
+        lambda: pipeline.sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService",
+        120,
+    )
+    context.result.outcomes.append(outcome)
+    _check(_serving_model(context) == champion, "the rolled-back model does not serve")
+    pipeline.progress(f"the update rolled back; {champion} still serves")
+
+
+FAULTS: dict[str, Fault] = {
+    "transform-fails-once": Fault(
+        "the transform's first invocation fails", before=_fail_first_transform, after=_one_retry_then_success
+    ),
+    "transform-always-fails": Fault(
+        "every transform invocation fails",
+        before=_fail_every_transform,
+        after=_in_dead_letter_queue,
+        replaces_main_path=True,
+        transform_finishes=False,
+    ),
+    "duplicate-delivery": Fault("the upload's notification is delivered twice", after=_deliver_again),
+    "training-fails": Fault(
+        "the training role cannot read its data",
+        revocations=(Revocation("training-role-policy", "s3:GetObject"),),
+        after=_training_failed,
+        replaces_main_path=True,
+    ),
+    "worse-challenger": Fault("a second upload with shuffled labels", after=_worse_challenger_loses),
+    "rollback": Fault(
+        "a better model's blue/green update trips the endpoint's error alarm",
+        config={"serverless-ml-pipeline:endpointMode": "instances"},
+        first_upload=lambda dataset: _relabelled(dataset.good, name="noisy-labels.csv", flip=0.6),
+        after=_rollback_keeps_the_old_model,
+    ),
+}

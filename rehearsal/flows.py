@@ -1,0 +1,173 @@
+"""What the CLI's commands run: the rehearsal of one dataset, and serving its stack afterwards."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rehearsal.faults import FAULTS, FaultContext
+from rehearsal.local_stack import LocalStack, StackOptions
+from rehearsal.rehearse import Pipeline, Progress, Rehearsal, feature_importance, records_from_csv
+from rehearsal.report import best_trial, summary_table, write_report
+from rehearsal.samples import SampleDataset, sample_dataset, user_dataset
+
+CONFIG = "serverless-ml-pipeline"
+SAMPLE_RECORDS = 3
+
+
+@dataclass(frozen=True)
+class RehearsalOptions:
+    stack: str = "dev"
+    csv: Path | None = None
+    dataset: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    trials: int = 8
+    config: Mapping[str, str] = field(default_factory=dict)
+    time_scale: float = 600.0
+    report: Path | None = None
+    fault: str | None = None
+
+    def sample(self) -> SampleDataset:
+        if self.csv is None:
+            return sample_dataset()
+        return user_dataset(self.csv, dataset=self.dataset, settings=dict(self.settings))
+
+    def stack_options(self, work_dir: Path) -> StackOptions:
+        fault = FAULTS[self.fault] if self.fault else None
+        config = {
+            f"{CONFIG}:tuningMaxJobs": str(self.trials),
+            **(fault.config if fault else {}),
+            **self.config,
+        }
+        return StackOptions(
+            stack=self.stack,
+            config=config,
+            time_scale=self.time_scale,
+            revocations=fault.revocations if fault else (),
+            work_dir=work_dir,
+        )
+
+
+def run_rehearsal(
+    options: RehearsalOptions,
+    *,
+    progress: Progress = print,
+    work_dir: Path | None = None,
+    keep: Callable[[LocalStack, Rehearsal], None] | None = None,
+) -> Rehearsal:
+    """Stand the stack up, take the dataset through it, and tear it down (after `keep`, if given)."""
+    began = time.perf_counter()
+    dataset = options.sample()
+    result = Rehearsal(dataset.dataset)
+    work = work_dir or Path(tempfile.mkdtemp(prefix="rehearsal-"))
+    with LocalStack(options.stack_options(work)) as stack:
+        result.timings["start-up"] = stack.timings["program"]
+        result.timings["stack"] = stack.timings["stack"] + stack.timings["services"]
+        result.api_url, result.api_key = stack.api.url, stack.api.api_key
+        result.endpoint = str(stack.run.outputs["endpoint_name"])
+        progress(f"stack {options.stack} up: {len(stack.run.resources)} resources, API {stack.api.url}")
+        pipeline = Pipeline(stack, progress=progress)
+        fault = FAULTS[options.fault] if options.fault else None
+        if fault:
+            progress(f"fault: {fault.description}")
+            fault.before(FaultContext(stack, pipeline, dataset, result))
+        pipeline.put_settings(dataset)
+
+        first_upload = fault.first_upload(dataset) if fault and fault.first_upload else dataset.good
+        step = time.perf_counter()
+        if fault and not fault.transform_finishes:
+            stack.upload(first_upload.key, first_upload.body)
+            fault.after(FaultContext(stack, pipeline, dataset, result))
+            return result
+        outcome = pipeline.transform(first_upload)
+        result.outcomes.append(outcome)
+        result.timings["transform"] = time.perf_counter() - step
+        if fault and fault.replaces_main_path:
+            fault.after(FaultContext(stack, pipeline, dataset, result))
+            return result
+        if outcome.rejection:
+            return result
+
+        step = time.perf_counter()
+        pipeline.tune(outcome)
+        result.timings["tuning"] = time.perf_counter() - step
+
+        step = time.perf_counter()
+        pipeline.deployment(outcome)
+        served = pipeline.serving()
+        result.timings["deployment"] = time.perf_counter() - step
+
+        step = time.perf_counter()
+        target = dataset.settings.get("targetColumn") or stack.run.config.get(
+            f"{CONFIG}:targetColumn", "target"
+        )
+        result.sample_records = records_from_csv(dataset.good.body, str(target), SAMPLE_RECORDS)
+        status, answer = pipeline.predict(result.sample_records)
+        result.timings["first prediction"] = time.perf_counter() - step
+        if status != 200:
+            raise RuntimeError(f"POST /predict answered {status}: {answer}")
+        result.predictions = answer
+        progress(f"POST /predict {status}: {json.dumps(answer)[:300]}")
+
+        baseline, version = pipeline.baseline(outcome, work / "baseline")
+        result.baseline, result.xgboost_version = baseline, version
+        best = best_trial(outcome.trials, outcome.objective_direction)
+        if best:
+            model = pipeline.sagemaker.describe_training_job(TrainingJobName=best.training_job)
+            result.feature_importance = feature_importance(
+                stack, model["ModelArtifacts"]["S3ModelArtifacts"], served["schema"]
+            )
+        if dataset.broken is not None:
+            result.outcomes.append(pipeline.transform(dataset.broken))
+        if fault:
+            fault.after(FaultContext(stack, pipeline, dataset, result))
+        result.timings["whole rehearsal"] = time.perf_counter() - began
+        if keep:
+            keep(stack, result)
+    return result
+
+
+def rehearse(options: RehearsalOptions) -> int:
+    """Run the whole pipeline on the bundled sample (or your CSV) on this machine: the program's stack in
+    local emulators, its functions from their packages, real XGBoost tuning, the local API. Ends with a
+    summary table and an HTML report of the trials and the model's feature importance."""
+    result = run_rehearsal(options)
+    return _finish(options, result)
+
+
+def _finish(options: RehearsalOptions, result: Rehearsal) -> int:
+    first = result.first
+    if first.rejection:
+        print(f"\n{first.upload} was rejected: {first.rejection['reason']}")
+        return 1
+    direction = first.objective_direction
+    print("\nsummary\n" + summary_table(result, direction))
+    if options.report:
+        options.report.parent.mkdir(parents=True, exist_ok=True)
+        print(f"report: {write_report(result, direction, options.report)}")
+    return 0
+
+
+def serve(options: RehearsalOptions, *, state_file: Path) -> int:
+    """Rehearse, then keep the local stack and its API up until interrupted (Ctrl-C): the URL and the
+    key are printed, and `python -m rehearsal predict` finds them."""
+
+    def keep(stack: LocalStack, result: Rehearsal) -> None:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps({"url": stack.api.url, "key": stack.api.api_key}))
+        print(f"\nserving: {stack.api.url}/predict  x-api-key: {stack.api.api_key}  (Ctrl-C stops)")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            print("stopping")
+        finally:
+            state_file.unlink(missing_ok=True)
+
+    result = run_rehearsal(options, keep=keep)
+    return _finish(options, result)

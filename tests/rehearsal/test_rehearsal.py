@@ -1,0 +1,97 @@
+"""The whole pipeline on this machine, end to end, and the failures it must contain.
+
+Each test stands the dev stack up from the program, runs its functions from their packages and trains
+real XGBoost models; what it asserts is read back from what the system wrote (the run's manifest, the
+rejection report, the deployment record, the API's answer), never from the rehearsal's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rehearsal.faults import FAULTS
+from rehearsal.flows import RehearsalOptions, run_rehearsal
+from rehearsal.local_stack import LocalStack, Revocation, StackOptions
+from rehearsal.report import write_report
+from rehearsal.samples import TARGET, sample_dataset
+from tools.mockrun import PROJECT_DIR
+
+QUIET = lambda _: None  # noqa: E731 - the rehearsal's progress is not what these tests read
+FEW_TRIALS = 2
+
+
+def test_the_sample_goes_from_upload_to_predictions_and_the_broken_file_to_a_rejection(
+    tmp_path: Path,
+) -> None:
+    result = run_rehearsal(RehearsalOptions(trials=4), progress=QUIET, work_dir=tmp_path)
+    first = result.first
+    assert first.manifest is not None
+    rows = first.manifest["rows"]
+    assert rows["read"] == 569 and rows["train"] + rows["validation"] == 569 and rows["rejected"] == 0
+    schema = first.manifest["schema"]
+    assert first.tuning_status == "Completed" and len(first.trials) == 4
+    assert all(t.status == "Completed" and t.objective is not None for t in first.trials)
+    assert first.objective_metric == "validation:auc" and max(t.objective or 0 for t in first.trials) > 0.9
+    assert first.deployment is not None and first.deployment["outcome"] == "deployed"
+
+    assert result.predictions is not None
+    predictions = result.predictions["predictions"]
+    assert len(predictions) == len(result.sample_records) == 3
+    assert {p["label"] for p in predictions} <= {"benign", "malignant"}, predictions
+    assert "sample_id" not in result.feature_importance and result.feature_importance
+    assert schema["inferred"]
+
+    broken = result.outcomes[1]
+    assert broken.rejection is not None and broken.manifest is None
+    assert "decimal comma" in broken.rejection["reason"]
+
+    report = write_report(result, first.objective_direction, tmp_path / "report.html")
+    assert report.read_text().count("data:image/png;base64,") == 2
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_each_staged_fault_is_contained(fault: str, tmp_path: Path) -> None:
+    """Each fault's own checks (rehearsal/faults.py) raise FaultNotContained if the system lets it through."""
+    result = run_rehearsal(
+        RehearsalOptions(trials=FEW_TRIALS, fault=fault), progress=QUIET, work_dir=tmp_path
+    )
+    assert result.outcomes or fault == "transform-always-fails"
+
+
+def test_a_permission_taken_from_the_program_is_an_access_denied_in_the_rehearsal(tmp_path: Path) -> None:
+    """The transform's role without s3:GetObject: moto denies the read, the function fails, the message
+    ends in the dead-letter queue, and nothing is written."""
+    sample = sample_dataset()
+    options = StackOptions(
+        revocations=(Revocation("transform-role-policy", "s3:GetObject"),), work_dir=tmp_path
+    )
+    with LocalStack(options) as stack:
+        stack.upload(sample.good.key, sample.good.body)
+        stack.wait_for("the dead letter", lambda: stack.queue_depth("dead_letter_queue_url") == 1, 120)
+        transform = str(stack.run.outputs["transform_function"])
+        errors = [i.error for i in stack.lambda_.invocations(transform) if i.error]
+        assert errors and all("AccessDenied" in json.dumps(e) for e in errors), errors
+        assert not stack.keys("processed/") and not stack.keys("rejected/")
+
+
+def test_the_cli_explains_every_command() -> None:
+    for command in ([], ["rehearse"], ["serve"], ["predict"], ["synth"]):
+        answer = subprocess.run(
+            [sys.executable, "-m", "rehearsal", *command, "--help"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "usage: python -m rehearsal" in answer.stdout
+
+
+def test_the_bundled_sample_names_its_target_and_carries_an_identifier() -> None:
+    sample = sample_dataset()
+    header = sample.good.body.decode().splitlines()[0].split(",")
+    assert header[0] == "sample_id" and header[-1] == TARGET and sample.settings == {"targetColumn": TARGET}
