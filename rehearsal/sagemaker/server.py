@@ -62,8 +62,9 @@ class SageMakerServer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> SageMakerServer:
+        # A short poll: `stop` waits for the serving loop to see it.
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="sagemaker-server", daemon=True
+            target=self._httpd.serve_forever, args=(0.01,), name="sagemaker-server", daemon=True
         )
         self._thread.start()
         return self
@@ -89,8 +90,12 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    # Keep-alive: botocore reuses its connections.
+    # Keep-alive: botocore reuses its connections. On a kept-alive connection, headers and body sent as
+    # separate small writes wait out Nagle's algorithm against the client's delayed ACK (40 ms a call):
+    # the answer is buffered and sent whole, without delay.
     protocol_version = "HTTP/1.1"
+    wbufsize = -1
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -428,7 +428,7 @@ class LocalSageMaker:
             winner = training_job(best_name, "Completed")
             winner.objective, winner.objective_status = value, "Succeeded"
             winner.final_metrics = [{"MetricName": metric, "Value": value, "Timestamp": now}]
-            job.best = best_name
+            job.best, job.best_summary = best_name, winner.summary()
             jobs.append(winner)
             if model_archive is not None:
                 bucket, _, key = winner.artifact.removeprefix("s3://").partition("/")

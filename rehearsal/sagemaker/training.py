@@ -176,6 +176,9 @@ class TuningJob:
     # The search's trial number -> the training job that ran it.
     trials: dict[int, str] = field(default_factory=dict)
     best: str | None = None
+    # The tuning job's own record of its best job as it ended, which DescribeHyperParameterTuningJob shows
+    # apart from the training job's record (DescribeTrainingJob).
+    best_summary: dict[str, Any] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     runner: threading.Thread | None = None
 
@@ -217,6 +220,8 @@ class TuningJob:
             answer["FailureReason"] = self.failure_reason
         if self.best is not None and self.best in jobs:
             answer["BestTrainingJob"] = jobs[self.best].summary()
+        elif self.best_summary is not None:
+            answer["BestTrainingJob"] = self.best_summary
         return answer
 
     def summary(self, jobs: Mapping[str, TrainingJob]) -> dict[str, Any]:
@@ -451,6 +456,8 @@ class Training:
         with self._ctx.lock:
             if best is not None:
                 job.best = job.trials.get(best[0].number)
+                if job.best in self.training_jobs:
+                    job.best_summary = self.training_jobs[job.best].summary()
             if job.status == "Stopping":
                 self._set_tuning_status(job, "Stopped")
             elif best is None:

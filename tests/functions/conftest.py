@@ -1,7 +1,10 @@
 """Function tests run the handlers in-process against moto, with the environment the program sets.
 
 The transform's environment is the one the Pulumi program gives the function in the dev stack (run under
-mocks), bucket name and tuning request template included: moto gets a bucket of that name.
+mocks), bucket name and tuning request template included: moto gets a bucket of that name. SageMaker's
+hosting, its runtime and Application Auto Scaling, which moto does not emulate as the deploy and predict
+functions need, are the rehearsal's local SageMaker over HTTP (`local_sagemaker`), reading and writing
+moto's S3.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,6 +28,8 @@ from botocore.config import Config
 from moto import mock_aws
 
 import shared.aws
+from rehearsal.sagemaker.server import SageMakerServer
+from rehearsal.sagemaker.service import LocalSageMaker
 from tests.support.aws_requests import Request, recording_requests
 from tests.support.lambda_events import LambdaContext, sqs_event_from_messages
 from tests.support.stacks import synth
@@ -154,6 +160,51 @@ def aws() -> Iterator[None]:
         s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_bucket_versioning(Bucket=DATA_BUCKET, VersioningConfiguration={"Status": "Enabled"})
         yield
+
+
+# The account the program's mocks report (tools/mockrun.py), and when the local SageMaker's clock starts.
+ACCOUNT = "123456789012"
+SAGEMAKER_CLOCK_START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def sagemaker_events() -> list[dict[str, Any]]:
+    """The EventBridge events the local SageMaker published, in order."""
+    return []
+
+
+@pytest.fixture
+def alarm_states() -> dict[str, str]:
+    """CloudWatch alarm name -> its state as the local SageMaker reads it while an update bakes (OK
+    unless a test says otherwise)."""
+    return {}
+
+
+@pytest.fixture
+def local_sagemaker(
+    aws: None, sagemaker_events: list[dict[str, Any]], alarm_states: dict[str, str]
+) -> Iterator[SageMakerServer]:
+    """The local SageMaker on 127.0.0.1, on a manual clock (a test moves time or finishes changes itself),
+    with List pages of two items so callers must follow NextToken. A test points the functions' clients at
+    `.url` through the standard endpoint variables. A defect of the stand-in (an answer that breaks the
+    service model, a failure on its threads) fails the test that met it."""
+    s3 = boto3.client("s3", region_name=REGION)
+    service = LocalSageMaker(
+        region=REGION,
+        account_id=ACCOUNT,
+        s3_for_role=lambda role_arn: s3,
+        publish=sagemaker_events.append,
+        alarm_state=lambda name: alarm_states.get(name, "OK"),
+        manual_clock=SAGEMAKER_CLOCK_START,
+        page_size=2,
+    )
+    server = SageMakerServer(service).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        service.close()
+    assert server.defects == [] and service.failures == [], (server.defects, service.failures)
 
 
 def _upload_path(raw_delivery: bool) -> Iterator[UploadPath]:

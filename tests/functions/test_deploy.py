@@ -1,9 +1,12 @@
 """The deploy function on SageMaker's published event shapes: which tuning results reach the endpoint,
 what it leaves alone, how it tidies after an update, and what `pulumi destroy` has it remove.
 
-SageMaker and Application Auto Scaling answer from `FakeSageMaker` (moto lacks UpdateEndpoint and
-BestTrainingJob), S3 from moto; the environment is the one the program gives the function in the dev stack,
-and, for instances mode, the dev stack's with prod's endpoint settings.
+SageMaker and Application Auto Scaling answer from the rehearsal's local SageMaker over HTTP (moto lacks
+UpdateEndpoint, BestTrainingJob and hosting's rules), on a manual clock: a test decides when an endpoint's
+change finishes (`settle`), rolls back (`roll_back`), or lets time pass for code that waits (`sleep`).
+Finished tuning jobs are seeded as the transform's requests would have run them, their best model's
+artifact in S3. S3 and SSM answer from moto; the environment is the one the program gives the function in
+the dev stack, and, for instances mode, the dev stack's with prod's endpoint settings.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
@@ -22,8 +25,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 import shared.aws
-from tests.functions.conftest import DATA_BUCKET, PROGRAM, REGION
-from tests.support.fake_sagemaker import FakeSageMaker
+from rehearsal.sagemaker.hosting import CREATE_SECONDS, Endpoint
+from rehearsal.sagemaker.server import SageMakerServer
+from rehearsal.sagemaker.service import LocalSageMaker
+from rehearsal.sagemaker.xgboost_container import train
+from tests.functions.conftest import DATA_BUCKET, PROGRAM, REGION, TRANSFORM_ENVIRONMENT
 from tests.support.lambda_events import LambdaContext
 from tests.support.stacks import synth
 
@@ -52,6 +58,10 @@ CHAMPION_PARAMETER = DEV_PLAN["champion_parameter"]
 PREFIX = DEPLOY_ENVIRONMENT["TUNING_JOB_PREFIX"]
 ENDPOINT = DEV_PLAN["endpoint_name"]
 CREATIONS = ["CreateModel", "CreateEndpointConfig", "CreateEndpoint", "UpdateEndpoint"]
+# The stack's part of every CreateHyperParameterTuningJob request (role, image, limits, ranges, output).
+TUNING_TEMPLATE: dict[str, Any] = json.loads(TRANSFORM_ENVIRONMENT["TUNING_REQUEST_TEMPLATE"])
+MAX_JOBS = TUNING_TEMPLATE["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"]
+TUNED = {"eta": "0.1", "max_depth": "6", "num_round": "120"}
 
 
 def tuning_event(job: str, status: str) -> dict[str, Any]:
@@ -78,20 +88,101 @@ def best_of(tuning_job: str) -> str:
     return f"{tuning_job}-003-1a2b3c4d"
 
 
+def tuning_request(
+    name: str,
+    *,
+    metric: str = "validation:auc",
+    direction: str = "Maximize",
+    image: str | None = None,
+    dataset: str = "sales",
+) -> dict[str, Any]:
+    """The CreateHyperParameterTuningJob request the transform sends for a run of `dataset`: the program's
+    template with the run's name, objective and channels."""
+    request = copy.deepcopy(TUNING_TEMPLATE)
+    request["HyperParameterTuningJobName"] = name
+    request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] = {
+        "Type": direction,
+        "MetricName": metric,
+    }
+    definition = request["TrainingJobDefinition"]
+    if image is not None:
+        definition["AlgorithmSpecification"]["TrainingImage"] = image
+    definition["StaticHyperParameters"]["eval_metric"] = metric.removeprefix("validation:")
+    definition["InputDataConfig"] = [
+        {
+            "ChannelName": channel,
+            "ContentType": "text/csv",
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": f"s3://{DATA_BUCKET}/processed/{dataset}/run-1/{channel}/",
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+        }
+        for channel in ("train", "validation")
+    ]
+    return request
+
+
+@pytest.fixture(scope="module")
+def model_archive(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A model.tar.gz as a training job of the built-in container leaves it (a small binary model)."""
+    channel = tmp_path_factory.mktemp("train")
+    rows = [f"{int(x > 5)},{x},{(x * 7) % 11}" for x in range(12) for _ in range(3)]
+    (channel / "part-00000.csv").write_text("\n".join(rows) + "\n")
+    hyperparameters = {"num_round": "3", "objective": "binary:logistic", "max_depth": "2"}
+    return train(hyperparameters, {"train": channel}, content_type="text/csv").model_archive
+
+
 @dataclass
 class Deploy:
     handler: ModuleType
-    sagemaker: FakeSageMaker
+    local: SageMakerServer
+    archive: bytes
+    clients: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
         return self.handler.lambda_handler(event, LambdaContext())
 
-    def finish(self, n: int, value: float | None, **options: Any) -> str:
+    @property
+    def sagemaker(self) -> LocalSageMaker:
+        return self.local.service
+
+    def finish(self, n: int, value: float | None, *, status: str = "Completed", **options: Any) -> str:
+        """Tuning job `n` ran to `status`: with `value`, its best training job scored that and left its
+        model in S3 while the others failed; without, every job failed."""
         name = job(n)
-        self.sagemaker.finish_tuning_job(
-            name, best=None if value is None else (best_of(name), value), bucket=DATA_BUCKET, **options
+        self.sagemaker.seed_tuning_job(
+            tuning_request(name, **options),
+            status=status,
+            best=None if value is None else (best_of(name), value),
+            tuned=TUNED,
+            failed_jobs=MAX_JOBS - (value is not None),
+            model_archive=self.archive,
         )
         return name
+
+    def start(self, n: int) -> str:
+        name = job(n)
+        self.sagemaker.seed_tuning_job(tuning_request(name), status="InProgress")
+        return name
+
+    def leftover_model(self, name: str, created: Any) -> None:
+        """A model an earlier, unfinished delivery or promotion left, created at `created`."""
+        self.sagemaker.add_model(
+            {
+                "ModelName": name,
+                "PrimaryContainer": {
+                    "Image": TUNING_TEMPLATE["TrainingJobDefinition"]["AlgorithmSpecification"][
+                        "TrainingImage"
+                    ],
+                    "ModelDataUrl": f"s3://{DATA_BUCKET}/models/{name}/output/model.tar.gz",
+                },
+                "ExecutionRoleArn": DEV_PLAN["model_role_arn"],
+            },
+            created,
+        )
 
     def record(self, tuning_job: str) -> dict[str, Any]:
         body = boto3.client("s3", region_name=REGION).get_object(
@@ -108,22 +199,58 @@ class Deploy:
             return None
         return dict(json.loads(body.read()))
 
+    def endpoint(self) -> Endpoint | None:
+        return self.sagemaker.endpoints.get(ENDPOINT)
+
     def serving(self) -> str:
-        assert self.sagemaker.endpoint is not None
-        return self.sagemaker.endpoint.config
+        """The endpoint config the endpoint reports (DescribeEndpoint EndpointConfigName)."""
+        endpoint = self.endpoint()
+        assert endpoint is not None
+        return endpoint.config.name
+
+    def pending(self) -> str | None:
+        """The config an update in progress deploys (DescribeEndpoint PendingDeploymentSummary)."""
+        endpoint = self.endpoint()
+        return endpoint.change.config.name if endpoint and endpoint.change else None
 
     def creations(self) -> list[str]:
         return [op for op in self.sagemaker.operations() if op in CREATIONS]
 
+    def client(self, service: str) -> Any:
+        """A client of the local SageMaker's `service`, to read what SageMaker reports."""
+        if service not in self.clients:
+            self.clients[service] = boto3.client(service, region_name=REGION, endpoint_url=self.local.url)
+        return self.clients[service]
+
+    def model(self, name: str) -> dict[str, Any]:
+        return dict(self.client("sagemaker").describe_model(ModelName=name))
+
+    def config(self, name: str) -> dict[str, Any]:
+        return dict(self.client("sagemaker").describe_endpoint_config(EndpointConfigName=name))
+
+    def scalable_targets(self) -> list[dict[str, Any]]:
+        answer = self.client("application-autoscaling").describe_scalable_targets(
+            ServiceNamespace="sagemaker"
+        )
+        return list(answer["ScalableTargets"])
+
+    def scaling_policies(self) -> list[dict[str, Any]]:
+        answer = self.client("application-autoscaling").describe_scaling_policies(
+            ServiceNamespace="sagemaker"
+        )
+        return list(answer["ScalingPolicies"])
+
 
 def _deploy(
-    monkeypatch: pytest.MonkeyPatch, plan: dict[str, Any], fake: FakeSageMaker | None = None
+    monkeypatch: pytest.MonkeyPatch, plan: dict[str, Any], local: SageMakerServer, archive: bytes
 ) -> Deploy:
-    """The handler imported afresh with `plan`, its SageMaker and autoscaling clients answered by `fake`
-    (a new one unless a test carries one over from a deployment with another plan)."""
+    """The handler imported afresh with `plan`, its SageMaker and autoscaling clients pointed at `local`
+    (a test that deploys with another plan later keeps the same SageMaker)."""
     for name, value in DEPLOY_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SERVING_PLAN", json.dumps(plan))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", local.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING", local.url)
     shared.aws.client.cache_clear()
     if plan["champion_parameter"]:
         # What the program creates: the parameter with its initial value.
@@ -137,29 +264,36 @@ def _deploy(
     import deploy.handler
 
     handler = importlib.reload(deploy.handler)
-    fake = fake or FakeSageMaker(REGION)
-    fake.install(shared.aws.client("sagemaker"))
-    fake.install(shared.aws.client("application-autoscaling"))
     # Housekeeping compares creation times with the function's clock, and teardown waits: both on the
-    # fake's clock.
-    monkeypatch.setattr(handler.deployer, "_now", lambda: fake.clock)
-    monkeypatch.setattr(handler.deployer, "_sleep", fake.sleep)
-    return Deploy(handler, fake)
+    # local SageMaker's clock.
+    monkeypatch.setattr(handler.deployer, "_now", local.service.now)
+    monkeypatch.setattr(handler.deployer, "_sleep", local.service.sleep)
+    return Deploy(handler, local, archive)
 
 
 @pytest.fixture
-def serverless(aws: None, monkeypatch: pytest.MonkeyPatch) -> Deploy:
-    return _deploy(monkeypatch, DEV_PLAN)
+def serverless(
+    monkeypatch: pytest.MonkeyPatch, local_sagemaker: SageMakerServer, model_archive: bytes
+) -> Deploy:
+    return _deploy(monkeypatch, DEV_PLAN, local_sagemaker, model_archive)
 
 
 @pytest.fixture
-def instances(aws: None, monkeypatch: pytest.MonkeyPatch) -> Deploy:
-    return _deploy(monkeypatch, INSTANCES_PLAN)
+def instances(
+    monkeypatch: pytest.MonkeyPatch, local_sagemaker: SageMakerServer, model_archive: bytes
+) -> Deploy:
+    return _deploy(monkeypatch, INSTANCES_PLAN, local_sagemaker, model_archive)
 
 
 @pytest.fixture(params=["serverless", "instances"])
-def deploy(request: pytest.FixtureRequest, aws: None, monkeypatch: pytest.MonkeyPatch) -> Deploy:
-    return _deploy(monkeypatch, DEV_PLAN if request.param == "serverless" else INSTANCES_PLAN)
+def deploy(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    local_sagemaker: SageMakerServer,
+    model_archive: bytes,
+) -> Deploy:
+    plan = DEV_PLAN if request.param == "serverless" else INSTANCES_PLAN
+    return _deploy(monkeypatch, plan, local_sagemaker, model_archive)
 
 
 def champion(deploy: Deploy, value: float, n: int = 1, **options: Any) -> str:
@@ -188,9 +322,9 @@ def test_first_model_creates_model_config_and_endpoint(deploy: Deploy) -> None:
 
     assert result["outcome"] == "deploy"
     assert deploy.creations() == ["CreateModel", "CreateEndpointConfig", "CreateEndpoint"]
-    assert deploy.sagemaker.endpoint is not None and deploy.sagemaker.endpoint.name == ENDPOINT
+    assert deploy.endpoint() is not None
     assert deploy.serving() == best_of(name)
-    model = deploy.sagemaker.models[best_of(name)]
+    model = deploy.model(best_of(name))
     assert (
         model["PrimaryContainer"]["ModelDataUrl"]
         == f"s3://{DATA_BUCKET}/models/{best_of(name)}/output/model.tar.gz"
@@ -205,7 +339,7 @@ def test_serverless_endpoint_config_has_no_instances_capture_or_isolation(server
     name = serverless.finish(1, 0.81)
     serverless(tuning_event(name, "Completed"))
 
-    config = serverless.sagemaker.configs[best_of(name)]
+    config = serverless.config(best_of(name))
     assert config["ProductionVariants"] == [
         {
             "VariantName": "AllTraffic",
@@ -218,14 +352,14 @@ def test_serverless_endpoint_config_has_no_instances_capture_or_isolation(server
     ]
     # Serverless Inference supports neither data capture nor network isolation (developer guide).
     assert "DataCaptureConfig" not in config
-    assert serverless.sagemaker.models[best_of(name)]["EnableNetworkIsolation"] is False
+    assert serverless.model(best_of(name))["EnableNetworkIsolation"] is False
 
 
 def test_instances_endpoint_config_captures_to_the_bucket_encrypted(instances: Deploy) -> None:
     name = instances.finish(1, 0.81)
     instances(tuning_event(name, "Completed"))
 
-    config = instances.sagemaker.configs[best_of(name)]
+    config = instances.config(best_of(name))
     variant = config["ProductionVariants"][0]
     assert (variant["InstanceType"], variant["InitialInstanceCount"]) == (
         INSTANCES_PLAN["instance_type"],
@@ -235,7 +369,7 @@ def test_instances_endpoint_config_captures_to_the_bucket_encrypted(instances: D
     assert capture["DestinationS3Uri"] == f"s3://{DATA_BUCKET}/capture/"
     assert capture["InitialSamplingPercentage"] == INSTANCES_PLAN["capture_percent"]
     assert capture["KmsKeyId"] == INSTANCES_PLAN["key_arn"]
-    assert instances.sagemaker.models[best_of(name)]["EnableNetworkIsolation"] is True
+    assert instances.model(best_of(name))["EnableNetworkIsolation"] is True
 
 
 @pytest.mark.parametrize(
@@ -298,6 +432,25 @@ def test_instances_update_is_blue_green_keeps_instance_counts_and_rolls_back_on_
     assert blue_green["MaximumExecutionTimeoutInSeconds"] > INSTANCES_PLAN["bake_seconds"]
 
 
+def test_an_instances_update_whose_alarm_fires_while_it_bakes_leaves_the_champion_serving(
+    instances: Deploy, alarm_states: dict[str, str]
+) -> None:
+    first = champion(instances, 0.80)
+    instances(tuning_event(instances.finish(2, 0.90), "Completed"))
+    instances.sagemaker.sleep(CREATE_SECONDS)  # the new fleet is up and bakes
+    assert instances.pending() is not None
+
+    alarm_states[INSTANCES_PLAN["rollback_alarm"]] = "ALARM"
+    instances.sagemaker.sleep(INSTANCES_PLAN["bake_seconds"])
+
+    endpoint = instances.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
+    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", best_of(first))
+    assert INSTANCES_PLAN["rollback_alarm"] in endpoint["FailureReason"]
+    assert "PendingDeploymentSummary" not in endpoint
+    tidied = instances(endpoint_event())
+    assert tidied["serving_config"] == best_of(first), "housekeeping keeps the config that serves"
+
+
 def test_serverless_update_sends_no_deployment_policy(serverless: Deploy) -> None:
     champion(serverless, 0.80)
     name = serverless.finish(2, 0.90)
@@ -355,14 +508,12 @@ def test_redelivery_after_a_partial_deployment_reuses_what_exists(serverless: De
     champion(serverless, 0.80)
     name = serverless.finish(2, 0.90)
     # An earlier delivery created the model, then the function timed out.
-    serverless.sagemaker.add_model(best_of(name), serverless.sagemaker.clock)
+    serverless.leftover_model(best_of(name), serverless.sagemaker.now())
 
     result = serverless(tuning_event(name, "Completed"))
 
     assert result["outcome"] == "deploy"
-    assert serverless.sagemaker.endpoint is not None and serverless.sagemaker.endpoint.pending == best_of(
-        name
-    )
+    assert serverless.pending() == best_of(name)
 
 
 def test_challenger_arriving_during_an_update_waits_and_is_judged_once_the_endpoint_settles(
@@ -381,9 +532,7 @@ def test_challenger_arriving_during_an_update_waits_and_is_judged_once_the_endpo
 
     # The first waiting challenger starts an update; the next waits for that update to finish.
     assert settled["judged"] == [third]
-    assert serverless.sagemaker.endpoint is not None and serverless.sagemaker.endpoint.pending == best_of(
-        third
-    )
+    assert serverless.pending() == best_of(third)
     serverless.sagemaker.settle()
     assert serverless(endpoint_event())["judged"] == [fourth]
     assert serverless.record(fourth)["outcome"] == "not-deployed"
@@ -393,21 +542,23 @@ def test_challenger_arriving_during_an_update_waits_and_is_judged_once_the_endpo
 
 def test_challenger_waiting_for_an_endpoint_that_went_away_creates_it(serverless: Deploy) -> None:
     champion(serverless, 0.80)
-    assert serverless.sagemaker.endpoint is not None
-    serverless.sagemaker.endpoint.status = "Deleting"
+    serverless.client("sagemaker").delete_endpoint(EndpointName=ENDPOINT)
     name = serverless.finish(2, 0.70)
     assert serverless(tuning_event(name, "Completed"))["deferred"] == name
-    serverless.sagemaker.endpoint = None
+    serverless.sagemaker.settle()  # the deletion is done
 
     assert serverless(endpoint_event(status="DELETING"))["judged"] == [name]
-    assert serverless.sagemaker.endpoint is not None and serverless.sagemaker.endpoint.config == best_of(name)
+    assert serverless.serving() == best_of(name)
 
 
 def test_duplicate_delivery_racing_the_first_one_changes_nothing(serverless: Deploy) -> None:
     name = serverless.finish(1, 0.81)
     # Another delivery of the same event creates the endpoint while this one is between its checks.
     serverless.sagemaker.before(
-        "CreateEndpoint", lambda: serverless.sagemaker._create_endpoint(ENDPOINT, best_of(name))
+        "CreateEndpoint",
+        lambda: serverless.client("sagemaker").create_endpoint(
+            EndpointName=ENDPOINT, EndpointConfigName=best_of(name)
+        ),
     )
 
     result = serverless(tuning_event(name, "Completed"))
@@ -424,37 +575,32 @@ def test_challenger_racing_another_update_waits(serverless: Deploy) -> None:
     result = serverless(tuning_event(name, "Completed"))
 
     assert result["deferred"] == name
-    assert serverless.sagemaker.endpoint is not None and serverless.sagemaker.endpoint.pending == best_of(
-        other
-    )
+    assert serverless.pending() == best_of(other)
 
 
 def test_challenger_deferred_just_as_the_endpoint_settles_is_judged_at_once(
-    monkeypatch: pytest.MonkeyPatch, aws: None
+    monkeypatch: pytest.MonkeyPatch, local_sagemaker: SageMakerServer, model_archive: bytes
 ) -> None:
     # With the champion in the config's tags only: with an SSM record, the record is behind until the
     # endpoint's InService event, which then judges the challenger.
-    serverless = _deploy(monkeypatch, {**DEV_PLAN, "champion_parameter": ""})
+    serverless = _deploy(monkeypatch, {**DEV_PLAN, "champion_parameter": ""}, local_sagemaker, model_archive)
     champion(serverless, 0.80)
     serverless(tuning_event(serverless.finish(2, 0.85), "Completed"))
     name = serverless.finish(3, 0.90)
     # The update finishes after the function saw it running, before it left its marker: no later
     # endpoint event would judge the marker.
-    serverless.sagemaker.before("DescribeEndpointConfig", serverless.sagemaker.settle)
+    serverless.sagemaker.before("DescribeEndpointConfig", lambda: serverless.sagemaker.settle())
 
     result = serverless(tuning_event(name, "Completed"))
 
     assert result["deferred"] == name and result["judged"] == [name]
-    assert serverless.sagemaker.endpoint is not None and serverless.sagemaker.endpoint.pending == best_of(
-        name
-    )
+    assert serverless.pending() == best_of(name)
 
 
 def test_event_ahead_of_sagemakers_own_state_is_retried(serverless: Deploy) -> None:
     from deploy.promotion import TuningNotFinished
 
-    name = job(1)
-    serverless.sagemaker.start_tuning_job(name)
+    name = serverless.start(1)
     with pytest.raises(TuningNotFinished, match="still InProgress"):
         serverless(tuning_event(name, "Completed"))
 
@@ -470,17 +616,12 @@ def test_a_deferred_job_sagemaker_cannot_describe_does_not_block_the_others(serv
 
     assert serverless(endpoint_event())["judged"] == [gone, name]
     assert serverless.record(gone)["reason"].startswith("could not be judged")
-    assert serverless.sagemaker.endpoint is not None and serverless.sagemaker.endpoint.pending == best_of(
-        name
-    )
+    assert serverless.pending() == best_of(name)
 
 
 def test_model_of_another_dataset_does_not_replace_the_serving_one(serverless: Deploy) -> None:
     champion(serverless, 0.80)
-    name = job(2)
-    serverless.sagemaker.finish_tuning_job(
-        name, best=(best_of(name), 0.99), bucket=DATA_BUCKET, dataset="churn"
-    )
+    name = serverless.finish(2, 0.99, dataset="churn")
 
     result = serverless(tuning_event(name, "Completed"))
 
@@ -489,11 +630,11 @@ def test_model_of_another_dataset_does_not_replace_the_serving_one(serverless: D
 
 
 def test_update_from_a_serverless_endpoint_to_instances_is_a_plain_update(
-    monkeypatch: pytest.MonkeyPatch, aws: None
+    monkeypatch: pytest.MonkeyPatch, local_sagemaker: SageMakerServer, model_archive: bytes
 ) -> None:
-    before = _deploy(monkeypatch, DEV_PLAN)
+    before = _deploy(monkeypatch, DEV_PLAN, local_sagemaker, model_archive)
     champion(before, 0.80)
-    after = _deploy(monkeypatch, INSTANCES_PLAN, before.sagemaker)
+    after = _deploy(monkeypatch, INSTANCES_PLAN, local_sagemaker, model_archive)
     name = after.finish(2, 0.90)
 
     after(tuning_event(name, "Completed"))
@@ -512,10 +653,12 @@ def test_challenger_scored_on_another_metric_is_not_comparable(serverless: Deplo
     assert result["outcome"] == "not-deployed" and "not comparable" in result["reason"]
 
 
-def test_instance_endpoint_is_not_turned_serverless(monkeypatch: pytest.MonkeyPatch, aws: None) -> None:
-    before = _deploy(monkeypatch, INSTANCES_PLAN)
+def test_instance_endpoint_is_not_turned_serverless(
+    monkeypatch: pytest.MonkeyPatch, local_sagemaker: SageMakerServer, model_archive: bytes
+) -> None:
+    before = _deploy(monkeypatch, INSTANCES_PLAN, local_sagemaker, model_archive)
     champion(before, 0.80)
-    after = _deploy(monkeypatch, DEV_PLAN, before.sagemaker)
+    after = _deploy(monkeypatch, DEV_PLAN, local_sagemaker, model_archive)
     name = after.finish(2, 0.90)
 
     result = after(tuning_event(name, "Completed"))
@@ -524,18 +667,19 @@ def test_instance_endpoint_is_not_turned_serverless(monkeypatch: pytest.MonkeyPa
 
 
 def test_new_instance_type_detaches_autoscaling_before_the_update(
-    monkeypatch: pytest.MonkeyPatch, aws: None
+    monkeypatch: pytest.MonkeyPatch, local_sagemaker: SageMakerServer, model_archive: bytes
 ) -> None:
-    before = _deploy(monkeypatch, INSTANCES_PLAN)
+    before = _deploy(monkeypatch, INSTANCES_PLAN, local_sagemaker, model_archive)
     champion(before, 0.80)
     before(endpoint_event())  # housekeeping attaches autoscaling
-    assert before.sagemaker.scalable_targets
-    bigger = _deploy(monkeypatch, {**INSTANCES_PLAN, "instance_type": "ml.c5.xlarge"}, before.sagemaker)
+    assert before.scalable_targets()
+    bigger_plan = {**INSTANCES_PLAN, "instance_type": "ml.c5.xlarge"}
+    bigger = _deploy(monkeypatch, bigger_plan, local_sagemaker, model_archive)
 
     result = bigger(tuning_event(bigger.finish(2, 0.90), "Completed"))
 
     assert result["outcome"] == "deploy"
-    assert bigger.sagemaker.scalable_targets == {}
+    assert bigger.scalable_targets() == []
 
 
 @pytest.mark.parametrize("status", ["Failed", "OutOfService", "UpdateRollbackFailed"])
@@ -543,8 +687,7 @@ def test_endpoint_that_cannot_serve_takes_no_model_and_says_what_to_do(
     serverless: Deploy, status: str
 ) -> None:
     champion(serverless, 0.80)
-    assert serverless.sagemaker.endpoint is not None
-    serverless.sagemaker.endpoint.status = status
+    serverless.sagemaker.set_endpoint_status(ENDPOINT, status, failure_reason="capacity lost")
     name = serverless.finish(2, 0.95)
 
     result = serverless(tuning_event(name, "Completed"))
@@ -572,7 +715,7 @@ def test_housekeeping_deletes_replaced_configs_and_models_after_the_update_finis
     instances(tuning_event(second, "Completed"))
 
     during = instances(endpoint_event(status="UPDATING"))
-    assert during["skipped"] and best_of(first) in instances.sagemaker.configs, "the rollback target stays"
+    assert during["skipped"] and instances.config(best_of(first)), "the rollback target stays"
 
     instances.sagemaker.settle()
     instances.sagemaker.tick(45)
@@ -580,12 +723,14 @@ def test_housekeeping_deletes_replaced_configs_and_models_after_the_update_finis
 
     assert after["deleted_configs"] == [best_of(first)] and after["deleted_models"] == [best_of(first)]
     assert set(instances.sagemaker.configs) == set(instances.sagemaker.models) == {best_of(second)}
-    target = instances.sagemaker.scalable_targets[f"endpoint/{ENDPOINT}/variant/AllTraffic"]
+    (target,) = instances.scalable_targets()
+    assert target["ResourceId"] == f"endpoint/{ENDPOINT}/variant/AllTraffic"
     assert (target["MinCapacity"], target["MaxCapacity"]) == (
         INSTANCES_PLAN["min_instances"],
         INSTANCES_PLAN["max_instances"],
     )
-    policy = instances.sagemaker.scaling_policies[f"endpoint/{ENDPOINT}/variant/AllTraffic"]
+    (policy,) = instances.scaling_policies()
+    assert policy["ResourceId"] == f"endpoint/{ENDPOINT}/variant/AllTraffic"
     tracking = policy["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["TargetValue"] == INSTANCES_PLAN["invocations_per_instance"]
 
@@ -608,7 +753,7 @@ def test_housekeeping_keeps_what_a_promotion_has_just_created(serverless: Deploy
     champion(serverless, 0.80)
     serverless.sagemaker.tick(45)
     fresh = best_of(job(9))
-    serverless.sagemaker.add_model(fresh, serverless.sagemaker.clock - timedelta(minutes=1))
+    serverless.leftover_model(fresh, serverless.sagemaker.now() - timedelta(minutes=1))
 
     serverless(endpoint_event())
 
@@ -622,7 +767,7 @@ def test_endpoint_in_service_records_what_it_serves_for_the_predict_function(ser
         "endpoint": ENDPOINT,
         "model": best_of(first),
         "schema": f"s3://{DATA_BUCKET}/processed/sales/run-1/schema.json",
-        "recorded_at": serverless.sagemaker.clock.isoformat(),
+        "recorded_at": serverless.sagemaker.now().isoformat(),
     }
     second = serverless.finish(2, 0.90)
     serverless(tuning_event(second, "Completed"))
@@ -633,6 +778,23 @@ def test_endpoint_in_service_records_what_it_serves_for_the_predict_function(ser
     serverless.sagemaker.settle()
     serverless(endpoint_event())
     assert serverless.serving_record()["model"] == best_of(second)
+
+
+def test_the_endpoint_events_sagemaker_sends_are_ones_the_function_acts_on(
+    serverless: Deploy, sagemaker_events: list[dict[str, Any]]
+) -> None:
+    name = serverless.finish(1, 0.81)
+    serverless(tuning_event(name, "Completed"))
+    serverless.sagemaker.settle()
+    serverless.sagemaker.flush_events()
+    changes = [e for e in sagemaker_events if e["detail-type"] == "SageMaker Endpoint State Change"]
+    assert [e["detail"]["EndpointStatus"] for e in changes] == ["CREATING", "IN_SERVICE"]
+
+    tidied = serverless(changes[-1])
+
+    assert tidied["serving_config"] == best_of(name)
+    record = serverless.serving_record()
+    assert record is not None and record["model"] == best_of(name)
 
 
 def test_ssm_champion_record_follows_the_serving_config(serverless: Deploy) -> None:
@@ -680,27 +842,25 @@ def test_destroy_stops_tuning_and_removes_endpoint_configs_models_and_scaling(in
     instances(endpoint_event())
     second = instances.finish(2, 0.90)
     instances(tuning_event(second, "Completed"))
-    running = job(3)
-    instances.sagemaker.start_tuning_job(running)
-    instances.sagemaker.finish_tuning_job(job(4), status="Completed")
+    # The blue/green update comes up and bakes: longer than teardown waits for an endpoint to settle.
+    instances.sagemaker.sleep(CREATE_SECONDS + INSTANCES_PLAN["bake_seconds"])
+    running = instances.start(3)
+    instances.finish(4, None)
 
     removed = instances(cleanup_payload("delete"))
 
     assert removed["stopped_tuning_jobs"] == [running]
-    assert instances.sagemaker.tuning_jobs[running]["HyperParameterTuningJobStatus"] == "Stopping"
-    assert removed["endpoint"] == ENDPOINT and instances.sagemaker.endpoint is None
+    assert instances.sagemaker.tuning_jobs[running].status == "Stopping"
+    endpoint = instances.endpoint()
+    assert removed["endpoint"] == ENDPOINT and endpoint is not None and endpoint.status == "Deleting"
     assert instances.serving_record() is None, "nothing serves: the predict function answers 503"
     assert (
         sorted(removed["endpoint_configs"])
         == sorted(removed["models"])
         == sorted([best_of(first), best_of(second)])
     )
-    assert (
-        instances.sagemaker.configs
-        == instances.sagemaker.models
-        == instances.sagemaker.scalable_targets
-        == {}
-    )
+    assert instances.sagemaker.configs == instances.sagemaker.models == {}
+    assert instances.scalable_targets() == []
 
 
 def test_destroy_waits_for_an_update_in_progress_before_deleting_the_endpoint(serverless: Deploy) -> None:
@@ -709,7 +869,8 @@ def test_destroy_waits_for_an_update_in_progress_before_deleting_the_endpoint(se
 
     removed = serverless(cleanup_payload("delete"))
 
-    assert removed["endpoint"] == ENDPOINT and serverless.sagemaker.endpoint is None
+    endpoint = serverless.endpoint()
+    assert removed["endpoint"] == ENDPOINT and endpoint is not None and endpoint.status == "Deleting"
 
 
 def test_destroy_of_an_endpoint_that_stays_busy_fails_naming_what_to_do(serverless: Deploy) -> None:
@@ -717,12 +878,12 @@ def test_destroy_of_an_endpoint_that_stays_busy_fails_naming_what_to_do(serverle
 
     champion(serverless, 0.80)
     serverless(tuning_event(serverless.finish(2, 0.90), "Completed"))
-    assert serverless.sagemaker.endpoint is not None
-    serverless.sagemaker.endpoint.ready_at = None  # an update that does not finish
+    serverless.sagemaker.stall(ENDPOINT)  # an update that does not finish
 
     with pytest.raises(EndpointBusy, match="run pulumi destroy again"):
         serverless(cleanup_payload("delete"))
-    assert serverless.sagemaker.endpoint is not None
+    endpoint = serverless.endpoint()
+    assert endpoint is not None and endpoint.status == "Updating"
 
 
 def test_destroy_of_a_stack_that_never_deployed_succeeds(serverless: Deploy) -> None:
