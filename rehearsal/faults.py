@@ -23,6 +23,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from deploy.contest import Outcome
 from rehearsal.local_stack import LocalStack, Revocation
 from rehearsal.rehearse import Pipeline, Rehearsal
 from rehearsal.samples import SampleDataset, Upload
@@ -131,7 +132,7 @@ def _training_failed(context: FaultContext) -> None:
     _check(outcome.tuning_status == "Failed", f"the tuning job ended {outcome.tuning_status}, not Failed")
     pipeline.deployment(outcome)
     assert outcome.deployment is not None
-    _check(outcome.deployment["outcome"] != "deployed", "a failed tuning job was deployed")
+    _check(outcome.deployment["outcome"] == Outcome.NOT_DEPLOYED, "a failed tuning job was not reported")
     endpoints = pipeline.sagemaker.list_endpoints()["Endpoints"]
     _check(not endpoints, "an endpoint exists after every training job failed")
     context.pipeline.progress(f"every training job failed; deploy recorded: {outcome.deployment['reason']}")
@@ -163,7 +164,7 @@ def _worse_challenger_loses(context: FaultContext) -> None:
     pipeline.deployment(outcome)
     context.result.outcomes.append(outcome)
     assert outcome.deployment is not None
-    _check(outcome.deployment["outcome"] != "deployed", "a worse challenger was deployed")
+    _check(outcome.deployment["outcome"] == Outcome.NOT_DEPLOYED, "a worse challenger was not turned down")
     _check(_serving_model(context) == champion, "the champion no longer serves")
     status, answer = pipeline.predict(context.result.sample_records)
     _check(status == 200 and answer["model"] == champion, f"predictions came from {answer.get('model')}")
@@ -194,8 +195,12 @@ def _rollback_keeps_the_old_model(context: FaultContext) -> None:
         120,
     )
     context.result.outcomes.append(outcome)
+    reason = pipeline.sagemaker.describe_endpoint(EndpointName=endpoint).get("FailureReason", "")
+    _check("rolled back" in reason, f"the endpoint does not say it rolled back: {reason!r}")
     _check(_serving_model(context) == champion, "the rolled-back model does not serve")
-    pipeline.progress(f"the update rolled back; {champion} still serves")
+    status, answer = pipeline.predict(context.result.sample_records)
+    _check(status == 200 and answer["model"] == champion, f"predictions came from {answer.get('model')}")
+    pipeline.progress(f"{reason}; {champion} still serves")
 
 
 FAULTS: dict[str, Fault] = {

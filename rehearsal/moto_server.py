@@ -58,6 +58,9 @@ class MotoServer:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
+        # moto's backends live in the process, not the server: a server started after another in the same
+        # process would see its resources. Each rehearsal starts from an empty account.
+        self._post("/moto-api/reset", b"")
         iam = self.client("iam", Credentials("bootstrap", "bootstrap"))
         iam.create_user(UserName=DEPLOYER)
         iam.put_user_policy(
@@ -99,9 +102,12 @@ class MotoServer:
         self._set_no_auth_action_count(b"0")
 
     def _set_no_auth_action_count(self, count: bytes) -> None:
+        self._post("/moto-api/reset-auth", count)
+
+    def _post(self, path: str, data: bytes) -> None:
         request = urllib.request.Request(  # noqa: S310 - the local moto server
-            f"{self.url}/moto-api/reset-auth",
-            data=count,
+            f"{self.url}{path}",
+            data=data,
             method="POST",
             headers={"Content-Type": "text/plain"},
         )

@@ -344,7 +344,7 @@ def _alarm(aws: MotoServer, r: Resource, t: Translation) -> None:
         raise UnsupportedResource(f"alarm {r.name}: inputs {sorted(unknown)} are not rehearsed")
     request = {api: r.inputs[ours] for ours, api in ALARM_PARAMETERS.items() if ours in r.inputs}
     request["Dimensions"] = [{"Name": k, "Value": v} for k, v in (r.inputs.get("dimensions") or {}).items()]
-    aws.client("cloudwatch").put_metric_alarm(AlarmName=r.id, **request)
+    aws.client("cloudwatch").put_metric_alarm(AlarmName=r.inputs.get("name") or r.id, **request)
 
 
 def _event_rule(aws: MotoServer, r: Resource, t: Translation) -> None:

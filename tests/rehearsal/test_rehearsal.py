@@ -8,21 +8,22 @@ rejection report, the deployment record, the API's answer), never from the rehea
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from deploy.contest import Outcome
+from rehearsal import __main__ as cli
 from rehearsal.faults import FAULTS
 from rehearsal.flows import RehearsalOptions, run_rehearsal
 from rehearsal.local_stack import LocalStack, Revocation, StackOptions
 from rehearsal.report import write_report
 from rehearsal.samples import TARGET, sample_dataset
-from tools.mockrun import PROJECT_DIR
 
 QUIET = lambda _: None  # noqa: E731 - the rehearsal's progress is not what these tests read
 FEW_TRIALS = 2
+# The faults that wait out the queue's visibility timeout (5400 s in dev) pass it faster.
+FASTER = {"transform-fails-once": 3000.0, "transform-always-fails": 3000.0}
 
 
 def test_the_sample_goes_from_upload_to_predictions_and_the_broken_file_to_a_rejection(
@@ -35,9 +36,10 @@ def test_the_sample_goes_from_upload_to_predictions_and_the_broken_file_to_a_rej
     assert rows["read"] == 569 and rows["train"] + rows["validation"] == 569 and rows["rejected"] == 0
     schema = first.manifest["schema"]
     assert first.tuning_status == "Completed" and len(first.trials) == 4
-    assert all(t.status == "Completed" and t.objective is not None for t in first.trials)
+    # Early stopping (TrainingJobEarlyStoppingType Auto) may stop a trial that trails the others.
+    assert all(t.status in ("Completed", "Stopped") and t.objective is not None for t in first.trials)
     assert first.objective_metric == "validation:auc" and max(t.objective or 0 for t in first.trials) > 0.9
-    assert first.deployment is not None and first.deployment["outcome"] == "deployed"
+    assert first.deployment is not None and first.deployment["outcome"] == Outcome.DEPLOY
 
     assert result.predictions is not None
     predictions = result.predictions["predictions"]
@@ -57,9 +59,8 @@ def test_the_sample_goes_from_upload_to_predictions_and_the_broken_file_to_a_rej
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_each_staged_fault_is_contained(fault: str, tmp_path: Path) -> None:
     """Each fault's own checks (rehearsal/faults.py) raise FaultNotContained if the system lets it through."""
-    result = run_rehearsal(
-        RehearsalOptions(trials=FEW_TRIALS, fault=fault), progress=QUIET, work_dir=tmp_path
-    )
+    options = RehearsalOptions(trials=FEW_TRIALS, fault=fault, time_scale=FASTER.get(fault, 600.0))
+    result = run_rehearsal(options, progress=QUIET, work_dir=tmp_path)
     assert result.outcomes or fault == "transform-always-fails"
 
 
@@ -67,8 +68,9 @@ def test_a_permission_taken_from_the_program_is_an_access_denied_in_the_rehearsa
     """The transform's role without s3:GetObject: moto denies the read, the function fails, the message
     ends in the dead-letter queue, and nothing is written."""
     sample = sample_dataset()
+    revoked = (Revocation("transform-role-policy", "s3:GetObject"),)
     options = StackOptions(
-        revocations=(Revocation("transform-role-policy", "s3:GetObject"),), work_dir=tmp_path
+        revocations=revoked, work_dir=tmp_path, time_scale=FASTER["transform-always-fails"]
     )
     with LocalStack(options) as stack:
         stack.upload(sample.good.key, sample.good.body)
@@ -79,16 +81,12 @@ def test_a_permission_taken_from_the_program_is_an_access_denied_in_the_rehearsa
         assert not stack.keys("processed/") and not stack.keys("rejected/")
 
 
-def test_the_cli_explains_every_command() -> None:
+def test_the_cli_explains_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for command in ([], ["rehearse"], ["serve"], ["predict"], ["synth"]):
-        answer = subprocess.run(
-            [sys.executable, "-m", "rehearsal", *command, "--help"],
-            cwd=PROJECT_DIR,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert "usage: python -m rehearsal" in answer.stdout
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([*command, "--help"])
+        assert exit_.value.code == 0
+        assert "usage: python -m rehearsal" in capsys.readouterr().out
 
 
 def test_the_bundled_sample_names_its_target_and_carries_an_identifier() -> None:
