@@ -254,24 +254,23 @@ def _check_length(metadata: Mapping[str, Any], value: Any, path: str, problems: 
 _SUPPLEMENTARY = re.escape("\\uD800\\uDC00-\\uDBFF\\uDFFF")
 _JAVA_CLASS = re.compile(r"\\p\{(\w+)\}")
 # Java's \p{Print} is POSIX's printable ASCII (java.util.regex.Pattern, "POSIX character classes").
-_POSIX = {"Print": "\\x20-\\x7E", "ASCII": "\\x00-\\x7F"}
+_POSIX = {"Print": "\\x20-\\x7E", "ASCII": "\\x00-\\x7F", "Alnum": "a-zA-Z0-9"}
 
 
 @cache
-def _category_ranges(category: str) -> str:
-    """A character class body of every code point in Unicode general category `category` ("L", "Nd")."""
-    ranges: list[str] = []
-    start = previous = -2
-    for code in range(0x110000):
-        if unicodedata.category(chr(code)).startswith(category) and not 0xD800 <= code <= 0xDFFF:
-            if code != previous + 1:
-                if start >= 0:
-                    ranges.append(_range(start, previous))
-                start = code
-            previous = code
-    if start >= 0:
-        ranges.append(_range(start, previous))
-    return "".join(ranges)
+def _category_ranges() -> dict[str, str]:
+    """Major Unicode general category ("L", "N", ...) -> a character class body of its code points, from
+    one pass over all of them (surrogates excepted, which a Python string of text never holds)."""
+    ranges: dict[str, list[str]] = {}
+    start, previous, current = 0, -2, ""
+    for code in [*range(0xD800), *range(0xE000, 0x110000), -1]:
+        major = unicodedata.category(chr(code))[0] if code >= 0 else ""
+        if major != current or code != previous + 1:
+            if current:
+                ranges.setdefault(current, []).append(_range(start, previous))
+            start, current = code, major
+        previous = code
+    return {major: "".join(parts) for major, parts in ranges.items()}
 
 
 def _range(first: int, last: int) -> str:
@@ -280,19 +279,24 @@ def _range(first: int, last: int) -> str:
 
 def _java_class(match: re.Match[str]) -> str:
     name = match.group(1)
-    return _POSIX.get(name) or _category_ranges(name)
+    if name in _POSIX:
+        return _POSIX[name]
+    if len(name) != 1:
+        raise re.error(f"Java class \\p{{{name}}} is not read here")
+    return _category_ranges().get(name, "")
 
 
 @cache
 def _pattern(java: str) -> re.Pattern[str] | None:
     """`java` as a Python pattern; None for one that cannot be read faithfully (it is then not checked)."""
-    python = re.sub(_SUPPLEMENTARY, lambda _: "\\U00010000-\\U0010FFFF", java)
-    # Inside a class, \p{L} stands for its members without brackets of its own; outside, it is a class.
-    python = re.sub(r"\[([^\[\]]*)\]", lambda m: "[" + _JAVA_CLASS.sub(_java_class, m.group(1)) + "]", python)
-    python = _JAVA_CLASS.sub(lambda m: f"[{_java_class(m)}]", python)
-    # Java's \z is the very end of the input, Python's \Z.
-    python = python.replace("\\z", "\\Z")
     try:
-        return re.compile(python, re.DOTALL)
+        python = re.sub(_SUPPLEMENTARY, lambda _: "\\U00010000-\\U0010FFFF", java)
+        # Inside a class, \p{L} stands for its members without brackets of its own; outside, a class.
+        python = re.sub(
+            r"\[([^\[\]]*)\]", lambda m: "[" + _JAVA_CLASS.sub(_java_class, m.group(1)) + "]", python
+        )
+        python = _JAVA_CLASS.sub(lambda m: f"[{_java_class(m)}]", python)
+        # Java's \z is the very end of the input, Python's \Z.
+        return re.compile(python.replace("\\z", "\\Z"), re.DOTALL)
     except re.error:
         return None

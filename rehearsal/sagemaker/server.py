@@ -117,7 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _json_call(self, target: str, body: bytes) -> None:
         prefix, _, operation = target.partition(".")
         service = target_prefixes().get(prefix)
-        if service is None:
+        if service is None or not self.server.owner.service.implements(service, operation):
             self._json_error(ServiceError("UnknownOperationException", f"Unknown operation {target}"))
             return
         try:

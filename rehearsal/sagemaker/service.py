@@ -109,6 +109,10 @@ class LocalSageMaker:
         handler = self._handler(service, operation)
         return handler(params)
 
+    def implements(self, service: str, operation: str) -> bool:
+        """Whether the local SageMaker answers `operation` of `service`."""
+        return _snake(operation) in _OPERATIONS.get(service, frozenset())
+
     def _handler(self, service: str, operation: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
         method = _snake(operation)
         components: tuple[object, ...] = {

@@ -546,17 +546,17 @@ class Training:
                 self._transition(job, "Uploading", "Uploading generated training model")
             self._upload(job, outcome.model_archive)
         except (TrainingFailed, ChannelUnreadable) as failed:
-            search.tell(trial, None)
+            self._tell(search, trial, None)
             self._end(tuning, job, "Failed", "Failed", failure=str(failed))
             return
         except Exception as error:  # a defect of the stand-in or the container emulation: loud, and Failed
             logger.exception("training job failed inside the local SageMaker", extra={"training_job": name})
             self.failures.append(error)
-            search.tell(trial, None)
+            self._tell(search, trial, None)
             self._end(tuning, job, "Failed", "Failed", failure=f"InternalServerError: {error}")
             return
         value = outcome.final_metrics.get(metric)
-        search.tell(trial, None if value is None else float(value))
+        self._tell(search, trial, None if value is None else float(value))
         with self._ctx.lock:
             end = self._ctx.now()
             job.final_metrics = [
@@ -568,6 +568,15 @@ class Training:
             job.objective_status = "Failed" if value is None else "Succeeded"
         status = "Stopped" if stopped else "Completed"
         self._end(tuning, job, status, stopped or "Completed")
+
+    def _tell(self, search: TuningSearch, trial: Trial, value: float | None) -> None:
+        """The trial's outcome to the search; a failure of the search's is a defect, kept and logged, and
+        the training job still ends as it did."""
+        try:
+            search.tell(trial, value)
+        except Exception as error:
+            logger.exception("the tuning search failed on a finished trial")
+            self.failures.append(error)
 
     @staticmethod
     def _content_type(definition: Mapping[str, Any]) -> str:
