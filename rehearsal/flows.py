@@ -114,8 +114,7 @@ def run_rehearsal(
         result.predictions = answer
         progress(f"POST /predict {status}: {json.dumps(answer)[:300]}")
 
-        baseline, version = pipeline.baseline(outcome, work / "baseline")
-        result.baseline, result.xgboost_version = baseline, version
+        result.baseline, result.xgboost_version, result.image = pipeline.baseline(outcome, work / "baseline")
         best = best_trial(outcome.trials, outcome.objective_direction)
         if best:
             model = pipeline.sagemaker.describe_training_job(TrainingJobName=best.training_job)

@@ -67,6 +67,8 @@ class Rehearsal:
     predictions: dict[str, Any] | None = None
     sample_records: list[dict[str, Any]] = field(default_factory=list)
     xgboost_version: str = ""
+    # The tuning job's training image: the built-in container the stack asks for.
+    image: str = ""
     feature_importance: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -203,8 +205,9 @@ class Pipeline:
                 )
         return sorted(rows, key=lambda r: r.training_job)
 
-    def baseline(self, outcome: RunOutcome, directory: Path) -> tuple[float, str]:
-        """Plain XGBoost on the same split: the tuning job's static hyperparameters alone (the tuned ones at
+    def baseline(self, outcome: RunOutcome, directory: Path) -> tuple[float, str, str]:
+        """Plain XGBoost on the same split, with the xgboost version that trained it and the tuning job's
+        training image: the tuning job's static hyperparameters alone (the tuned ones at
         XGBoost's defaults; num_round, which the container requires, at 100 like xgboost's own
         `n_estimators`), trained by the same container code on the same channels."""
         job = self.sagemaker.describe_hyper_parameter_tuning_job(
@@ -229,7 +232,8 @@ class Pipeline:
         static.setdefault("num_round", "100")
         trained = train(static, channels)
         metric = str(outcome.objective_metric)
-        return trained.final_metrics[metric], trained.xgboost_version
+        image = str(definition["AlgorithmSpecification"]["TrainingImage"])
+        return trained.final_metrics[metric], trained.xgboost_version, image
 
 
 def call_api(

@@ -9,6 +9,7 @@ import html
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -20,6 +21,17 @@ from matplotlib.figure import Figure
 from rehearsal.rehearse import Rehearsal, TrialRow
 
 TOP_FEATURES = 15
+# The xgboost each built-in container version installs (aws/sagemaker-xgboost-container, each version's
+# branch: `ARG XGBOOST_VERSION` in docker/<version>/base/Dockerfile.cpu).
+PINNED_XGBOOST = {"1.2-2": "1.2.0", "1.3-1": "1.3.3", "1.5-1": "1.5.2", "1.7-1": "1.7.4", "3.0-5": "3.0.5"}
+
+
+def trained_with(image: str, installed: str) -> str:
+    container = image.rsplit(":", 1)[-1]
+    pinned = PINNED_XGBOOST.get(container)
+    if pinned == installed:
+        return f"xgboost {installed}, the version container {container} pins"
+    return f"xgboost {installed}, the nearest available: container {container} pins {pinned or 'another'}"
 
 
 def best_trial(trials: Sequence[TrialRow], direction: str) -> TrialRow | None:
@@ -50,14 +62,20 @@ def summary_table(rehearsal: Rehearsal, direction: str) -> str:
         rows.append(
             ("plain XGBoost, same split", f"{metric} {rehearsal.baseline:.4f} (default hyperparameters)")
         )
-    rows.append(("trained with", f"xgboost {rehearsal.xgboost_version}"))
+    rows.append(("trained with", trained_with(rehearsal.image, rehearsal.xgboost_version)))
     rows.append(("endpoint", rehearsal.endpoint))
     rows.append(("API", f"{rehearsal.api_url}  (x-api-key: {rehearsal.api_key})"))
     if rehearsal.predictions:
-        rows.append(("sample prediction", str(rehearsal.predictions.get("predictions", [])[:3])))
+        rows.append(("sample prediction", _prediction(rehearsal.predictions["predictions"][0])))
     rows.extend((f"time: {step}", f"{seconds:.1f} s") for step, seconds in rehearsal.timings.items())
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows)
+
+
+def _prediction(prediction: dict[str, Any]) -> str:
+    if "label" in prediction:
+        return f"{prediction['label']} (p = {prediction['probabilities'][prediction['label']]:.3f})"
+    return f"{prediction['value']:.4g}"
 
 
 def _png(figure: Figure) -> str:
@@ -70,7 +88,11 @@ def _png(figure: Figure) -> str:
 def trials_picture(trials: Sequence[TrialRow], metric: str, direction: str, baseline: float | None) -> str:
     figure, axes = plt.subplots(figsize=(7, 3.5))
     scored = [(i + 1, t.objective, t) for i, t in enumerate(trials) if t.objective is not None]
-    axes.plot([i for i, _, _ in scored], [v for _, v, _ in scored], "o-", color="#4c72b0", label="trial")
+    axes.plot([i for i, _, _ in scored], [v for _, v, _ in scored], "-", color="#4c72b0", alpha=0.5)
+    for status, marker in (("Completed", "o"), ("Stopped", "v")):
+        shown = [(i, v) for i, v, t in scored if t.status == status]
+        label = "trial" if status == "Completed" else "trial stopped early"
+        axes.plot([i for i, _ in shown], [v for _, v in shown], marker, color="#4c72b0", label=label)
     best = best_trial(trials, direction)
     if best and best.objective is not None:
         position = next(i for i, _, t in scored if t is best)

@@ -15,7 +15,7 @@ def setup_commands() -> list[str]:
 
 
 def test_readme_starts_with_exactly_two_setup_commands_that_exist() -> None:
-    assert setup_commands() == ["make synth", "make test"]
+    assert setup_commands() == ["make rehearse", "make test"]
     makefile = (PROJECT_DIR / "Makefile").read_text()
     for command in setup_commands():
         assert re.search(rf"^{command.split()[1]}:", makefile, re.MULTILINE), command
