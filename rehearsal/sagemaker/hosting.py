@@ -50,6 +50,9 @@ ALARM_PERIOD_SECONDS = 60.0
 # DescribeEndpoint EndpointStatus values in which UpdateEndpoint and DeleteEndpoint are refused.
 CHANGING = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
 IN_SERVICE = "InService"
+# The statuses in which an endpoint answers invocations: its fleet runs (an update keeps the old one
+# serving until the new one takes the traffic).
+SERVING = frozenset({IN_SERVICE, "Updating", "SystemUpdating", "RollingBack"})
 
 
 @dataclass
@@ -783,6 +786,10 @@ class Hosting:
         )
 
     def _route(self, endpoint: Endpoint) -> Fleet | None:
+        """The fleet that takes this request; None when the endpoint takes none (it is not up yet, has
+        failed, is out of service or being deleted)."""
+        if endpoint.status not in SERVING:
+            return None
         change = endpoint.change
         if (
             change is not None

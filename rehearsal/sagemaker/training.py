@@ -103,9 +103,7 @@ class TrainingJob:
             "TrainingJobStatus": self.status,
             "SecondaryStatus": self.secondary_status,
             "HyperParameters": dict(self.hyperparameters),
-            "AlgorithmSpecification": {
-                k: v for k, v in definition["AlgorithmSpecification"].items() if k != "MetricDefinitions"
-            },
+            "AlgorithmSpecification": definition["AlgorithmSpecification"],
             "RoleArn": definition["RoleArn"],
             "InputDataConfig": definition.get("InputDataConfig", []),
             "OutputDataConfig": definition["OutputDataConfig"],
