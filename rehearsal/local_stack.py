@@ -142,6 +142,8 @@ class LocalStack:
             time_scale=self.time_scale,
             authorize=self.access.authorize,
         )
+        # Its tuning and event threads end with it (after the server, which stops first).
+        self._exit.callback(self.sagemaker.close)
         self.sagemaker_server = SageMakerServer(self.sagemaker)
         self.sagemaker_server.start()
         self._exit.callback(self.sagemaker_server.stop)

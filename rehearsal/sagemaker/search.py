@@ -191,6 +191,15 @@ class _Completion:
     not_improving: int | None
 
 
+class _AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, driven by ask and tell: it stops its study once the grid is used up
+    (optuna/samplers/_grid.py `after_trial`), which only `Study.optimize` allows and a told study raises
+    for. Here `ask` itself ends the search when no grid point is left."""
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        return None
+
+
 class TuningSearch:
     """The search of one tuning job. `ask` for the next training job, `report` its objective after each
     round, `tell` its final objective (None: the job failed), `best` for the best job so far.
@@ -311,7 +320,7 @@ class TuningSearch:
 
     def _sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         if self.strategy == "Grid":
-            return optuna.samplers.GridSampler({r.name: list(r.values) for r in self.ranges}, seed=seed)
+            return _AskTellGridSampler({r.name: list(r.values) for r in self.ranges}, seed=seed)
         if self.strategy == "Random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(seed=seed)

@@ -179,6 +179,12 @@ def test_grid_search_runs_every_combination_once_then_no_more() -> None:
         (t.hyperparameters["max_depth"], t.hyperparameters["eta"]) for t in trials if t is not None
     }
     assert combinations == {(d, e) for d in ("3", "6") for e in ("0.1", "0.2", "0.3")}
+    # Telling the last grid point's result is no error: Optuna's grid sampler would stop the study there.
+    for number, trial in enumerate(trials):
+        assert trial is not None
+        search.tell(trial, 0.5 + number / 100)
+    best = search.best()
+    assert best is not None and best[1] == 0.55
 
 
 def test_the_same_random_seed_asks_for_the_same_jobs() -> None:
