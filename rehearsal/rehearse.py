@@ -165,9 +165,19 @@ class Pipeline:
         return outcome
 
     def serving(self, model: str | None = None) -> dict[str, Any]:
-        """The serving record once the endpoint serves (`model`, if given)."""
+        """The serving record once the endpoint serves (`model`, if given), reporting the endpoint's
+        states on the way."""
+        endpoint = str(self.stack.run.outputs["endpoint_name"])
+        states: list[str] = []
 
         def record() -> Any:
+            try:
+                status = self.sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
+            except self.sagemaker.exceptions.ClientError:
+                status = "(none)"
+            if not states or states[-1] != status:
+                states.append(status)
+                self.progress(f"endpoint {endpoint}: {status}")
             found = self.stack.read_json("deployments/serving.json")
             return found if found and (model is None or found.get("model") == model) else None
 
