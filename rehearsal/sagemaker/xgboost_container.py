@@ -321,25 +321,22 @@ class _CommaSeparatedList(_Hyperparameter):
             raise _UserError(f"Hyperparameter {self.name}: value {value} not in range {self.range}")
 
 
-class _NestedList(_Hyperparameter):
+class _Literal(_Hyperparameter):
     def parse(self, value: Any) -> Any:
+        # The container evaluates the text with eval() (hyperparameter_validation.py:210); a literal
+        # reader gives the same list or tuple for every well-formed value without running code.
         if isinstance(value, str):
             return ast.literal_eval(value)
         return value
 
+
+class _NestedList(_Literal):
     def validate_range(self, value: Any) -> None:
         if any(element not in self.range for outer in value for element in outer):
             raise _UserError(f"Hyperparameter {self.name}: value {value} not in range {self.range}")
 
 
-class _Tuple(_Hyperparameter):
-    def parse(self, value: Any) -> Any:
-        # The container evaluates the text with eval() (hyperparameter_validation.py:210); a literal
-        # reader gives the same tuple for every well-formed value without running code.
-        if isinstance(value, str):
-            return ast.literal_eval(value)
-        return value
-
+class _Tuple(_Literal):
     def validate_range(self, value: Any) -> None:
         if any(element not in self.range for element in value):
             raise _UserError(f"Hyperparameter {self.name}: value {value} not in range {self.range}")

@@ -15,7 +15,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from rehearsal.clock import TimeScale
 from rehearsal.event_sources import EventRouter, QueuePoller
@@ -53,15 +52,6 @@ def handler(event, context):
     with Path(os.environ["SEEN"]).open("a") as seen:
         seen.write(json.dumps({"event": event}) + "\\n")
 """
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from components.packaging import build_package
 from rehearsal.clock import TimeScale
@@ -402,15 +401,6 @@ def test_the_real_transform_package_imports_and_answers_partial_batch_failures(
 
 
 # -- asynchronous invocation, with the record landing in a queue of moto's -------------------------------
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
