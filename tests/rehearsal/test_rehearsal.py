@@ -56,6 +56,28 @@ def test_the_sample_goes_from_upload_to_predictions_and_the_broken_file_to_a_rej
     assert report.read_text().count("data:image/png;base64,") == 2
 
 
+def test_a_csv_of_the_users_own_goes_the_same_way(tmp_path: Path) -> None:
+    """`rehearse --csv`: another table, another problem type, its target named by the user."""
+    from sklearn.datasets import load_iris  # type: ignore[import-untyped]
+
+    iris = load_iris()
+    lines = ["sepal_length,sepal_width,petal_length,petal_width,species"]
+    lines += [
+        ",".join([*map(str, row), str(iris.target_names[t])])
+        for row, t in zip(iris.data, iris.target, strict=True)
+    ]
+    path = tmp_path / "iris.csv"
+    path.write_text("\n".join(lines) + "\n")
+    options = RehearsalOptions(csv=path, settings={"targetColumn": "species"}, trials=FEW_TRIALS)
+    result = run_rehearsal(options, progress=QUIET, work_dir=tmp_path / "work")
+    assert result.dataset == "iris" and result.first.objective_metric == "validation:mlogloss"
+    assert result.first.objective_direction == "Minimize"
+    assert result.predictions is not None
+    predicted = result.predictions["predictions"]
+    assert [p["label"] for p in predicted] == ["setosa"] * 3  # the file's first rows
+    assert all(set(p["probabilities"]) == {"setosa", "versicolor", "virginica"} for p in predicted)
+
+
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_each_staged_fault_is_contained(fault: str, tmp_path: Path) -> None:
     """Each fault's own checks (rehearsal/faults.py) raise FaultNotContained if the system lets it through."""
