@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     synth_parser.add_argument("stack", nargs="?", default="dev")
 
     args = parser.parse_args(argv)
+    if getattr(args, "fault", None) and args.csv:
+        parser.error("--fault stages its failure on the bundled sample: leave out --csv")
     if args.command == "synth":
         from tools import synth
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -60,11 +62,23 @@ def run_rehearsal(
     work_dir: Path | None = None,
     keep: Callable[[LocalStack, Rehearsal], None] | None = None,
 ) -> Rehearsal:
-    """Stand the stack up, take the dataset through it, and tear it down (after `keep`, if given)."""
+    """Stand the stack up, take the dataset through it, and tear it down (after `keep`, if given). The
+    functions' logs stay in `work_dir/logs` when one is given; otherwise they go with a temporary one."""
+    with contextlib.ExitStack() as scratch:
+        if work_dir is None:
+            work_dir = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="rehearsal-")))
+        return _rehearse_in(options, work_dir, progress, keep)
+
+
+def _rehearse_in(
+    options: RehearsalOptions,
+    work: Path,
+    progress: Progress,
+    keep: Callable[[LocalStack, Rehearsal], None] | None,
+) -> Rehearsal:
     began = time.perf_counter()
     dataset = options.sample()
     result = Rehearsal(dataset.dataset)
-    work = work_dir or Path(tempfile.mkdtemp(prefix="rehearsal-"))
     with LocalStack(options.stack_options(work)) as stack:
         result.timings["start-up"] = stack.timings["program"]
         result.timings["stack"] = stack.timings["stack"] + stack.timings["services"]
@@ -131,11 +145,20 @@ def run_rehearsal(
     return result
 
 
+def _work_dir(options: RehearsalOptions) -> Path | None:
+    """Beside the report, emptied first: the last run's function logs, for a look after a failure."""
+    if options.report is None:
+        return None
+    work = options.report.parent / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    return work
+
+
 def rehearse(options: RehearsalOptions) -> int:
     """Run the whole pipeline on the bundled sample (or your CSV) on this machine: the program's stack in
     local emulators, its functions from their packages, real XGBoost tuning, the local API. Ends with a
     summary table and an HTML report of the trials and the model's feature importance."""
-    result = run_rehearsal(options)
+    result = run_rehearsal(options, work_dir=_work_dir(options))
     return _finish(options, result)
 
 
@@ -168,5 +191,5 @@ def serve(options: RehearsalOptions, *, state_file: Path) -> int:
         finally:
             state_file.unlink(missing_ok=True)
 
-    result = run_rehearsal(options, keep=keep)
+    result = run_rehearsal(options, work_dir=_work_dir(options), keep=keep)
     return _finish(options, result)
