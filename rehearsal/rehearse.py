@@ -23,7 +23,7 @@ import boto3
 import xgboost
 
 from rehearsal.local_stack import LocalStack
-from rehearsal.sagemaker.xgboost_container import MODEL_NAME, train
+from rehearsal.sagemaker.container.training import MODEL_NAME, train
 from rehearsal.samples import SampleDataset, Upload
 from shared.dataset_schema import DatasetSchema
 

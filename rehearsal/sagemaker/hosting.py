@@ -36,10 +36,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from rehearsal.sagemaker.api import SAGEMAKER, ServiceError, operation_model
+from rehearsal.sagemaker.container.serving import HostedModel, ModelLoadFailed
 from rehearsal.sagemaker.events import ENDPOINT_STATE_CHANGE, epoch_millis, event_status, tag_object
 from rehearsal.sagemaker.schedule import Timer
 from rehearsal.sagemaker.state import Context, validation
-from rehearsal.sagemaker.xgboost_container import HostedModel, ModelLoadFailed
 
 # How long AWS takes to provision a fleet for a new or updated endpoint, and to delete one (minutes in
 # AWS; the deploy function's teardown waits up to 240 s for an update to finish).

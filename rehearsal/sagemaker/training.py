@@ -40,6 +40,8 @@ from botocore.exceptions import ClientError
 
 from rehearsal.clock import TimeScale
 from rehearsal.sagemaker.api import ServiceError
+from rehearsal.sagemaker.container.errors import TrainingFailed
+from rehearsal.sagemaker.container.training import train
 from rehearsal.sagemaker.events import (
     TRAINING_JOB_STATE_CHANGE,
     TUNING_JOB_STATE_CHANGE,
@@ -48,7 +50,6 @@ from rehearsal.sagemaker.events import (
 )
 from rehearsal.sagemaker.search import Trial, TuningSearch
 from rehearsal.sagemaker.state import Context, validation
-from rehearsal.sagemaker.xgboost_container import TrainingFailed, train
 
 logger = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 import shared.aws
+from rehearsal.sagemaker.container.training import train
 from rehearsal.sagemaker.hosting import CREATE_SECONDS, Endpoint
 from rehearsal.sagemaker.server import SageMakerServer
 from rehearsal.sagemaker.service import LocalSageMaker
-from rehearsal.sagemaker.xgboost_container import train
 from tests.functions.conftest import DATA_BUCKET, PROGRAM, REGION, TRANSFORM_ENVIRONMENT
 from tests.support.lambda_events import LambdaContext
 from tests.support.stacks import synth

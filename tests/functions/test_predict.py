@@ -37,9 +37,9 @@ from hypothesis import strategies as st
 
 import shared.aws
 from rehearsal.sagemaker.api import ServiceError
+from rehearsal.sagemaker.container.training import MODEL_NAME, train
 from rehearsal.sagemaker.hosting import CREATE_SECONDS
 from rehearsal.sagemaker.server import SageMakerServer
-from rehearsal.sagemaker.xgboost_container import MODEL_NAME, train
 from shared.dataset_schema import DatasetSchema, Feature, FeatureKind, ProblemType, Target
 from tests.functions.conftest import ACCOUNT, DATA_BUCKET, PROGRAM, REGION, TARGET, Pipeline, churn_csv
 from tests.support.lambda_events import LambdaContext

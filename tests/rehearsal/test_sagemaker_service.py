@@ -31,11 +31,11 @@ from moto import mock_aws
 from sklearn.metrics import roc_auc_score
 
 from rehearsal.clock import TimeScale
+from rehearsal.sagemaker.container.training import MODEL_NAME, train
 from rehearsal.sagemaker.hosting import ALARM_PERIOD_SECONDS, CREATE_SECONDS
 from rehearsal.sagemaker.schedule import Scheduler
 from rehearsal.sagemaker.server import SageMakerServer
 from rehearsal.sagemaker.service import LocalSageMaker
-from rehearsal.sagemaker.xgboost_container import MODEL_NAME, train
 from tests.support.sinks import Lines
 from transform.pipeline import TransformOptions, transform_csv
 from transform.schema_inference import InferenceOptions

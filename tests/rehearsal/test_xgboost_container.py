@@ -23,13 +23,9 @@ import xgboost
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.metrics import accuracy_score
 
-from rehearsal.sagemaker.xgboost_container import (
-    HostedModel,
-    ModelLoadFailed,
-    TrainingFailed,
-    TrainingOutcome,
-    train,
-)
+from rehearsal.sagemaker.container.errors import TrainingFailed
+from rehearsal.sagemaker.container.serving import HostedModel, ModelLoadFailed
+from rehearsal.sagemaker.container.training import TrainingOutcome, train
 from shared.dataset_schema import DatasetSchema
 from tests.support.sinks import Lines
 from transform.pipeline import TransformOptions, transform_csv
