@@ -1,10 +1,10 @@
 """Function tests run the handlers in-process against moto, with the environment the program sets.
 
 The transform's environment is the one the Pulumi program gives the function in the dev stack (run under
-mocks), bucket name and tuning request template included: moto gets a bucket of that name. SageMaker's
-hosting, its runtime and Application Auto Scaling, which moto does not emulate as the deploy and predict
+mocks), bucket name and tuning request template included: moto gets a bucket of that name. SageMaker
+(tuning, training, hosting, its runtime) and Application Auto Scaling, which moto does not emulate as the
 functions need, are the rehearsal's local SageMaker over HTTP (`local_sagemaker`), reading and writing
-moto's S3.
+moto's S3: the one stand-in for SageMaker, for the transform's tuning jobs as for the deploy function.
 """
 
 from __future__ import annotations
@@ -104,8 +104,13 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def transform_handler(aws: None) -> ModuleType:
-    """The handler module imported afresh inside moto, so its clients talk to moto."""
+def transform_handler(
+    aws: None, local_sagemaker: SageMakerServer, monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
+    """The handler module imported afresh inside moto, so its clients talk to moto, and to the local
+    SageMaker for the tuning jobs it starts."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", local_sagemaker.url)
+    shared.aws.client.cache_clear()
     import transform.handler
 
     return importlib.reload(transform.handler)
@@ -302,9 +307,13 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(upload_path: UploadPath, transform_handler: ModuleType) -> Pipeline:
+def pipeline(
+    upload_path: UploadPath, transform_handler: ModuleType, local_sagemaker: SageMakerServer
+) -> Pipeline:
     upload_path.receive()  # the s3:TestEvent of the notification configuration
-    return Pipeline(upload_path, transform_handler, boto3.client("sagemaker", region_name=REGION))
+    # The test's own client, not the function's: what the test reads is not the function's requests.
+    sagemaker = boto3.client("sagemaker", region_name=REGION, endpoint_url=local_sagemaker.url)
+    return Pipeline(upload_path, transform_handler, sagemaker)
 
 
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
