@@ -224,7 +224,11 @@ FAULTS: dict[str, Fault] = {
     "worse-challenger": Fault("a second upload with shuffled labels", after=_worse_challenger_loses),
     "rollback": Fault(
         "a better model's blue/green update trips the endpoint's error alarm",
-        config={"serverless-ml-pipeline:endpointMode": "instances"},
+        # An hour's bake (6 s at the default time scale) leaves the fault ample time to fire the alarm in it.
+        config={
+            "serverless-ml-pipeline:endpointMode": "instances",
+            "serverless-ml-pipeline:endpointBakeSeconds": "3600",
+        },
         first_upload=lambda dataset: _relabelled(dataset.good, name="noisy-labels.csv", flip=0.6),
         after=_rollback_keeps_the_old_model,
     ),
