@@ -13,8 +13,8 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -318,9 +318,3 @@ class LocalStack:
                     f"{what} did not happen within {timeout:.0f} s (logs: {self.work_dir / 'logs'})"
                 )
             time.sleep(0.1)
-
-
-@contextmanager
-def local_stack(options: StackOptions) -> Iterator[LocalStack]:
-    with LocalStack(options) as stack:
-        yield stack

@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import tarfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -277,10 +276,6 @@ def records_from_csv(body: bytes, target: str, count: int) -> list[dict[str, Any
 
 def _rows(rows: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in rows.items())
-
-
-def elapsed(since: float) -> float:
-    return time.perf_counter() - since
 
 
 def feature_importance(stack: LocalStack, model_data_url: str, schema_uri: str) -> dict[str, float]:

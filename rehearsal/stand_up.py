@@ -455,8 +455,3 @@ def policy_documents(stood_up: StoodUp) -> dict[str, list[str]]:
     for policy in stood_up.of_type("aws:iam/rolePolicy:RolePolicy"):
         documents.setdefault(policy.inputs["role"], []).append(policy.inputs["policy"])
     return documents
-
-
-def role_names(stood_up: StoodUp) -> Mapping[str, str]:
-    """Role ARN -> role name, for every role the program declares."""
-    return {r.outputs["arn"]: r.id for r in stood_up.of_type("aws:iam/role:Role")}
