@@ -57,7 +57,7 @@ transform = TransformFunction(
         raw_prefix=settings.data.raw_prefix,
         raw_suffix=settings.data.raw_suffix,
         queue_arn=bus.queue.arn,
-        key_arn=bus.key.arn,
+        key=bus.stack_key,
         dataset=settings.dataset,
         tuning_job_prefix=settings.tuning_job_prefix,
         tuning_jobs_arn=aws_context.arn(
@@ -83,7 +83,7 @@ deployment = Deployment(
         metrics_namespace=settings.metrics_namespace,
         bucket_name=bus.bucket.bucket,
         bucket_arn=bus.bucket.arn,
-        key_arn=bus.key.arn,
+        key=bus.stack_key,
         image_repository_arn=training.image_repository_arn,
     ),
 )
@@ -100,7 +100,7 @@ api = PredictionApi(
         metrics_namespace=settings.metrics_namespace,
         bucket_name=bus.bucket.bucket,
         bucket_arn=bus.bucket.arn,
-        key_arn=bus.key.arn,
+        key=bus.stack_key,
     ),
 )
 monitoring = Monitoring(

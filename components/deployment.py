@@ -17,6 +17,7 @@ from components.deployment_policies import (
     deploy_policy,
     model_policy,
 )
+from components.event_bus import StackKey
 from components.policy_documents import render
 from components.python_function import PythonFunctionArgs, python_function
 from components.service_role import service_role
@@ -56,7 +57,8 @@ class DeploymentArgs:
     metrics_namespace: str
     bucket_name: pulumi.Input[str]
     bucket_arn: pulumi.Input[str]
-    key_arn: pulumi.Input[str]
+    # The stack key: the role decrypts with it, the log groups are encrypted with it.
+    key: StackKey
     image_repository_arn: str
 
 
@@ -66,7 +68,8 @@ class Deployment(pulumi.ComponentResource):
     - the model role SageMaker hosts the stack's models with: read `models/`, decrypt them, pull the
       XGBoost image, write the endpoint's logs and metrics and, in instances mode with capture on,
       write `capture/`;
-    - the deploy function (fixed name, own role, log group, serving plan from `endpoint*` config),
+    - the deploy function (fixed name, own role, log group encrypted with the stack key, serving plan
+      from `endpoint*` config),
       invoked by two EventBridge rules: this stack's tuning jobs reaching Completed, Failed or Stopped,
       and any state change of this stack's endpoint. Each invoke permission is limited to its rule.
       Undeliverable events and events the function failed on after Lambda's retries land in the
@@ -90,7 +93,7 @@ class Deployment(pulumi.ComponentResource):
             policy=render(
                 model_policy,
                 bucket_arn=args.bucket_arn,
-                key_arn=args.key_arn,
+                key_arn=args.key.arn,
                 image_repository_arn=args.image_repository_arn,
                 log_group_arn=ctx.arn("logs", f"log-group:{ENDPOINT_LOG_GROUP}/{args.endpoint_name}"),
                 rollback_alarm_arn=ctx.arn("cloudwatch", f"alarm:{args.rollback_alarm_name}"),
@@ -120,7 +123,7 @@ class Deployment(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]),
             )
         plan = pulumi.Output.all(
-            model_role_arn=self.model_role.arn, bucket=args.bucket_name, key_arn=args.key_arn
+            model_role_arn=self.model_role.arn, bucket=args.bucket_name, key_arn=args.key.arn
         ).apply(
             lambda resolved: json.dumps(
                 {
@@ -143,6 +146,7 @@ class Deployment(pulumi.ComponentResource):
                 memory_mb=MEMORY_MB,
                 timeout_seconds=TIMEOUT_SECONDS,
                 layer_arns=args.layer_arns,
+                log_key=args.key,
                 policy=lambda log_group_arn: render(
                     deploy_policy,
                     partition=ctx.partition,
@@ -151,7 +155,7 @@ class Deployment(pulumi.ComponentResource):
                     tuning_job_prefix=args.tuning_job_prefix,
                     endpoint_name=args.endpoint_name,
                     bucket_arn=args.bucket_arn,
-                    key_arn=args.key_arn,
+                    key_arn=args.key.arn,
                     model_role_arn=self.model_role.arn,
                     dead_letter_queue_arn=self.dead_letter_queue.arn,
                     log_group_arn=log_group_arn,

@@ -30,6 +30,16 @@ S3Encryption: TypeAlias = (
 
 
 @dataclass(frozen=True)
+class StackKey:
+    """The stack's KMS key and the key policy that lets AWS services use it. A resource that has a service
+    use the key on its own behalf (a log group CloudWatch Logs encrypts) depends on `policy`: the ARN alone
+    would let it be created before the service is allowed."""
+
+    arn: pulumi.Output[str]
+    policy: pulumi.Resource
+
+
+@dataclass(frozen=True)
 class EventBusArgs:
     aws: AwsContext
     data: DataSettings
@@ -40,13 +50,15 @@ class EventBusArgs:
 class EventBus(pulumi.ComponentResource):
     """Creates, with secure defaults that the args cannot weaken:
 
-    - a customer-managed KMS key (rotation on) that encrypts the data bucket (bucket key on), the topic and
-      both queues; its policy lets S3 use it only for this bucket, SNS only for this topic and CloudWatch
-      only for alarms named with `alarm_name_prefix` (the monitoring's alarm topic shares the key);
+    - a customer-managed KMS key (rotation on) that encrypts the data bucket (bucket key on), the topic,
+      both queues and the stack's log groups; its policy lets S3 use it only for this bucket, SNS only for
+      this topic, CloudWatch only for alarms named with `alarm_name_prefix` (the monitoring's alarm topic
+      shares the key) and CloudWatch Logs only for log groups of this account and region;
     - the data bucket: versioned, all public access blocked, ACLs disabled, TLS-only, access-logged, with
       lifecycle rules for noncurrent versions and incomplete multipart uploads;
-    - the access-log bucket: the same lockdown, SSE-S3 (the only default encryption S3 server access
-      logging delivers to), logs expired after `accessLogDays`;
+    - the access-log bucket: the same lockdown, versioned (an overwritten or deleted log stays a noncurrent
+      version for `noncurrentVersionDays`), SSE-S3 (the only default encryption S3 server access logging
+      delivers to), logs expired after `accessLogDays`;
     - the upload topic (only this bucket may publish, TLS only) and its SQS subscription;
     - the upload queue (only this topic may send) redriving to the dead-letter queue after
       `queueMaxReceiveCount` receives; the DLQ keeps messages for 14 days;
@@ -106,9 +118,14 @@ class EventBus(pulumi.ComponentResource):
                 bucket_arn=self.bucket.arn,
                 topic_arn=self.topic.arn,
                 alarm_arn_pattern=ctx.alarms_named(args.alarm_name_prefix),
+                # Every log group of the account and region, not the stack's own: they are named by
+                # Pulumi when created, and created only after this policy, which they need.
+                log_groups_arn_pattern=ctx.arn("logs", "log-group:*"),
+                region=ctx.region,
             ),
             opts=child,
         )
+        self.stack_key = StackKey(arn=self.key.arn, policy=key_policy)
 
         self.dead_letter_queue = aws.sqs.Queue(
             f"{name}-dlq",
@@ -213,6 +230,9 @@ class EventBus(pulumi.ComponentResource):
         log_name = f"{name}-access-logs"
         bucket = aws.s3.Bucket(log_name, force_destroy=not data.protect, opts=kept)
         public_access_block = self._locked_down(log_name, bucket)
+        # Versioned, so a log overwritten or deleted (by mistake or to cover tracks) stays recoverable
+        # until its noncurrent version expires.
+        versioning = self._versioned(log_name, bucket)
         policy = aws.s3.BucketPolicy(
             f"{log_name}-policy",
             bucket=bucket.id,
@@ -233,9 +253,14 @@ class EventBus(pulumi.ComponentResource):
                 id="expire-access-logs",
                 status="Enabled",
                 filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                # In a versioned bucket expiring a log adds a delete marker; its version then expires as
+                # noncurrent, and S3 removes the delete marker left alone once the rule expires current
+                # versions (S3 user guide, "Managing delete markers").
                 expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=data.access_log_days),
+                noncurrent_version_expiration=_noncurrent_expiry(data),
                 abort_incomplete_multipart_upload=_abort_incomplete_uploads(data),
             ),
+            depends_on=[versioning],
         )
         return bucket, policy
 
@@ -243,12 +268,7 @@ class EventBus(pulumi.ComponentResource):
         bucket_name = f"{name}-data"
         bucket = aws.s3.Bucket(bucket_name, force_destroy=not data.protect, opts=kept)
         public_access_block = self._locked_down(bucket_name, bucket)
-        versioning = aws.s3.BucketVersioning(
-            f"{bucket_name}-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        versioning = self._versioned(bucket_name, bucket)
         self._encrypt(
             bucket_name,
             bucket,
@@ -268,15 +288,21 @@ class EventBus(pulumi.ComponentResource):
                 id="expire-noncurrent-versions",
                 status="Enabled",
                 filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                    noncurrent_days=data.noncurrent_version_days
-                ),
+                noncurrent_version_expiration=_noncurrent_expiry(data),
                 abort_incomplete_multipart_upload=_abort_incomplete_uploads(data),
             ),
             # Lifecycle rules on noncurrent versions need versioning in place first (provider docs).
             depends_on=[versioning],
         )
         return bucket
+
+    def _versioned(self, name: str, bucket: aws.s3.Bucket) -> aws.s3.BucketVersioning:
+        return aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _encrypt(
         self, name: str, bucket: aws.s3.Bucket, default: S3Encryption, *, bucket_key_enabled: bool = False
@@ -305,6 +331,14 @@ class EventBus(pulumi.ComponentResource):
             rules=[rule],
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
+
+
+def _noncurrent_expiry(
+    data: DataSettings,
+) -> aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs:
+    return aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+        noncurrent_days=data.noncurrent_version_days
+    )
 
 
 def _abort_incomplete_uploads(

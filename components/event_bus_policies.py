@@ -16,14 +16,28 @@ from components.policy_documents import (
 # Actions a service needs to write to and read from a resource encrypted with the key. SNS developer guide,
 # "Key management" (AWS service event sources -> encrypted topic, topic -> encrypted queue).
 SERVICE_KEY_ACTIONS = ["kms:GenerateDataKey*", "kms:Decrypt"]
+# What CloudWatch Logs needs of a key that encrypts log groups, and the encryption context it sends with every
+# call: the log group's ARN under `aws:logs:arn`. CloudWatch Logs user guide, "Encrypt log data in
+# CloudWatch Logs using AWS Key Management Service", step 2 (Set permissions on the KMS key),
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+LOGS_KEY_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+LOGS_ENCRYPTION_CONTEXT = "kms:EncryptionContext:aws:logs:arn"
 
 
 def data_key_policy(
-    *, partition: str, account_id: str, bucket_arn: str, topic_arn: str, alarm_arn_pattern: str
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    bucket_arn: str,
+    topic_arn: str,
+    alarm_arn_pattern: str,
+    log_groups_arn_pattern: str,
 ) -> Document:
     """Key policy: IAM policies of this account govern the key; S3 may use it only for this bucket's
     notifications to the encrypted topic, SNS only for this topic's deliveries to the encrypted queues,
-    CloudWatch only for this stack's alarms publishing to the encrypted alarm topic."""
+    CloudWatch only for this stack's alarms publishing to the encrypted alarm topic, CloudWatch Logs of
+    this region only for log groups matching `log_groups_arn_pattern`."""
     return document(
         {
             "Sid": "EnableIamPolicies",
@@ -37,6 +51,19 @@ def data_key_policy(
         _service_may_use_key(
             "AllowStackAlarmsToEncryptedAlarmTopic", "cloudwatch", account_id, alarm_arn_pattern
         ),
+        logs_may_use_key(region=region, log_groups_arn_pattern=log_groups_arn_pattern),
+    )
+
+
+def logs_may_use_key(*, region: str, log_groups_arn_pattern: str) -> Statement:
+    """CloudWatch Logs, through its regional principal, may encrypt and decrypt the events of the log groups
+    whose ARN matches the pattern (the ARN is the encryption context of each of its calls)."""
+    return allow(
+        "AllowLogGroupsOfThisAccountAndRegion",
+        LOGS_KEY_ACTIONS,
+        ["*"],  # in a key policy "*" means this key
+        Principal=service(f"logs.{region}.amazonaws.com"),
+        Condition={"ArnLike": {LOGS_ENCRYPTION_CONTEXT: log_groups_arn_pattern}},
     )
 
 

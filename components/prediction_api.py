@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_context import AwsContext
+from components.event_bus import StackKey
 from components.packaging import FUNCTIONS_DIR
 from components.policy_documents import assumed_by, render
 from components.prediction_api_policies import (
@@ -20,7 +21,7 @@ from components.prediction_api_policies import (
     api_gateway_logging_policy_arn,
     predict_policy,
 )
-from components.python_function import PythonFunctionArgs, python_function
+from components.python_function import PythonFunctionArgs, log_group, python_function
 from settings import API_INTEGRATION_TIMEOUT_SECONDS, ApiSettings, FunctionRuntime, PredictionSettings
 
 HANDLER = "predict.handler.lambda_handler"
@@ -101,21 +102,23 @@ class PredictionApiArgs:
     metrics_namespace: str
     bucket_name: pulumi.Input[str]
     bucket_arn: pulumi.Input[str]
-    key_arn: pulumi.Input[str]
+    # The stack key: the role decrypts with it, the log groups are encrypted with it.
+    key: StackKey
 
 
 class PredictionApi(pulumi.ComponentResource):
     """Creates:
 
     - the predict function (own role: invoke the stack's endpoint, read `deployments/serving.json` and
-      the datasets' `schema.json`, decrypt with the stack key, write its own log group), memory, timeout
+      the datasets' `schema.json`, decrypt with the stack key, write its own log group, which the stack
+      key encrypts: the endpoint's error messages it logs can echo request data), memory, timeout
       and record limit from `predict*` config, the endpoint's request size limit in its environment;
     - a regional REST API with `POST /predict` and `GET /health`, each requiring an API key and proxied
       to the function; `POST /predict` bodies are validated against `functions/predict/request_schema.json`
       before the function runs; the gateway's own errors answer `{"message", "requestId"}`;
     - a deployment replaced (new one first) whenever the API's definition changes, and the stage `v1`:
       JSON access logs and execution logs (`apiLoggingLevel`, no request or response bodies) to log groups
-      kept for `logRetentionDays`, metrics on, X-Ray per `apiTracing`;
+      kept for `logRetentionDays` and encrypted with the stack key, metrics on, X-Ray per `apiTracing`;
     - an API key and a usage plan on the stage: `apiThrottleRatePerSecond`, `apiThrottleBurst`,
       `apiQuotaPerDay`;
     - invoke permissions limited to this API, per method and path;
@@ -139,6 +142,7 @@ class PredictionApi(pulumi.ComponentResource):
                 memory_mb=args.prediction.memory_mb,
                 timeout_seconds=args.prediction.timeout_seconds,
                 layer_arns=args.layer_arns,
+                log_key=args.key,
                 policy=lambda log_group_arn: render(
                     predict_policy,
                     partition=ctx.partition,
@@ -146,7 +150,7 @@ class PredictionApi(pulumi.ComponentResource):
                     account_id=ctx.account_id,
                     endpoint_name=args.endpoint_name,
                     bucket_arn=args.bucket_arn,
-                    key_arn=args.key_arn,
+                    key_arn=args.key.arn,
                     log_group_arn=log_group_arn,
                 ),
                 environment={
@@ -312,16 +316,18 @@ class PredictionApi(pulumi.ComponentResource):
         if api_settings.creates_cloudwatch_role:
             logging_ready.append(self._cloudwatch_role(name, ctx))
 
-        self.access_log_group = aws.cloudwatch.LogGroup(
-            f"{name}-access-logs", retention_in_days=args.runtime.log_retention_days, opts=child
+        retention = args.runtime.log_retention_days
+        self.access_log_group = log_group(
+            f"{name}-access-logs", retention_days=retention, key=args.key, parent=self
         )
-        # API Gateway writes execution logs to this fixed name, creating it without retention unless it
-        # exists first.
-        self.execution_log_group = aws.cloudwatch.LogGroup(
+        # API Gateway writes execution logs to this fixed name, creating it without retention or key unless
+        # it exists first.
+        self.execution_log_group = log_group(
             f"{name}-execution-logs",
-            name=pulumi.Output.concat("API-Gateway-Execution-Logs_", api_id, f"/{STAGE}"),
-            retention_in_days=args.runtime.log_retention_days,
-            opts=child,
+            retention_days=retention,
+            key=args.key,
+            parent=self,
+            log_group_name=pulumi.Output.concat("API-Gateway-Execution-Logs_", api_id, f"/{STAGE}"),
         )
         self.stage = aws.apigateway.Stage(
             f"{name}-stage",

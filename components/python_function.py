@@ -1,6 +1,6 @@
 """A Python Lambda function of the stack with what every one of them has: its own role and inline policy,
-its own log group with retention, JSON logs at the stack's level, the code package built from
-`functions/`, the stack's layers, and `POWERTOOLS_SERVICE_NAME` naming it."""
+its own log group with retention under the stack's KMS key, JSON logs at the stack's level, the code
+package built from `functions/`, the stack's layers, and `POWERTOOLS_SERVICE_NAME` naming it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from components.event_bus import StackKey
 from components.packaging import build_package
 from components.service_role import ServiceRole, service_role
 from settings import FunctionRuntime
@@ -28,6 +29,8 @@ class PythonFunctionArgs:
     # The role's policy, given the function's log group ARN.
     policy: Callable[[pulumi.Output[str]], pulumi.Input[str]]
     environment: Mapping[str, pulumi.Input[str]]
+    # Encrypts the function's log group.
+    log_key: StackKey
     # A fixed physical name; None lets Pulumi generate one.
     function_name: str | None = None
 
@@ -39,19 +42,39 @@ class PythonFunction:
     access: ServiceRole
 
 
+def log_group(
+    name: str,
+    *,
+    retention_days: int,
+    key: StackKey,
+    parent: pulumi.Resource,
+    log_group_name: pulumi.Input[str] | None = None,
+) -> aws.cloudwatch.LogGroup:
+    """A log group of the stack: events kept `retention_days`, encrypted with the stack's key. Its name is
+    generated unless `log_group_name` fixes it."""
+    return aws.cloudwatch.LogGroup(
+        name,
+        name=log_group_name,
+        retention_in_days=retention_days,
+        kms_key_id=key.arn,
+        # CloudWatch Logs uses the key as itself, so the key policy must let it before a log group names
+        # the key (CloudWatch Logs user guide, "Encrypt log data in CloudWatch Logs using AWS Key
+        # Management Service": the key's permissions, step 2, come before associating it, step 3).
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[key.policy]),
+    )
+
+
 def python_function(name: str, args: PythonFunctionArgs, *, parent: pulumi.Resource) -> PythonFunction:
     """`<name>-logs`, `<name>-role` with `<name>-role-policy`, and `<name>-function`, children of `parent`."""
     runtime = args.runtime
-    log_group = aws.cloudwatch.LogGroup(
-        f"{name}-logs",
-        retention_in_days=runtime.log_retention_days,
-        opts=pulumi.ResourceOptions(parent=parent),
+    logs = log_group(
+        f"{name}-logs", retention_days=runtime.log_retention_days, key=args.log_key, parent=parent
     )
     access = service_role(
         name,
         service_principal="lambda.amazonaws.com",
         description=f"Runs the {name} function",
-        policy=args.policy(log_group.arn),
+        policy=args.policy(logs.arn),
         parent=parent,
     )
     function = aws.lambda_.Function(
@@ -70,7 +93,7 @@ def python_function(name: str, args: PythonFunctionArgs, *, parent: pulumi.Resou
         ),
         logging_config=aws.lambda_.FunctionLoggingConfigArgs(
             log_format="JSON",
-            log_group=log_group.name,
+            log_group=logs.name,
             application_log_level=runtime.log_level,
             system_log_level="WARN",
         ),
@@ -78,4 +101,4 @@ def python_function(name: str, args: PythonFunctionArgs, *, parent: pulumi.Resou
         # waits for the policy.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[access.policy]),
     )
-    return PythonFunction(function, log_group, access)
+    return PythonFunction(function, logs, access)

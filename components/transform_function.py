@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.event_bus import StackKey
 from components.policy_documents import render
 from components.python_function import PythonFunctionArgs, python_function
 from components.transform_policies import transform_policy
@@ -25,7 +26,8 @@ class TransformFunctionArgs:
     raw_prefix: str
     raw_suffix: str
     queue_arn: pulumi.Input[str]
-    key_arn: pulumi.Input[str]
+    # The stack key: the role decrypts with it, the log groups are encrypted with it.
+    key: StackKey
     dataset: DatasetSettings
     tuning_job_prefix: str
     tuning_jobs_arn: pulumi.Input[str]
@@ -41,7 +43,8 @@ class TransformFunction(pulumi.ComponentResource):
       this stack's tuning jobs and pass them the training role, its own log group;
     - the dataset settings (target column, problem type, split, rejection threshold, category limit,
       fewest labeled rows, part file size) and the stack's tuning request template in its environment;
-    - a log group kept for `logRetentionDays`, written as structured JSON at `logLevel`;
+    - a log group kept for `logRetentionDays` and encrypted with the stack key, written as structured
+      JSON at `logLevel`;
     - the SQS event source mapping with partial batch responses (`ReportBatchItemFailures`), batch size,
       batching window and maximum concurrency from config;
     - the code package built from `functions/transform` and `functions/shared`, and the Powertools layer.
@@ -62,12 +65,13 @@ class TransformFunction(pulumi.ComponentResource):
                 memory_mb=transform.memory_mb,
                 timeout_seconds=transform.timeout_seconds,
                 layer_arns=args.layer_arns,
+                log_key=args.key,
                 policy=lambda log_group_arn: render(
                     transform_policy,
                     bucket_arn=args.bucket_arn,
                     raw_prefix=args.raw_prefix,
                     queue_arn=args.queue_arn,
-                    key_arn=args.key_arn,
+                    key_arn=args.key.arn,
                     log_group_arn=log_group_arn,
                     tuning_jobs_arn=args.tuning_jobs_arn,
                     training_role_arn=args.training_role_arn,

@@ -78,9 +78,19 @@ def test_bucket_policy_denies_requests_without_tls(run: StackRun, bucket: str) -
     assert denies_insecure_transport(policy, {arn, f"{arn}/*"}, {"s3:*"})
 
 
-def test_data_bucket_is_versioned(run: StackRun) -> None:
-    versioning = for_bucket(run, f"{S3}bucketVersioning:BucketVersioning", "ingest-data")
+@pytest.mark.parametrize("bucket", BUCKETS)
+def test_bucket_is_versioned(run: StackRun, bucket: str) -> None:
+    versioning = for_bucket(run, f"{S3}bucketVersioning:BucketVersioning", bucket)
     assert versioning["versioningConfiguration"]["status"] == "Enabled"
+
+
+@pytest.mark.parametrize("bucket", BUCKETS)
+def test_lifecycle_rules_wait_for_versioning(run: StackRun, bucket: str) -> None:
+    lifecycle = run.one(
+        f"{S3}bucketLifecycleConfiguration:BucketLifecycleConfiguration", bucket=bucket_id(run, bucket)
+    )
+    versioning = run.one(f"{S3}bucketVersioning:BucketVersioning", bucket=bucket_id(run, bucket))
+    assert versioning.urn in lifecycle.dependencies
 
 
 def test_data_bucket_logs_access_to_the_log_bucket(run: StackRun) -> None:
@@ -117,7 +127,28 @@ def test_access_logs_expire_after_the_configured_days(run: StackRun) -> None:
     (rule,) = for_bucket(
         run, f"{S3}bucketLifecycleConfiguration:BucketLifecycleConfiguration", "ingest-access-logs"
     )["rules"]
+    assert rule["status"] == "Enabled"
+    assert rule["filter"] == {"prefix": ""}
     assert rule["expiration"]["days"] == settings.data.access_log_days
+
+
+def test_overwritten_or_deleted_access_logs_expire_as_noncurrent_versions(run: StackRun) -> None:
+    settings = load_settings(run.config, stack=run.stack)
+    (rule,) = for_bucket(
+        run, f"{S3}bucketLifecycleConfiguration:BucketLifecycleConfiguration", "ingest-access-logs"
+    )["rules"]
+    assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == settings.data.noncurrent_version_days
+    assert (
+        rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == settings.data.incomplete_upload_days
+    )
+
+
+def test_access_log_noncurrent_expiry_follows_config() -> None:
+    run = synth("dev", noncurrentVersionDays="17")
+    (rule,) = for_bucket(
+        run, f"{S3}bucketLifecycleConfiguration:BucketLifecycleConfiguration", "ingest-access-logs"
+    )["rules"]
+    assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 17
 
 
 def test_notification_sends_created_csvs_under_the_prefix_to_the_topic(run: StackRun) -> None:
@@ -178,7 +209,13 @@ def test_key_policy_lets_each_service_use_the_key_only_for_its_source_in_this_st
     admin = statement(policy, "EnableIamPolicies")
     assert admin["Principal"] == {"AWS": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:root"}
     services = {s["Principal"]["Service"]: s for s in allows(policy) if "Service" in s["Principal"]}
-    assert set(services) == {"s3.amazonaws.com", "sns.amazonaws.com", "cloudwatch.amazonaws.com"}
+    region = load_settings(run.config, stack=run.stack).region
+    assert set(services) == {
+        "s3.amazonaws.com",
+        "sns.amazonaws.com",
+        "cloudwatch.amazonaws.com",
+        f"logs.{region}.amazonaws.com",  # its own test below: it takes an encryption context, not a source
+    }
     sources = {
         "s3.amazonaws.com": bucket_arn(run),
         "sns.amazonaws.com": run.named("ingest-topic").outputs["arn"],
@@ -192,6 +229,23 @@ def test_key_policy_lets_each_service_use_the_key_only_for_its_source_in_this_st
             "StringEquals": {"aws:SourceAccount": MOCK_ACCOUNT_ID},
             "ArnLike": {"aws:SourceArn": source_arn},
         }
+
+
+def test_key_policy_lets_cloudwatch_logs_use_the_key_only_for_log_groups_of_this_account_and_region(
+    run: StackRun,
+) -> None:
+    region = load_settings(run.config, stack=run.stack).region
+    policy = run.named("ingest-key-policy").json_input("policy")
+    (grant,) = [s for s in allows(policy) if s["Principal"] == {"Service": f"logs.{region}.amazonaws.com"}]
+    assert sorted(grant["Action"]) == sorted(
+        ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    )
+    assert grant["Resource"] == ["*"]
+    assert grant["Condition"] == {
+        "ArnLike": {
+            "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{MOCK_ACCOUNT_ID}:log-group:*"
+        }
+    }
 
 
 def test_key_policy_applies_to_the_stack_key(run: StackRun) -> None:
