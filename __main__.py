@@ -3,6 +3,7 @@
 import pulumi
 
 from components.aws_context import AwsContext
+from components.dashboard import Dashboard, DashboardArgs
 from components.deployment import Deployment, DeploymentArgs
 from components.event_bus import EventBus, EventBusArgs
 from components.monitoring import ENDPOINT_ERRORS, Monitoring, MonitoringArgs, alarm_name
@@ -127,6 +128,31 @@ monitoring = Monitoring(
     ),
 )
 
+dashboard = Dashboard(
+    "dashboard",
+    DashboardArgs(
+        aws=aws_context,
+        project=settings.project,
+        stack=settings.stack,
+        queue_name=bus.queue.name,
+        dead_letter_queue_names={
+            "ingest dead letters": bus.dead_letter_queue.name,
+            "deploy dead letters": deployment.dead_letter_queue.name,
+        },
+        function_names={
+            "transform": transform.function.name,
+            "deploy": deployment.function.name,
+            "predict": api.function.name,
+        },
+        deploy_metrics_namespace=settings.metrics_namespace,
+        deploy_service="deploy",
+        tuning_rule_name=deployment.rules["tuning"].name,
+        endpoint_name=settings.endpoint_name,
+        api_name=api.rest_api.name,
+        api_stage=api.stage.stage_name,
+    ),
+)
+
 pulumi.export("bucket", bus.bucket.bucket)
 pulumi.export("upload_prefix", settings.data.raw_prefix)
 pulumi.export("queue_url", bus.queue.url)
@@ -140,3 +166,4 @@ pulumi.export("deploy_dead_letter_queue_url", deployment.dead_letter_queue.url)
 pulumi.export("api_url", api.url)
 pulumi.export("api_key", api.api_key)
 pulumi.export("predict_function", api.function_name)
+pulumi.export("dashboard_url", dashboard.url)

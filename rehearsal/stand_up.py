@@ -369,6 +369,13 @@ def _event_target(aws: MotoServer, r: Resource, t: Translation) -> None:
     aws.client("events").put_targets(Rule=r.inputs["rule"], Targets=[target])
 
 
+def _dashboard(aws: MotoServer, r: Resource, t: Translation) -> None:
+    # moto keeps the body as given, after checking that it is JSON, as PutDashboard does first.
+    aws.client("cloudwatch").put_dashboard(
+        DashboardName=r.inputs["dashboardName"], DashboardBody=r.inputs["dashboardBody"]
+    )
+
+
 HANDLERS: dict[str, Handler] = {
     "aws:kms/key:Key": _kms_key,
     "aws:kms/keyPolicy:KeyPolicy": _kms_key_policy,
@@ -396,6 +403,7 @@ HANDLERS: dict[str, Handler] = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _role_policy_attachment,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
+    "aws:cloudwatch/dashboard:Dashboard": _dashboard,
     "aws:cloudwatch/eventRule:EventRule": _event_rule,
     "aws:cloudwatch/eventTarget:EventTarget": _event_target,
 }

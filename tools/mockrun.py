@@ -184,6 +184,10 @@ class FakeAws(pulumi_mocks.Mocks):
             case "aws:apigateway/apiKey:ApiKey":
                 key_id = _suffix(urn_key)
                 return key_id, {**inputs, "name": physical, "value": f"mock-api-key-{_suffix(urn_key + 'v')}"}
+            case "aws:cloudwatch/dashboard:Dashboard":
+                # The provider's id is the dashboard's name; dashboards are global, so the ARN has no region.
+                dashboard = inputs["dashboardName"]
+                return dashboard, {**inputs, "dashboardArn": f"arn:aws:cloudwatch::{a}:dashboard/{dashboard}"}
             case "aws:sns/topicSubscription:TopicSubscription":
                 arn = f"{inputs['topic']}:{_suffix(urn_key)}"
                 return arn, {**inputs, "arn": arn}

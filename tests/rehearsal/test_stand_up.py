@@ -97,6 +97,29 @@ def test_a_role_may_do_what_its_policy_allows_and_nothing_else(stood_up: tuple[M
         aws.client("iam").get_user()  # the deployer still works under enforcement
 
 
+def test_the_dashboard_exists_with_the_programs_body_naming_what_was_stood_up(
+    stood_up: tuple[MotoServer, StoodUp],
+) -> None:
+    aws, stood = stood_up
+    declared = PROGRAM.one("aws:cloudwatch/dashboard:Dashboard")
+    cloudwatch = aws.client("cloudwatch")
+    assert [d["DashboardName"] for d in cloudwatch.list_dashboards()["DashboardEntries"]] == [declared.id]
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=declared.id)["DashboardBody"])
+    assert body == declared.json_input("dashboardBody")
+    # Its queues are the queues moto holds, its functions the ones handed to the local Lambda service.
+    dimensions = {
+        (entry[i], entry[i + 1])
+        for widget in body["widgets"]
+        if widget["type"] == "metric"
+        for entry in widget["properties"]["metrics"]
+        for i in range(2, len(entry) - 1, 2)
+    }
+    queues = {url.rsplit("/", 1)[-1] for url in aws.client("sqs").list_queues()["QueueUrls"]}
+    assert {value for key, value in dimensions if key == "QueueName"} == queues
+    functions = {r.outputs["name"] for r in stood.of_type("aws:lambda/function:Function")}
+    assert {value for key, value in dimensions if key == "FunctionName"} == functions
+
+
 def test_a_resource_type_the_rehearsal_cannot_stand_up_stops_it() -> None:
     novel = replace(PROGRAM.resources[-1], type="aws:dynamodb/table:Table", custom=True)
     with pytest.raises(UnsupportedResource, match="dynamodb/table"):
