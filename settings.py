@@ -278,7 +278,7 @@ NONCURRENT_VERSION_DAYS = _integer(
     "noncurrentVersionDays",
     90,
     (1, 36500),
-    "Days a data-bucket object version is kept after a newer version replaces it.",
+    "Days an object version (data and access-log buckets) is kept after a newer version replaces it.",
 )
 INCOMPLETE_UPLOAD_DAYS = _integer(
     "incompleteUploadDays", 7, (1, 365), "Days after which unfinished multipart uploads are aborted."
