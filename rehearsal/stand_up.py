@@ -370,7 +370,8 @@ def _event_target(aws: MotoServer, r: Resource, t: Translation) -> None:
 
 
 def _dashboard(aws: MotoServer, r: Resource, t: Translation) -> None:
-    # moto keeps the body as given, after checking that it is JSON, as PutDashboard does first.
+    # moto checks only that the body is JSON and keeps it as given; tests/infra/test_dashboard.py checks
+    # its widgets.
     aws.client("cloudwatch").put_dashboard(
         DashboardName=r.inputs["dashboardName"], DashboardBody=r.inputs["dashboardBody"]
     )
