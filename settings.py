@@ -308,6 +308,12 @@ POWERTOOLS_LAYER_VERSION = _integer(
     "Version of the public AWS-managed layer `AWSLambdaPowertoolsPythonV3-<runtime>-<arch>`.",
 )
 LOG_LEVEL = _choice("logLevel", "INFO", LOG_LEVELS, "Application log level of every function.")
+TRACING = _boolean(
+    "tracing",
+    False,
+    "Active X-Ray tracing of every function, with the permission to send traces, and of the API stage "
+    "whatever apiTracing says (billed per trace recorded and retrieved).",
+)
 TRANSFORM_MEMORY = _integer(
     "transformMemoryMb",
     1769,
@@ -637,6 +643,7 @@ OPTIONS: tuple[Option[Any], ...] = (
     LAMBDA_ARCHITECTURE,
     POWERTOOLS_LAYER_VERSION,
     LOG_LEVEL,
+    TRACING,
     TRANSFORM_MEMORY,
     TRANSFORM_TIMEOUT,
     TRANSFORM_BATCH_SIZE,
@@ -718,6 +725,8 @@ class FunctionRuntime:
     powertools_layer_version: int
     log_level: str
     log_retention_days: int
+    # Active X-Ray tracing: Lambda samples invocations and sends their segments with the function's role.
+    tracing: bool
 
 
 @dataclass(frozen=True)
@@ -796,6 +805,8 @@ class ApiSettings:
     throttle_rate_per_second: int
     throttle_burst: int
     quota_per_day: int
+    # X-Ray tracing of the stage: apiTracing, or the stack's tracing (a function's trace then starts at the
+    # API that called it).
     tracing: bool
     logging_level: str
     # "create": the stack sets the region's API Gateway CloudWatch role; "existing": the account has one.
@@ -921,6 +932,14 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
 
     training = _training_settings(read, own, problem_type=read(PROBLEM_TYPE))
     endpoint = _endpoint_settings(read, own)
+    functions = FunctionRuntime(
+        runtime=read(LAMBDA_RUNTIME),
+        architecture=read(LAMBDA_ARCHITECTURE),
+        powertools_layer_version=read(POWERTOOLS_LAYER_VERSION),
+        log_level=read(LOG_LEVEL),
+        log_retention_days=read(LOG_RETENTION),
+        tracing=read(TRACING),
+    )
     settings = Settings(
         project=PROJECT,
         stack=stack,
@@ -939,13 +958,7 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
             visibility_timeout_seconds=visibility,
             raw_message_delivery=read(RAW_MESSAGE_DELIVERY),
         ),
-        functions=FunctionRuntime(
-            runtime=read(LAMBDA_RUNTIME),
-            architecture=read(LAMBDA_ARCHITECTURE),
-            powertools_layer_version=read(POWERTOOLS_LAYER_VERSION),
-            log_level=read(LOG_LEVEL),
-            log_retention_days=read(LOG_RETENTION),
-        ),
+        functions=functions,
         transform=transform,
         dataset=DatasetSettings(
             target_column=read(TARGET_COLUMN),
@@ -968,7 +981,7 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
             throttle_rate_per_second=read(API_THROTTLE_RATE_OPTION),
             throttle_burst=read(API_THROTTLE_BURST_OPTION),
             quota_per_day=read(API_QUOTA_PER_DAY_OPTION),
-            tracing=read(API_TRACING),
+            tracing=read(API_TRACING) or functions.tracing,
             logging_level=read(API_LOGGING_LEVEL),
             cloudwatch_role=read(API_CLOUDWATCH_ROLE),
         ),

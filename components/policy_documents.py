@@ -77,6 +77,26 @@ def assumed_by(service_principal: str) -> Document:
     )
 
 
+# What Lambda needs of a function's role to send the traces of active tracing (Lambda developer guide,
+# "Visualize Lambda function invocations using AWS X-Ray": the role needs the AWSXRayDaemonWriteAccess
+# managed policy's permissions). Of that policy only the two uploads: its sampling actions
+# (xray:GetSamplingRules and the like) serve the X-Ray SDK, which the functions' code does not use.
+SEND_TRACES_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+
+def send_traces() -> Statement:
+    """Let the Lambda runtime upload the function's trace segments and telemetry to X-Ray."""
+    # Neither action has a resource type (Service Authorization Reference, "Actions, resources, and
+    # condition keys for AWS X-Ray"), so the statement must name every resource.
+    return allow("SendTraces", SEND_TRACES_ACTIONS, ["*"])
+
+
+def with_statements(policy: str, *statements: Statement) -> str:
+    """The JSON policy document `policy` with `statements` appended."""
+    parsed = json.loads(policy)
+    return json.dumps({**parsed, "Statement": [*parsed["Statement"], *statements]})
+
+
 def render(builder: Callable[..., Document], **inputs: pulumi.Input[Any]) -> pulumi.Output[str]:
     """The JSON of `builder(**inputs)` once every input is known."""
     return pulumi.Output.all(**inputs).apply(lambda resolved: json.dumps(builder(**resolved)))

@@ -118,7 +118,8 @@ class PredictionApi(pulumi.ComponentResource):
       before the function runs; the gateway's own errors answer `{"message", "requestId"}`;
     - a deployment replaced (new one first) whenever the API's definition changes, and the stage `v1`:
       JSON access logs and execution logs (`apiLoggingLevel`, no request or response bodies) to log groups
-      kept for `logRetentionDays` and encrypted with the stack key, metrics on, X-Ray per `apiTracing`;
+      kept for `logRetentionDays` and encrypted with the stack key, metrics on, X-Ray per `apiTracing`
+      or `tracing`;
     - an API key and a usage plan on the stage: `apiThrottleRatePerSecond`, `apiThrottleBurst`,
       `apiQuotaPerDay`;
     - invoke permissions limited to this API, per method and path;

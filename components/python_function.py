@@ -1,6 +1,8 @@
 """A Python Lambda function of the stack with what every one of them has: its own role and inline policy,
 its own log group with retention under the stack's KMS key, JSON logs at the stack's level, the code
-package built from `functions/`, the stack's layers, and `POWERTOOLS_SERVICE_NAME` naming it."""
+package built from `functions/`, the stack's layers, and `POWERTOOLS_SERVICE_NAME` naming it. With the
+stack's `tracing` on, active X-Ray tracing and, in the role's policy, the permission to send the traces;
+with it off, neither."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pulumi_aws as aws
 
 from components.event_bus import StackKey
 from components.packaging import build_package
+from components.policy_documents import send_traces, with_statements
 from components.service_role import ServiceRole, service_role
 from settings import FunctionRuntime
 
@@ -70,11 +73,15 @@ def python_function(name: str, args: PythonFunctionArgs, *, parent: pulumi.Resou
     logs = log_group(
         f"{name}-logs", retention_days=runtime.log_retention_days, key=args.log_key, parent=parent
     )
+    policy = pulumi.Output.from_input(args.policy(logs.arn))
+    if runtime.tracing:
+        # The Lambda runtime, not the function's code, sends the segments, with the function's role.
+        policy = policy.apply(lambda document: with_statements(document, send_traces()))
     access = service_role(
         name,
         service_principal="lambda.amazonaws.com",
         description=f"Runs the {name} function",
-        policy=args.policy(logs.arn),
+        policy=policy,
         parent=parent,
     )
     function = aws.lambda_.Function(
@@ -97,6 +104,8 @@ def python_function(name: str, args: PythonFunctionArgs, *, parent: pulumi.Resou
             application_log_level=runtime.log_level,
             system_log_level="WARN",
         ),
+        # Lambda samples and records invocations only in Active mode (Lambda API reference, TracingConfig).
+        tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active") if runtime.tracing else None,
         # Until the role's policy exists the function can do nothing: creating it (and its triggers)
         # waits for the policy.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[access.policy]),

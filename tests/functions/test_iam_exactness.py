@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from rehearsal.iam_policy import Grant, Policy, unused_grants
+from settings import load_settings
 from tests.functions.conftest import COVERAGE, FUNCTION_CALLER, FUNCTION_REQUESTS, PROGRAM
 from tests.support.aws_requests import (
     Permission,
@@ -37,24 +38,34 @@ ROLE_POLICIES = {
 }
 # Statements whose permissions the platform uses with the function's role, not the function's code.
 WRITE_OWN_LOGS = "the Lambda runtime writes the function's log streams"
+# With the stack's `tracing` on, every function's role may send its traces, which Lambda does.
+SENDS_TRACES = (
+    {"SendTraces": "the Lambda runtime sends the function's trace segments (active tracing)"}
+    if load_settings(PROGRAM.config, stack=PROGRAM.stack).functions.tracing
+    else {}
+)
 PLATFORM_GRANTS = {
     "transform": {
         "ConsumeUploadQueue": "Lambda's SQS poller receives, deletes and reads the queue's attributes",
         "WriteOwnLogs": WRITE_OWN_LOGS,
+        **SENDS_TRACES,
     },
     "deploy": {
         "SendFailedEvents": "Lambda sends events the function failed on to its on-failure destination",
         "WriteOwnLogs": WRITE_OWN_LOGS,
+        **SENDS_TRACES,
     },
-    "predict": {"WriteOwnLogs": WRITE_OWN_LOGS},
+    "predict": {"WriteOwnLogs": WRITE_OWN_LOGS, **SENDS_TRACES},
 }
 # What each platform grant may hold (Lambda developer guide: "Using Lambda with Amazon SQS", execution role
 # permissions; "Asynchronous invocation", destinations: sqs:SendMessage; "Sending Lambda function logs to
-# CloudWatch Logs").
+# CloudWatch Logs"; "Visualize Lambda function invocations using AWS X-Ray": the AWSXRayDaemonWriteAccess
+# policy's permissions, of which the runtime uses the two uploads, the SDK's sampling reads not).
 PLATFORM_ACTIONS = {
     "ConsumeUploadQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
     "SendFailedEvents": {"sqs:SendMessage"},
     "WriteOwnLogs": {"logs:CreateLogStream", "logs:PutLogEvents"},
+    "SendTraces": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
 }
 
 

@@ -187,7 +187,11 @@ def test_champion_is_also_kept_in_ssm_only_where_config_says() -> None:
 
 def test_deploy_role_grants_on_any_resource_only_what_has_no_resource_type(run: StackRun) -> None:
     wide = {s["Sid"]: s for s in statements(deploy_policy(run)) if "*" in s["Resource"]}
-    assert set(wide) == {"FindStackResources", "ScaleEndpoint"}
+    traced = load_settings(run.config, stack=run.stack).functions.tracing
+    assert set(wide) == {"FindStackResources", "ScaleEndpoint"} | ({"SendTraces"} if traced else set())
+    # X-Ray's trace uploads have no resource type (Service Authorization Reference, AWS X-Ray).
+    if traced:
+        assert sorted(wide["SendTraces"]["Action"]) == ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
     assert all(action.startswith("sagemaker:List") for action in wide["FindStackResources"]["Action"])
     # Scalable targets get an ARN only once registered: limited to SageMaker variant instance counts.
     assert wide["ScaleEndpoint"]["Condition"] == {

@@ -344,6 +344,18 @@ def test_predict_role_allows_exactly_invoking_the_endpoint_and_reading_the_schem
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": [f"{run.named('predict-logs').outputs['arn']}:*"],
         },
+        *(
+            [
+                {
+                    "Sid": "SendTraces",
+                    "Effect": "Allow",
+                    "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                    "Resource": ["*"],
+                }
+            ]
+            if settings.functions.tracing
+            else []
+        ),
     ]
     (trust,) = statements(run.named("predict-role").json_input("assumeRolePolicy"))
     assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}

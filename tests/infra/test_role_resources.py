@@ -26,6 +26,7 @@ from deploy.environment import DeployEnvironment, load_environment
 from deploy.serving import Candidate, endpoint_config_request
 from deploy.serving_record import SERVING_RECORD
 from rehearsal.iam_policy import Policy
+from settings import load_settings
 from tests.support.policies import as_list
 from tests.support.stacks import STACKS, synth
 from tools.mockrun import MOCK_ACCOUNT_ID, Resource, StackRun
@@ -137,6 +138,8 @@ class Stack:
     partition: str
     region: str
     account: str
+    # The stack config's `tracing`: Lambda then sends each function's traces with its role.
+    tracing: bool
 
     @staticmethod
     def of(run: StackRun) -> Stack:
@@ -147,6 +150,7 @@ class Stack:
             region=run.config["aws:region"],
             # The account the fake provider's GetCallerIdentity answers: the account being deployed to.
             account=MOCK_ACCOUNT_ID,
+            tracing=load_settings(run.config, stack=run.stack).functions.tracing,
         )
 
     def arn(self, service: str, resource: str) -> str:
@@ -218,6 +222,15 @@ def s3_location(uri: str) -> tuple[str, str]:
 # ----------------------------------------------------------------------------------- the tables
 
 
+def traced_function(stack: Stack) -> Table:
+    """What Lambda's active tracing needs of a function's role, when the stack traces: the two uploads of
+    the AWS-managed AWSXRayDaemonWriteAccess policy, on `*` because neither has a resource type (Service
+    Authorization Reference, AWS X-Ray)."""
+    if not stack.tracing:
+        return {}
+    return {"SendTraces": Allowed(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])}
+
+
 def transform_table(stack: Stack) -> Table:
     env = stack.env("transform-function")
     bucket = stack.bucket_arn(env["DATA_BUCKET"])
@@ -249,6 +262,7 @@ def transform_table(stack: Stack) -> Table:
             ["logs:CreateLogStream", "logs:PutLogEvents"],
             [f"{stack.function_log_group_arn('transform-function')}:*"],
         ),
+        **traced_function(stack),
     }
 
 
@@ -363,6 +377,7 @@ def deploy_table(stack: Stack) -> Table:
             ["logs:CreateLogStream", "logs:PutLogEvents"],
             [f"{stack.function_log_group_arn('deploy-function')}:*"],
         ),
+        **traced_function(stack),
     }
 
 
@@ -384,6 +399,7 @@ def predict_table(stack: Stack) -> Table:
             ["logs:CreateLogStream", "logs:PutLogEvents"],
             [f"{stack.function_log_group_arn('predict-function')}:*"],
         ),
+        **traced_function(stack),
     }
 
 

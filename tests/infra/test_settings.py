@@ -86,6 +86,7 @@ def test_shipped_stack_files_are_valid(stack: str) -> None:
         ("apiQuotaPerDay", "0"),
         ("apiQuotaPerDay", "1000000001"),
         ("apiTracing", "on"),
+        ("tracing", "yes"),
         ("apiLoggingLevel", "DEBUG"),
         ("apiLoggingLevel", "error"),
         ("apiCloudWatchRole", "none"),
@@ -475,3 +476,11 @@ def test_prediction_api_keys_are_read() -> None:
 def test_prod_traces_its_api_and_dev_does_not() -> None:
     assert load_settings(config_for("prod"), stack="prod").api.tracing
     assert not load_settings(config_for("dev"), stack="dev").api.tracing
+
+
+def test_tracing_is_off_by_default_and_traces_the_api_stage_too() -> None:
+    assert not load_settings(REGION, stack="t").functions.tracing
+    traced = load_settings(raw(tracing="true"), stack="t")
+    # A function's trace starts at the API that called it: the stage traces whatever apiTracing says.
+    assert traced.functions.tracing and traced.api.tracing
+    assert load_settings(raw(tracing="true", apiTracing="false"), stack="t").api.tracing

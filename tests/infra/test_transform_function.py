@@ -138,7 +138,11 @@ def test_role_allows_exactly_what_the_function_and_its_trigger_use(run: StackRun
         ("kms:GenerateDataKey", key),
         ("logs:CreateLogStream", f"{log_group}:*"),
         ("logs:PutLogEvents", f"{log_group}:*"),
-    }
+    } | (
+        {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
+        if settings.functions.tracing
+        else set()
+    )
     conditions = {s["Sid"]: s.get("Condition") for s in statements(role_policy.json_input("policy"))}
     assert conditions.pop("PassTrainingRole") == {
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
