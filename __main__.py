@@ -104,6 +104,12 @@ api = PredictionApi(
         key=bus.stack_key,
     ),
 )
+# The stack's functions by the part they serve: alarmed by monitoring, graphed by the dashboard.
+function_names = {
+    "transform": transform.function.name,
+    "deploy": deployment.function.name,
+    "predict": api.function.name,
+}
 monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
@@ -115,11 +121,7 @@ monitoring = Monitoring(
             "dead-letters": bus.dead_letter_queue.name,
             "deploy-dead-letters": deployment.dead_letter_queue.name,
         },
-        function_names={
-            "transform": transform.function.name,
-            "deploy": deployment.function.name,
-            "predict": api.function.name,
-        },
+        function_names=function_names,
         endpoint_name=settings.endpoint_name,
         deploy_metrics_namespace=settings.metrics_namespace,
         deploy_service="deploy",
@@ -139,11 +141,7 @@ dashboard = Dashboard(
             "ingest dead letters": bus.dead_letter_queue.name,
             "deploy dead letters": deployment.dead_letter_queue.name,
         },
-        function_names={
-            "transform": transform.function.name,
-            "deploy": deployment.function.name,
-            "predict": api.function.name,
-        },
+        function_names=function_names,
         deploy_metrics_namespace=settings.metrics_namespace,
         deploy_service="deploy",
         tuning_rule_name=deployment.rules["tuning"].name,

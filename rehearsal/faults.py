@@ -70,7 +70,7 @@ def _check(condition: bool, message: str) -> None:
 
 
 def _transform_name(context: FaultContext) -> str:
-    return str(context.stack.run.outputs["transform_function"])
+    return context.stack.output("transform_function")
 
 
 def _fail_first_transform(context: FaultContext) -> None:
@@ -97,7 +97,10 @@ def _in_dead_letter_queue(context: FaultContext) -> None:
         "the message in the dead-letter queue", lambda: stack.queue_depth("dead_letter_queue_url") == 1, 120
     )
     receives = len(stack.lambda_.invocations(_transform_name(context)))
-    expected = int(stack.run.config.get("serverless-ml-pipeline:queueMaxReceiveCount", "0") or receives)
+    redrive = stack.aws.client("sqs").get_queue_attributes(
+        QueueUrl=stack.output("queue_url"), AttributeNames=["RedrivePolicy"]
+    )["Attributes"]["RedrivePolicy"]
+    expected = int(json.loads(redrive)["maxReceiveCount"])
     _check(receives == expected, f"the transform ran {receives} times, not maxReceiveCount {expected}")
     versions = (
         stack.aws.client("s3").list_object_versions(Bucket=stack.bucket, Prefix=key).get("Versions", [])
@@ -114,9 +117,7 @@ def _deliver_again(context: FaultContext) -> None:
     first = stack.lambda_.invocations(_transform_name(context))[0]
     body = first.event["Records"][0]["body"]
     before = len(stack.lambda_.invocations(_transform_name(context)))
-    stack.aws.client("sqs").send_message(
-        QueueUrl=stack.stood_up.translation.apply(stack.run.outputs["queue_url"]), MessageBody=body
-    )
+    stack.aws.client("sqs").send_message(QueueUrl=stack.output("queue_url"), MessageBody=body)
     stack.wait_for(
         "the second delivery", lambda: len(stack.lambda_.invocations(_transform_name(context))) > before, 60
     )
@@ -176,9 +177,9 @@ def _rollback_keeps_the_old_model(context: FaultContext) -> None:
     champion = _serving_model(context)
     outcome = pipeline.transform(context.dataset.good)
     pipeline.tune(outcome)
-    alarm = json.loads(
-        stack.lambda_.spec(str(stack.run.outputs["deploy_function"])).environment["SERVING_PLAN"]
-    )["rollback_alarm"]
+    alarm = json.loads(stack.lambda_.spec(stack.output("deploy_function")).environment["SERVING_PLAN"])[
+        "rollback_alarm"
+    ]
     endpoint = context.result.endpoint
     stack.wait_for(
         "the endpoint update",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rehearsal.faults import FAULTS, FaultContext
+from rehearsal.faults import FAULTS, Fault, FaultContext
 from rehearsal.local_stack import LocalStack, StackOptions
 from rehearsal.rehearse import Pipeline, Progress, Rehearsal, feature_importance, records_from_csv
 from rehearsal.report import best_trial, summary_table, write_report
@@ -39,8 +39,12 @@ class RehearsalOptions:
             return sample_dataset()
         return user_dataset(self.csv, dataset=self.dataset, settings=dict(self.settings))
 
+    @property
+    def staged_fault(self) -> Fault | None:
+        return FAULTS[self.fault] if self.fault else None
+
     def stack_options(self, work_dir: Path) -> StackOptions:
-        fault = FAULTS[self.fault] if self.fault else None
+        fault = self.staged_fault
         config = {
             f"{CONFIG}:tuningMaxJobs": str(self.trials),
             **(fault.config if fault else {}),
@@ -83,26 +87,27 @@ def _rehearse_in(
         result.timings["start-up"] = stack.timings["program"]
         result.timings["stack"] = stack.timings["stack"] + stack.timings["services"]
         result.api_url, result.api_key = stack.api.url, stack.api.api_key
-        result.endpoint = str(stack.run.outputs["endpoint_name"])
+        result.endpoint = stack.output("endpoint_name")
         progress(f"stack {options.stack} up: {len(stack.run.resources)} resources, API {stack.api.url}")
         pipeline = Pipeline(stack, progress=progress)
-        fault = FAULTS[options.fault] if options.fault else None
+        fault = options.staged_fault
+        context = FaultContext(stack, pipeline, dataset, result)
         if fault:
             progress(f"fault: {fault.description}")
-            fault.before(FaultContext(stack, pipeline, dataset, result))
+            fault.before(context)
         pipeline.put_settings(dataset)
 
         first_upload = fault.first_upload(dataset) if fault and fault.first_upload else dataset.good
         step = time.perf_counter()
         if fault and not fault.transform_finishes:
             stack.upload(first_upload.key, first_upload.body)
-            fault.after(FaultContext(stack, pipeline, dataset, result))
+            fault.after(context)
             return result
         outcome = pipeline.transform(first_upload)
         result.outcomes.append(outcome)
         result.timings["transform"] = time.perf_counter() - step
         if fault and fault.replaces_main_path:
-            fault.after(FaultContext(stack, pipeline, dataset, result))
+            fault.after(context)
             return result
         if outcome.rejection:
             return result
@@ -117,9 +122,9 @@ def _rehearse_in(
         result.timings["deployment"] = time.perf_counter() - step
 
         step = time.perf_counter()
-        target = dataset.settings.get("targetColumn") or stack.run.config.get(
-            f"{CONFIG}:targetColumn", "target"
-        )
+        # The dataset's own target, else the stack's, as the transform function was configured with it.
+        transform = stack.lambda_.spec(stack.output("transform_function"))
+        target = dataset.settings.get("targetColumn") or transform.environment["TARGET_COLUMN"]
         result.sample_records = records_from_csv(dataset.good.body, str(target), SAMPLE_RECORDS)
         status, answer = pipeline.predict(result.sample_records)
         result.timings["first prediction"] = time.perf_counter() - step
@@ -138,7 +143,7 @@ def _rehearse_in(
         if dataset.broken is not None:
             result.outcomes.append(pipeline.transform(dataset.broken))
         if fault:
-            fault.after(FaultContext(stack, pipeline, dataset, result))
+            fault.after(context)
         result.timings["whole rehearsal"] = time.perf_counter() - began
         if keep:
             keep(stack, result)

@@ -270,13 +270,17 @@ class LocalStack:
 
     # ---------------------------------------------------------------------------------- what users do
 
+    def output(self, name: str) -> str:
+        """A stack output as the emulators know it (a queue URL of moto's, not the mocks' guess)."""
+        return str(self.stood_up.translation.apply(self.run.outputs[name]))
+
     @property
     def bucket(self) -> str:
-        return str(self.run.outputs["bucket"])
+        return self.output("bucket")
 
     @property
     def raw_prefix(self) -> str:
-        return str(self.run.outputs["upload_prefix"])
+        return self.output("upload_prefix")
 
     def upload(self, key: str, body: bytes) -> None:
         """A team member uploads under raw/ (as the deployer: the bucket encrypts with its default key)."""
@@ -297,7 +301,7 @@ class LocalStack:
 
     def queue_depth(self, output: str) -> int:
         """Messages visible and in flight in the queue a stack output names (queue_url, dead_letter_...)."""
-        url = self.stood_up.translation.apply(self.run.outputs[output])
+        url = self.output(output)
         attributes = self.aws.client("sqs").get_queue_attributes(
             QueueUrl=url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],

@@ -166,7 +166,7 @@ class Pipeline:
     def serving(self, model: str | None = None) -> dict[str, Any]:
         """The serving record once the endpoint serves (`model`, if given), reporting the endpoint's
         states on the way."""
-        endpoint = str(self.stack.run.outputs["endpoint_name"])
+        endpoint = self.stack.output("endpoint_name")
         states: list[str] = []
 
         def record() -> Any:
