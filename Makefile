@@ -1,7 +1,8 @@
-# Entry points for people and CI. Every target installs what it needs into .venv first,
-# the same virtualenv Pulumi.yaml names for `pulumi up`.
+# Entry points for people and CI. Every target installs what it needs into .venv-dev first, from the dev
+# lock. `pulumi install` / `pulumi up` use another virtualenv, .venv (Pulumi.yaml), filled from the runtime
+# lock only: whatever ran here, the stack deploys with what requirements.txt pins.
 PYTHON ?= python3
-VENV := .venv
+VENV := .venv-dev
 BIN := $(VENV)/bin
 STACK ?= dev
 
@@ -41,10 +42,11 @@ bench: $(VENV)/.installed
 bench-rehearsal: $(VENV)/.installed
 	$(BIN)/python -m tools.rehearsal_benchmark
 
-# Re-pin both lock files from pyproject.toml (needs uv: `pip install uv`).
+# Re-pin both lock files from pyproject.toml (needs uv: `pip install uv`). The runtime lock is compiled
+# under the dev lock's pins, so a package both install has one version.
 lock:
-	uv pip compile pyproject.toml --universal --python-version 3.11 -q -o requirements.txt
 	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -q -o requirements-dev.txt
+	uv pip compile pyproject.toml --universal --python-version 3.11 -q -c requirements-dev.txt -o requirements.txt
 
 clean:
-	rm -rf $(VENV) .build .synth .rehearsal .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv .build .synth .rehearsal .pytest_cache .mypy_cache .ruff_cache

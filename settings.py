@@ -32,6 +32,7 @@ from hyperparameters import (
     parameter_ranges,
     parse_ranges,
 )
+from xgboost_images import REGISTRY_ACCOUNTS
 
 PROJECT = "serverless-ml-pipeline"
 
@@ -901,6 +902,11 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
     region = raw.get(REGION_KEY, "")
     if not _REGION.fullmatch(region):
         problems.append(f"{REGION_KEY} = {region!r}: must be an AWS region name such as eu-west-1")
+    elif region not in REGISTRY_ACCOUNTS:
+        problems.append(
+            f"{REGION_KEY} = {region!r}: SageMaker publishes no built-in XGBoost image there; regions "
+            f"that have one: {', '.join(sorted(REGISTRY_ACCOUNTS))}"
+        )
 
     transform = TransformSettings(
         memory_mb=read(TRANSFORM_MEMORY),

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from sagemaker.core import image_uris
 
 from components.aws_context import AwsContext
 from components.policy_documents import render
@@ -17,6 +16,7 @@ from components.service_role import service_role
 from components.training_policies import MODELS_PREFIX, TRAINING_LOG_GROUP, training_policy
 from hyperparameters import NUM_ROUND, Range, metric_direction, parameter_ranges
 from settings import TrainingSettings
+from xgboost_images import xgboost_image
 
 # Rounds without improvement on the validation metric after which a training job stops.
 STATIC_HYPERPARAMETERS = {"early_stopping_rounds": "20"}
@@ -99,11 +99,6 @@ class TrainingArgs:
     key_arn: pulumi.Input[str]
 
 
-def algorithm_image(region: str, version: str) -> str:
-    """The built-in XGBoost image of `version` in `region`, from the sagemaker SDK's registry."""
-    return str(image_uris.retrieve("xgboost", region=region, version=version))
-
-
 def repository_arn(image_uri: str, partition: str) -> str:
     """ECR repository ARN of an image URI `<account>.dkr.ecr.<region>.<domain>/<repository>:<tag>`."""
     registry, _, path = image_uri.partition("/")
@@ -168,7 +163,7 @@ class Training(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TrainingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("serverless-ml-pipeline:pipeline:Training", name, None, opts)
-        self.image = algorithm_image(args.aws.region, args.training.xgboost_version)
+        self.image = xgboost_image(args.aws.region, args.training.xgboost_version)
         self.image_repository_arn = repository_arn(self.image, args.aws.partition)
         access = service_role(
             name,

@@ -1,8 +1,8 @@
 """Benchmark of the transform function's CSV engine: speed and memory against a naive pandas transform.
 
-    .venv/bin/python -m tools.benchmark                    # 100 MB and 1 GB files
-    .venv/bin/python -m tools.benchmark --quick            # 10 MB and 30 MB files
-    .venv/bin/python -m tools.benchmark --sizes 50 --json .build/benchmark/result.json
+    .venv-dev/bin/python -m tools.benchmark                    # 100 MB and 1 GB files
+    .venv-dev/bin/python -m tools.benchmark --quick            # 10 MB and 30 MB files
+    .venv-dev/bin/python -m tools.benchmark --sizes 50 --json .build/benchmark/result.json
 
 Per file size it measures, each in a fresh interpreter so that the peak RSS is that measurement's own:
 the shipped `transform_csv` writing its train and validation lines to local files (in Lambda the same

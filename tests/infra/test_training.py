@@ -15,7 +15,6 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from components.training import algorithm_image
 from hyperparameters import (
     DEFAULT_RANGES,
     MAX_CATEGORICAL_VALUES,
@@ -41,6 +40,7 @@ from tests.support.stacks import STACKS, config_for, synth
 from tools.mockrun import MOCK_ACCOUNT_ID, ProgramFailed, StackRun, run_program
 from transform.dataset_store import RunLocation
 from transform.tuning import UploadIdentity, tuning_request
+from xgboost_images import xgboost_image
 
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
 # Lambda developer guide, "Working with Lambda environment variables": the total size of all environment
@@ -202,7 +202,7 @@ def test_template_runs_jobs_as_the_training_role_with_the_configured_image(run: 
     job = definition(run)
     assert job["RoleArn"] == run.named("training-role").outputs["arn"]
     image = job["AlgorithmSpecification"]["TrainingImage"]
-    assert image == algorithm_image(settings.region, settings.training.xgboost_version)
+    assert image == xgboost_image(settings.region, settings.training.xgboost_version)
     assert image.endswith(f":{settings.training.xgboost_version}")
     parts = IMAGE_URI.fullmatch(image)
     assert parts and parts["region"] == settings.region, "an image of another region cannot be pulled"
@@ -949,7 +949,7 @@ def test_program_refuses_bad_training_config_before_registering_any_resource() -
 @pytest.mark.parametrize("region", ["eu-west-1", "cn-north-1", "us-gov-west-1"])
 def test_every_allowed_xgboost_version_has_an_image(version: str, region: str) -> None:
     # A version the SDK does not know passes config validation but crashes the program in the SDK.
-    parts = IMAGE_URI.fullmatch(algorithm_image(region, version))
+    parts = IMAGE_URI.fullmatch(xgboost_image(region, version))
     assert parts, version
     assert parts["region"] == region
     assert parts["tag"].startswith(version)
@@ -972,7 +972,7 @@ def test_image_and_its_repository_follow_the_stacks_region(region: str, partitio
     parts = IMAGE_URI.fullmatch(image)
     assert parts, image
     assert (parts["region"], parts["domain"]) == (region, domain)
-    assert image == algorithm_image(region, settings_of(run).training.xgboost_version)
+    assert image == xgboost_image(region, settings_of(run).training.xgboost_version)
     pulls = {r for action, r in granted(training_policy(run)) if action in IMAGE_PULL_ACTIONS}
     assert pulls == {f"arn:{partition}:ecr:{region}:{parts['account']}:repository/{parts['repository']}"}
     log_groups = {r for action, r in granted(training_policy(run)) if action.startswith("logs:")}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import threading
 import time
 import urllib.request
@@ -246,7 +247,7 @@ def test_only_the_package_and_site_packages_are_importable(
     task_root = answer.payload["environment"]["LAMBDA_TASK_ROOT"]
     assert answer.payload["path"][0] == task_root == answer.payload["cwd"]
     repository = str(PROJECT_DIR)
-    venv = str(PROJECT_DIR / ".venv")
+    venv = sys.prefix
     outside = [p for p in answer.payload["path"][1:] if p.startswith(repository) and not p.startswith(venv)]
     assert outside == []
 
