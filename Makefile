@@ -20,9 +20,10 @@ $(VENV)/.installed: requirements-dev.txt | $(BIN)/python
 rehearse: $(VENV)/.installed
 	$(BIN)/python -m rehearsal rehearse
 
-# Run the real program under Pulumi mocks and print what `pulumi up` would create.
+# Run the real program under Pulumi mocks and print what `pulumi up` would create
+# (e.g. `make synth STACK=prod SYNTH_ARGS="--config tracing=false --tuning-request"`).
 synth: $(VENV)/.installed
-	$(BIN)/python -m tools.synth $(STACK)
+	$(BIN)/python -m tools.synth $(STACK) $(SYNTH_ARGS)
 
 # Lint, type check, then every test.
 test: $(VENV)/.installed lint

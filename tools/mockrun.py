@@ -214,7 +214,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 parent="" if _is_stack(request.parent) else request.parent,
                 custom=request.custom,
                 inputs=_plain(rpc.deserialize_properties(request.object)),
-                outputs=_plain(registration.state) if registration else {},
+                outputs=_secret_outputs(_plain(registration.state), request.additionalSecretOutputs)
+                if registration
+                else {},
                 dependencies=list(request.dependencies),
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
@@ -229,6 +231,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if _is_stack(request.urn):
             self.stack_outputs = _plain(rpc.deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
+
+def _secret_outputs(outputs: dict[str, Any], secret: Any) -> dict[str, Any]:
+    """The outputs as the engine keeps them: those the resource declares secret (the provider schema's
+    `secret: true`, sent as additionalSecretOutputs) wrapped as secrets."""
+    return {
+        key: {rpc._special_sig_key: rpc._special_secret_sig, "value": value} if key in secret else value
+        for key, value in outputs.items()
+    }
 
 
 def _is_stack(urn: str) -> bool:
@@ -257,6 +268,15 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
         raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
     document = yaml.safe_load(path.read_text()) or {}
     return {key: _config_string(value) for key, value in (document.get("config") or {}).items()}
+
+
+def with_overrides(config: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
+    """`config` with `overrides` applied; a key without a namespace (`tracing`) is the project's."""
+    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["name"]
+    merged = dict(config)
+    for key, value in overrides.items():
+        merged[key if ":" in key else f"{project}:{key}"] = value
+    return merged
 
 
 def _config_string(value: Any) -> str:

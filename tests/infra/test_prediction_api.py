@@ -405,7 +405,7 @@ def test_stack_exports_the_url_the_secret_key_and_the_function(run: StackRun) ->
     api_key = run.outputs["api_key"]
     # A secret output travels wrapped (the Pulumi wire protocol's secret signature): never in plain text.
     assert isinstance(api_key, dict) and "4dabf18193072939515e22adb298388d" in api_key
-    assert api_key["value"] == run.named("predict-key").outputs["value"]
+    assert api_key == run.named("predict-key").outputs["value"]
     assert run.outputs["api_url"] == run.named("predict-stage").outputs["invokeUrl"]
     assert run.outputs["api_url"] == (f"https://{rest_api(run).id}.execute-api.eu-west-1.amazonaws.com/v1")
     assert run.outputs["predict_function"] == function(run).outputs["name"]

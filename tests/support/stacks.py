@@ -12,18 +12,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from settings import PROJECT
-from tools.mockrun import StackRun, run_program, stack_config
+from tools.mockrun import StackRun, run_program, stack_config, with_overrides
 
 STACKS = ("dev", "prod")
 
 
 def config_for(stack: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """The stack file's config with `overrides` (keys without the project namespace) applied."""
-    config = stack_config(stack)
-    for key, value in (overrides or {}).items():
-        config[key if ":" in key else f"{PROJECT}:{key}"] = value
-    return config
+    return with_overrides(stack_config(stack), overrides or {})
 
 
 @functools.cache
