@@ -363,10 +363,15 @@ RAW_MESSAGE_DELIVERY = _boolean(
     False,
     "Deliver S3 events to the queue without the SNS envelope (the transform reads both forms).",
 )
+# RFC 2606: second-level domains and top-level domains reserved for documentation and tests; mail to them
+# is never delivered.
+RESERVED_EXAMPLE_DOMAINS = frozenset({"example.com", "example.net", "example.org"})
+RESERVED_TOP_LEVEL_DOMAINS = (".example", ".test", ".invalid", ".localhost")
 ALARM_EMAIL = Option[str | None](
     "alarmEmail",
     None,
-    "E-mail address subscribed to the alarm topic (AWS sends a confirmation mail first).",
+    "E-mail address subscribed to the alarm topic (AWS sends a confirmation mail first); where "
+    "protectData is true, not at a domain RFC 2606 reserves for examples.",
     "an e-mail address",
     str.strip,
     lambda v: v is not None and bool(_EMAIL.fullmatch(v)),
@@ -993,9 +998,24 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
         ),
         alarm_email=read(ALARM_EMAIL),
     )
+    if settings.data.protect and settings.alarm_email is not None:
+        problems.extend(_production_alarm_problems(settings.alarm_email))
     if problems:
         raise InvalidStackConfig(problems)
     return settings
+
+
+def _production_alarm_problems(email: str) -> list[str]:
+    """A stack that protects its data is one whose alarms someone must read: not an example address."""
+    fix = f"set the on-call address: pulumi config set {ALARM_EMAIL.key} <address>"
+    domain = email.rpartition("@")[2].lower()
+    reserved = {domain, domain.split(".", 1)[-1]} & RESERVED_EXAMPLE_DOMAINS
+    if reserved or domain.endswith(RESERVED_TOP_LEVEL_DOMAINS):
+        return [
+            f"{PROJECT}:{ALARM_EMAIL.key} = {email!r}: {domain} is reserved for examples (RFC 2606), so no "
+            f"alarm would reach anyone; {fix}"
+        ]
+    return []
 
 
 def _training_settings(read: _Reader, own: Mapping[str, str], *, problem_type: str) -> TrainingSettings:

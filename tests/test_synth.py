@@ -10,10 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stacks import synth
+from tests.support.stacks import DEPLOYABLE, synth
 from tools.synth import REDACTED, main, tuning_request_template
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def deployable(stack: str) -> list[str]:
+    """The synth's --config flags that set what a team sets before deploying the shipped stack file."""
+    return [f"--config={key}={value}" for key, value in DEPLOYABLE.get(stack, {}).items()]
 
 
 def synth_in_a_fresh_process(out: Path, *args: str) -> str:
@@ -41,7 +46,7 @@ def test_no_secret_value_reaches_the_tree_or_the_json(
 ) -> None:
     run = synth(stack)
     api_key = run.outputs["api_key"]["value"]  # what the mock gave the key, in the SDK's secret wrapper
-    assert main([stack, "--out", str(tmp_path / "out.json")]) == 0
+    assert main([stack, *deployable(stack), "--out", str(tmp_path / "out.json")]) == 0
     printed = capsys.readouterr().out
     written = (tmp_path / "out.json").read_text()
     for text in (printed, written):
@@ -82,7 +87,7 @@ def test_the_tuning_request_is_printed_whole(tmp_path: Path, capsys: pytest.Capt
 def test_resource_options_are_shown(
     stack: str, option: str, shown: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main([stack, "--out", str(tmp_path / "out.json")]) == 0
+    assert main([stack, *deployable(stack), "--out", str(tmp_path / "out.json")]) == 0
     having = [r for r in synth(stack).resources if getattr(r, option)]
     assert having
     assert capsys.readouterr().out.count(shown) == len(having)

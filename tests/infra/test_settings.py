@@ -17,7 +17,7 @@ from settings import (
     load_settings,
 )
 from tests.support.stacks import STACKS, config_for
-from tools.mockrun import PROJECT_DIR, ProgramFailed, run_program
+from tools.mockrun import PROJECT_DIR, ProgramFailed, run_program, stack_config
 
 REGION = {"aws:region": "eu-west-1"}
 
@@ -43,6 +43,7 @@ def test_every_key_has_a_default_that_is_itself_valid() -> None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_shipped_stack_files_are_valid(stack: str) -> None:
+    # As a team deploys them: with its own alarm address where the file holds a placeholder.
     load_settings(config_for(stack), stack=stack)
 
 
@@ -484,3 +485,24 @@ def test_tracing_is_off_by_default_and_traces_the_api_stage_too() -> None:
     # A function's trace starts at the API that called it: the stage traces whatever apiTracing says.
     assert traced.functions.tracing and traced.api.tracing
     assert load_settings(raw(tracing="true", apiTracing="false"), stack="t").api.tracing
+
+
+# --- the alarm address of a stack that protects its data -----------------------------------------------
+
+
+def test_the_shipped_prod_file_refuses_its_placeholder_alarm_address() -> None:
+    with pytest.raises(InvalidStackConfig) as caught:
+        load_settings(stack_config("prod"), stack="prod")
+    assert str(caught.value).count(f"{PROJECT}:alarmEmail = 'ml-platform-oncall@example.com'") == 1
+    assert "reserved for examples (RFC 2606)" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["oncall@example.org", "oncall@mail.example.net", "oncall@team.test", "a@host.invalid", "a@b.localhost"],
+)
+def test_an_rfc_2606_address_is_refused_where_data_is_protected(address: str) -> None:
+    with pytest.raises(InvalidStackConfig, match=rf"alarmEmail = '{re.escape(address)}': .*RFC 2606"):
+        load_settings(config_for("prod", {"alarmEmail": address}), stack="prod")
+    # A disposable stack may keep an example address while trying things out.
+    load_settings(config_for("dev", {"alarmEmail": address}), stack="dev")
