@@ -1,6 +1,6 @@
 """Write the config table that settings.py declares into the README, in place of the one there.
 
-    python -m tools.config_reference      # after adding or changing a key; tests/infra/test_settings.py checks it
+Run `python -m tools.config_reference` after adding or changing a key; tests/infra/test_settings.py checks.
 """
 
 from __future__ import annotations
