@@ -165,3 +165,15 @@ pulumi.export("api_url", api.url)
 pulumi.export("api_key", api.api_key)
 pulumi.export("predict_function", api.function_name)
 pulumi.export("dashboard_url", dashboard.url)
+pulumi.export("kms_key_arn", bus.key.arn)
+# Where each part logs, for `aws logs tail` and Logs Insights (SageMaker's own groups are /aws/sagemaker/*).
+pulumi.export(
+    "log_groups",
+    {
+        "transform": transform.log_group.name,
+        "deploy": deployment.log_group.name,
+        "predict": api.log_group.name,
+        "api_access": api.access_log_group.name,
+        "api_execution": api.execution_log_group.name,
+    },
+)

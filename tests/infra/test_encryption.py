@@ -57,3 +57,11 @@ def test_the_logs_grant_follows_the_stacks_region() -> None:
     }
     key_arn = run.named("ingest-key").outputs["arn"]
     assert all(group.inputs.get("kmsKeyId") == key_arn for group in log_groups(run))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_stack_key_and_every_log_group_are_stack_outputs(stack: str) -> None:
+    run = synth(stack)
+    assert run.outputs["kms_key_arn"] == run.named("ingest-key").outputs["arn"]
+    log_groups = {r.outputs["name"] for r in run.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert set(run.outputs["log_groups"].values()) == log_groups
