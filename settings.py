@@ -702,6 +702,11 @@ OPTIONS: tuple[Option[Any], ...] = (
 )
 
 REGION_KEY = "aws:region"
+# The AWS provider's default tags, which it puts on every resource that takes tags (pulumi-aws provider
+# configuration, `defaultTags`): the program cannot set them on the default provider, so the stack config
+# must, and these two are what cost allocation groups by.
+DEFAULT_TAGS_KEY = "aws:defaultTags"
+REQUIRED_TAGS = ("project", "stack")
 
 
 @dataclass(frozen=True)
@@ -913,6 +918,8 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
             f"that have one: {', '.join(sorted(REGISTRY_ACCOUNTS))}"
         )
 
+    problems.extend(_default_tag_problems(raw.get(DEFAULT_TAGS_KEY), stack))
+
     transform = TransformSettings(
         memory_mb=read(TRANSFORM_MEMORY),
         timeout_seconds=read(TRANSFORM_TIMEOUT),
@@ -1003,6 +1010,28 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
     if problems:
         raise InvalidStackConfig(problems)
     return settings
+
+
+def _default_tag_problems(raw: str | None, stack: str) -> list[str]:
+    """Every resource is tagged with the project and the stack, through the provider's default tags."""
+    expected = {"project": PROJECT, "stack": stack}
+    try:
+        document = json.loads(raw) if raw is not None else {}
+        tags = document.get("tags") if isinstance(document, dict) else None
+    except json.JSONDecodeError:
+        tags = None
+    tags = tags if isinstance(tags, dict) else {}
+    wrong = [tag for tag in REQUIRED_TAGS if tags.get(tag) != expected[tag]]
+    if not wrong:
+        return []
+    commands = " and ".join(
+        f"pulumi config set --path {DEFAULT_TAGS_KEY}.tags.{tag} {expected[tag]}" for tag in wrong
+    )
+    return [
+        f"{DEFAULT_TAGS_KEY} = {raw!r}: must tag every resource with "
+        f"{', '.join(f'{tag}={expected[tag]}' for tag in REQUIRED_TAGS)}, so its cost can be allocated: "
+        f"{commands}"
+    ]
 
 
 def _production_alarm_problems(email: str) -> list[str]:
@@ -1185,6 +1214,9 @@ def config_reference_markdown() -> str:
         "| key | default | allowed | description |",
         "| --- | --- | --- | --- |",
         f"| `{REGION_KEY}` | (required) | an AWS region name | Region the stack deploys to. |",
+        f'| `{DEFAULT_TAGS_KEY}` | (required) | `{{"tags": {{"project": "{PROJECT}", "stack": '
+        '"<stack>"}}` and any more tags | Tags the provider puts on every resource, so costs can be '
+        "allocated by project and stack. |",
     ]
     rows += [
         f"| `{PROJECT}:{o.key}` | `{o.documented_default}` | {o.allowed} | {o.description} |" for o in OPTIONS

@@ -94,7 +94,8 @@ def render_tree(run: StackRun) -> str:
     out.append("resources by type:")
     out.extend(f"  {count:3d}  {type_}" for type_, count in run.count_by_type().items())
     out.append("stack outputs:")
-    out.extend(f"  {key} = {value}" for key, value in sorted(redacted(run.outputs).items()))
+    for key, value in sorted(redacted(run.outputs).items()):
+        out.append(f"  {key} = {value if isinstance(value, str) else json.dumps(value, sort_keys=True)}")
     return "\n".join(out)
 
 

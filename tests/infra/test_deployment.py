@@ -13,7 +13,7 @@ from moto.events.models import EventPattern
 from deploy.environment import load_environment
 from deploy.events import Lifecycle, parse_event
 from rehearsal.iam_policy import Policy
-from settings import load_settings
+from settings import PROJECT, load_settings
 from tests.support.policies import allows, denies_insecure_transport, statement, statements
 from tests.support.stacks import STACKS, config_for, synth
 from tools.mockrun import PROJECT_DIR, StackRun, run_program
@@ -252,7 +252,9 @@ def test_dev_serves_serverless_and_prod_on_autoscaled_instances() -> None:
 
 
 def test_names_stay_within_sagemakers_limits_for_a_long_stack_name() -> None:
-    run = run_program("a-very-long-stack-name-for-the-platform-teams-staging-environment", config_for("dev"))
+    stack = "a-very-long-stack-name-for-the-platform-teams-staging-environment"
+    tags = json.dumps({"tags": {"project": PROJECT, "stack": stack}})
+    run = run_program(stack, config_for("dev", {"aws:defaultTags": tags}))
     assert ENDPOINT_NAME.fullmatch(json.loads(environment(run)["SERVING_PLAN"])["endpoint_name"])
     assert FUNCTION_NAME.fullmatch(function(run)["name"])
 

@@ -19,7 +19,11 @@ from settings import (
 from tests.support.stacks import STACKS, config_for
 from tools.mockrun import PROJECT_DIR, ProgramFailed, run_program, stack_config
 
-REGION = {"aws:region": "eu-west-1"}
+# The least a stack config holds: its region and the tags of the stack "test".
+REGION = {
+    "aws:region": "eu-west-1",
+    "aws:defaultTags": json.dumps({"tags": {"project": PROJECT, "stack": "test"}}),
+}
 
 
 def raw(**keys: str) -> dict[str, str]:
@@ -113,7 +117,7 @@ def test_hand_set_visibility_timeout_must_keep_the_six_times_rule() -> None:
     assert problem.startswith(f"{PROJECT}:queueVisibilityTimeoutSeconds = 1799: must be at least")
     assert "= 1800" in problem
     settings = load_settings(
-        raw(transformTimeoutSeconds="300", queueVisibilityTimeoutSeconds="1800"), stack="t"
+        raw(transformTimeoutSeconds="300", queueVisibilityTimeoutSeconds="1800"), stack="test"
     )
     assert settings.queue.visibility_timeout_seconds == 1800
 
@@ -125,7 +129,7 @@ def test_unknown_key_is_refused_with_a_suggestion() -> None:
 
 def test_missing_region_is_refused() -> None:
     with pytest.raises(InvalidStackConfig) as caught:
-        load_settings({}, stack="test")
+        load_settings({key: value for key, value in REGION.items() if key != "aws:region"}, stack="test")
     assert caught.value.problems == ["aws:region = '': must be an AWS region name such as eu-west-1"]
 
 
@@ -354,11 +358,11 @@ def test_xgboost_1_0_1_is_refused_also_for_reading_empty_fields_as_zero() -> Non
 
 @pytest.mark.parametrize("version", XGBOOST_VERSIONS)
 def test_every_allowed_xgboost_version_is_accepted(version: str) -> None:
-    assert load_settings(raw(xgboostVersion=version), stack="t").training.xgboost_version == version
+    assert load_settings(raw(xgboostVersion=version), stack="test").training.xgboost_version == version
 
 
 def test_xgboost_version_defaults_to_3_0_5() -> None:
-    assert load_settings(REGION, stack="t").training.xgboost_version == "3.0-5"
+    assert load_settings(REGION, stack="test").training.xgboost_version == "3.0-5"
     for stack in STACKS:
         assert load_settings(config_for(stack), stack=stack).training.xgboost_version == "3.0-5", stack
 
@@ -402,7 +406,7 @@ def test_metrics_the_container_computes_right_are_accepted(keys: dict[str, str])
 
 def test_spot_wait_defaults_to_twice_the_runtime() -> None:
     training = load_settings(
-        raw(trainingUseSpot="true", trainingMaxRuntimeSeconds="1800"), stack="t"
+        raw(trainingUseSpot="true", trainingMaxRuntimeSeconds="1800"), stack="test"
     ).training
     assert training.use_spot and training.max_wait_seconds == 3600
 
@@ -411,9 +415,9 @@ def test_spot_wait_defaults_to_twice_the_runtime() -> None:
 
 
 def test_min_labeled_rows_defaults_to_50_and_is_read() -> None:
-    assert load_settings(REGION, stack="t").dataset.min_labeled_rows == 50
-    assert load_settings(raw(minLabeledRows="2"), stack="t").dataset.min_labeled_rows == 2
-    assert load_settings(raw(minLabeledRows="1000000000"), stack="t").dataset.min_labeled_rows == 10**9
+    assert load_settings(REGION, stack="test").dataset.min_labeled_rows == 50
+    assert load_settings(raw(minLabeledRows="2"), stack="test").dataset.min_labeled_rows == 2
+    assert load_settings(raw(minLabeledRows="1000000000"), stack="test").dataset.min_labeled_rows == 10**9
     keys = [option.key for option in OPTIONS]
     assert keys.index("minLabeledRows") == keys.index("maxCategories") + 1
 
@@ -447,7 +451,7 @@ def test_prediction_api_defaults() -> None:
 
 
 def test_predict_timeout_stays_below_the_gateways_29_seconds() -> None:
-    assert load_settings(raw(predictTimeoutSeconds="28"), stack="t").prediction.timeout_seconds == 28
+    assert load_settings(raw(predictTimeoutSeconds="28"), stack="test").prediction.timeout_seconds == 28
     (problem,) = problems(predictTimeoutSeconds="29")
     assert "must be an integer from 1 to 28" in problem
 
@@ -465,7 +469,7 @@ def test_prediction_api_keys_are_read() -> None:
             apiLoggingLevel="OFF",
             apiCloudWatchRole="existing",
         ),
-        stack="t",
+        stack="test",
     )
     assert (settings.prediction.memory_mb, settings.prediction.timeout_seconds) == (1024, 20)
     assert settings.prediction.max_records == 5000
@@ -480,11 +484,11 @@ def test_prod_traces_its_api_and_dev_does_not() -> None:
 
 
 def test_tracing_is_off_by_default_and_traces_the_api_stage_too() -> None:
-    assert not load_settings(REGION, stack="t").functions.tracing
-    traced = load_settings(raw(tracing="true"), stack="t")
+    assert not load_settings(REGION, stack="test").functions.tracing
+    traced = load_settings(raw(tracing="true"), stack="test")
     # A function's trace starts at the API that called it: the stage traces whatever apiTracing says.
     assert traced.functions.tracing and traced.api.tracing
-    assert load_settings(raw(tracing="true", apiTracing="false"), stack="t").api.tracing
+    assert load_settings(raw(tracing="true", apiTracing="false"), stack="test").api.tracing
 
 
 # --- the alarm address of a stack that protects its data -----------------------------------------------
@@ -506,3 +510,26 @@ def test_an_rfc_2606_address_is_refused_where_data_is_protected(address: str) ->
         load_settings(config_for("prod", {"alarmEmail": address}), stack="prod")
     # A disposable stack may keep an example address while trying things out.
     load_settings(config_for("dev", {"alarmEmail": address}), stack="dev")
+
+
+# --- the project and stack tags ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [None, "{}", '{"tags": {"project": "serverless-ml-pipeline"}}', '{"tags": {"stack": "dev"}}', "not json"],
+)
+def test_every_resource_must_be_tagged_with_project_and_stack(tags: str | None) -> None:
+    config = {key: value for key, value in config_for("dev").items() if key != "aws:defaultTags"}
+    if tags is not None:
+        config["aws:defaultTags"] = tags
+    with pytest.raises(InvalidStackConfig) as caught:
+        load_settings(config, stack="staging")
+    (problem,) = caught.value.problems
+    assert problem.startswith("aws:defaultTags = ")
+    assert "pulumi config set --path aws:defaultTags.tags.stack staging" in problem
+
+
+def test_more_tags_are_welcome() -> None:
+    tags = {"tags": {"project": PROJECT, "stack": "dev", "cost-center": "ml-42"}}
+    load_settings(config_for("dev", {"aws:defaultTags": json.dumps(tags)}), stack="dev")
