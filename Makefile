@@ -6,7 +6,7 @@ VENV := .venv-dev
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: rehearse synth test lint bench bench-rehearsal lock clean
+.PHONY: rehearse synth test test-layer lint bench bench-rehearsal lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ synth: $(VENV)/.installed
 # Lint, type check, then every test.
 test: $(VENV)/.installed lint
 	$(BIN)/python -m pytest
+
+# One layer of the tests, without the lint: `make test-layer LAYER=infra` (infra, logic, functions, iam,
+# rehearsal, corpus, policy).
+LAYER ?= infra
+test-layer: $(VENV)/.installed
+	$(BIN)/python -m pytest tests/$(LAYER)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
