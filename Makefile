@@ -44,7 +44,8 @@ bench-rehearsal: $(VENV)/.installed
 # Re-pin both lock files from pyproject.toml (needs uv: `pip install uv`).
 lock:
 	uv pip compile pyproject.toml --universal --python-version 3.11 -q -o requirements.txt
-	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -q -o requirements-dev.txt
+	uv pip compile pyproject.toml --extra dev --override dev-overrides.txt --universal --python-version 3.11 -q \
+		-o requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) .build .synth .rehearsal .pytest_cache .mypy_cache .ruff_cache
