@@ -49,6 +49,8 @@ class Resource:
     inputs: dict[str, Any]
     outputs: dict[str, Any] = field(default_factory=dict)
     dependencies: list[str] = field(default_factory=list)
+    # The URNs each input depends on (an Output of another resource), as the engine records them.
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     protect: bool = False
     retain_on_delete: bool = False
     replace_on_changes: list[str] = field(default_factory=list)
@@ -216,6 +218,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 inputs=_plain(rpc.deserialize_properties(request.object)),
                 outputs=_plain(registration.state) if registration else {},
                 dependencies=list(request.dependencies),
+                property_dependencies={
+                    key: list(deps.urns) for key, deps in request.propertyDependencies.items()
+                },
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
                 replace_on_changes=list(request.replaceOnChanges),
