@@ -83,7 +83,7 @@ def _started(stack: str) -> Iterator[Pack]:
         "PULUMI_STACK": stack,
         "PULUMI_DRY_RUN": "true",
     }
-    process = subprocess.Popen(  # noqa: S603 - the interpreter running the tests
+    process = subprocess.Popen(
         [sys.executable, "-u", "__main__.py"],
         cwd=PACK_DIR,
         env=environment,
