@@ -94,8 +94,9 @@ class Stack:
 
 
 def refers_to(resource: PolicyResource, prop: str, target: PolicyResource, key: str) -> bool:
-    if target in resource.property_dependencies.get(prop, []):
-        return True
+    computed_from = resource.property_dependencies.get(prop)
+    if computed_from:
+        return target in computed_from
     return prop in resource.props and key in target.props and resource.props[prop] == target.props[key]
 
 

@@ -41,11 +41,13 @@ def log_group_declared(stack: Stack) -> Iterator[Violation]:
     groups = stack.of_type(LOG_GROUP)
 
     def check(function: PolicyResource) -> str | None:
-        logging = function.props.get("loggingConfig") or {}
+        # The group the function's loggingConfig was computed from, else one declared by its name.
         computed_from = function.property_dependencies.get("loggingConfig", [])
+        if any(g in computed_from for g in groups):
+            return None
+        logging = function.props.get("loggingConfig") or {}
         name = logging.get("logGroup") or f"/aws/lambda/{function.props.get('name')}"
-        # The group the function's loggingConfig was computed from, else one declared by that name.
-        if any(g in computed_from for g in groups) or any(g.props.get("name") == name for g in groups):
+        if any(g.props.get("name") == name for g in groups):
             return None
         return f"function {function.name} logs to {name}, a log group the stack does not declare"
 

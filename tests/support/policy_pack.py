@@ -23,7 +23,15 @@ from pulumi_policy import (
     ResourceValidationPolicy,
     StackValidationArgs,
 )
-from pulumi_policy.proxy import unknown_checking_proxy
+from pulumi_policy.proxy import (
+    UNKNOWN_ARRAY_VALUE,
+    UNKNOWN_BOOLEAN_VALUE,
+    UNKNOWN_NUMBER_VALUE,
+    UNKNOWN_OBJECT_VALUE,
+    UNKNOWN_STRING_VALUE,
+    UnknownValueError,
+    unknown_checking_proxy,
+)
 
 from guardrails import GUARDRAILS, Guardrail
 from tools.mockrun import Resource, StackRun
@@ -65,23 +73,82 @@ def _stack_resources(run: StackRun) -> list[PolicyResource]:
     return list(by_urn.values())
 
 
-def violations(guardrail: Guardrail, run: StackRun) -> list[Reported]:
-    """What the guardrail reports on the stack; empty when the stack complies."""
+def evaluate(guardrail: Guardrail, run: StackRun) -> tuple[list[Reported], int]:
+    """What the guardrail reports on the stack, and on how many resources (or the stack) it could not
+    run because a value it reads is unknown, which the SDK reports as "can't run during preview"."""
     pulumi.runtime.set_all_config(run.config)
     reported: list[Reported] = []
+    unknown = 0
     policy = guardrail.policy
     if isinstance(policy, ResourceValidationPolicy):
         for r in run.resources:
             args = ResourceValidationArgs(
                 r.type, unknown_checking_proxy(r.inputs), r.urn, r.name, _options(r), None
             )
-            policy.validate(
-                args, lambda message, urn, at=r.urn: reported.append(Reported(message, urn or at))
-            )
+            try:
+                policy.validate(
+                    args, lambda message, urn, at=r.urn: reported.append(Reported(message, urn or at))
+                )
+            except UnknownValueError:
+                unknown += 1
     else:
-        args = StackValidationArgs(_stack_resources(run))
-        policy.validate(args, lambda message, urn: reported.append(Reported(message, urn or "")))
+        try:
+            policy.validate(
+                StackValidationArgs(_stack_resources(run)),
+                lambda message, urn: reported.append(Reported(message, urn or "")),
+            )
+        except UnknownValueError:
+            unknown += 1
+    return reported, unknown
+
+
+def violations(guardrail: Guardrail, run: StackRun) -> list[Reported]:
+    """What the guardrail reports on a stack whose values are all known; empty when it complies."""
+    reported, unknown = evaluate(guardrail, run)
+    assert unknown == 0, f"{guardrail.name} met an unknown value in a stack with none"
     return reported
+
+
+def first_preview(run: StackRun) -> StackRun:
+    """The run as the first `pulumi preview` of a new stack sees it: every value AWS assigns (an id, an
+    ARN, a generated name) is unknown, and so is every value computed from one: a nested field that holds
+    it, or a whole document (a policy) that embeds it. Literals stay known."""
+    preview = copy.deepcopy(run)
+    assigned = {r.id for r in run.resources if r.id} | {
+        value
+        for r in run.resources
+        for key, value in r.outputs.items()
+        if key not in r.inputs and isinstance(value, str) and value
+    }
+    for r in preview.resources:
+        r.inputs = _hide(r.inputs, assigned)
+        r.outputs = {
+            k: _unknown(v) if k not in run.named(r.name).inputs else _hide(v, assigned)
+            for k, v in r.outputs.items()
+        }
+    return preview
+
+
+def _hide(value: Any, assigned: set[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _hide(v, assigned) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hide(v, assigned) for v in value]
+    if isinstance(value, str) and any(a in value for a in assigned):
+        return UNKNOWN_STRING_VALUE
+    return value
+
+
+def _unknown(value: Any) -> str:
+    if isinstance(value, bool):
+        return UNKNOWN_BOOLEAN_VALUE
+    if isinstance(value, int | float):
+        return UNKNOWN_NUMBER_VALUE
+    if isinstance(value, list):
+        return UNKNOWN_ARRAY_VALUE
+    if isinstance(value, dict):
+        return UNKNOWN_OBJECT_VALUE
+    return UNKNOWN_STRING_VALUE
 
 
 def guardrail(name: str) -> Guardrail:
