@@ -69,7 +69,7 @@ GUARDRAILS: tuple[Guardrail, ...] = (
     ),
     stack_guardrail(
         "lambda-log-group-declared",
-        ("CKV_AWS_66", "CloudWatch.16"),
+        ("CKV_AWS_66",),
         "Every function logs to a log group the stack declares (so it has retention and a key).",
         log_group_declared,
     ),

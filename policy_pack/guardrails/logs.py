@@ -24,7 +24,7 @@ def encrypted(_type: str, props: Props) -> Iterator[str]:
 GUARDRAILS: tuple[Guardrail, ...] = (
     resource_guardrail(
         "logs-retention",
-        ("CKV_AWS_66", "CloudWatch.16"),
+        ("CKV_AWS_66",),
         "Every log group has a retention period.",
         frozenset({LOG_GROUP}),
         retained,
