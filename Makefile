@@ -10,8 +10,10 @@ STACK ?= dev
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The lock is complete (every transitive dependency pinned), so pip installs it as it is, without resolving
+# again: a resolver would refuse pulumi-policy's protobuf pin, which the lock overrides (dev-overrides.txt).
 $(VENV)/.installed: requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-dev.txt
 	touch $@
 
 # The main offline job: the whole pipeline on this machine, from the program's own resources: the bundled

@@ -24,13 +24,3 @@ def allows(document: Any) -> list[Statement]:
 def condition_keys(statement: Statement) -> set[str]:
     """Every condition key the statement tests, lower-cased as IAM compares them."""
     return {key.lower() for operator in (statement.get("Condition") or {}).values() for key in operator}
-
-
-def condition_values(statement: Statement, key: str) -> list[Any]:
-    return [
-        value
-        for operator in (statement.get("Condition") or {}).values()
-        for name, values in operator.items()
-        if name.lower() == key.lower()
-        for value in as_list(values)
-    ]

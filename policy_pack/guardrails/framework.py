@@ -90,10 +90,10 @@ class Stack:
         itself is unknown (a first preview, before AWS names anything); a value given as a literal is
         compared instead.
         """
-        return [c for c in candidates if refers_to(c, prop, target, key)]
+        return [c for c in candidates if _refers_to(c, prop, target, key)]
 
 
-def refers_to(resource: PolicyResource, prop: str, target: PolicyResource, key: str) -> bool:
+def _refers_to(resource: PolicyResource, prop: str, target: PolicyResource, key: str) -> bool:
     computed_from = resource.property_dependencies.get(prop)
     if computed_from:
         return target in computed_from
