@@ -17,6 +17,8 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 # is deprecated (no more security patches; function creation is blocked soon after). A runtime that is
 # not listed is refused until it is added here with its date from that table.
 RUNTIME_DEPRECATION = {
+    "python3.10": datetime.date(2026, 10, 31),
+    "python3.11": datetime.date(2027, 6, 30),
     "python3.12": datetime.date(2028, 10, 31),
     "python3.13": datetime.date(2029, 6, 30),
     "python3.14": datetime.date(2029, 6, 30),

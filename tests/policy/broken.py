@@ -129,8 +129,8 @@ BROKEN: dict[str, Broken] = {
     ),
     "lambda-supported-runtime": Broken(
         "dev",
-        "the transform runs on python3.9",
-        lambda run: changed(run, "transform-function", _set(runtime="python3.9")),
+        "the transform runs on python3.10, deprecated since 2026-10-31",
+        lambda run: changed(run, "transform-function", _set(runtime="python3.10")),
     ),
     "lambda-log-group-declared": Broken(
         "dev",
