@@ -3,7 +3,8 @@
 The program (`__main__.py`) runs unchanged; a fake AWS provider answers each registration with the
 attributes AWS would compute (ARNs, URLs, physical names), so the program's Outputs resolve to values of
 the real shape. The result is the resolved resource graph: every resource with its type, logical name,
-parent, explicit dependencies, protect/retain options, inputs and outputs, and the stack's outputs.
+parent, explicit and per-input (property) dependencies, protect/retain options, inputs and outputs,
+and the stack's outputs.
 The synth command prints it; the tests assert on it.
 """
 
