@@ -11,8 +11,10 @@ STACK ?= dev
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The lock is complete (every transitive dependency pinned), so pip installs it as it is, without resolving
+# again: a resolver would refuse pulumi-policy's protobuf pin, which the lock overrides (dev-overrides.txt).
 $(VENV)/.installed: requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-dev.txt
 	touch $@
 
 # The main offline job: the whole pipeline on this machine, from the program's own resources: the bundled
@@ -52,7 +54,8 @@ bench-rehearsal: $(VENV)/.installed
 # Re-pin both lock files from pyproject.toml (needs uv: `pip install uv`). The runtime lock is compiled
 # under the dev lock's pins, so a package both install has one version.
 lock:
-	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -q -o requirements-dev.txt
+	uv pip compile pyproject.toml --extra dev --override dev-overrides.txt --universal --python-version 3.11 -q \
+		-o requirements-dev.txt
 	uv pip compile pyproject.toml --universal --python-version 3.11 -q -c requirements-dev.txt -o requirements.txt
 
 clean:

@@ -34,3 +34,17 @@ def test_readme_resource_counts_are_what_the_program_creates() -> None:
     assert stated, "the README states how many resources each stack creates"
     created = [sum(synth(stack).count_by_type().values()) for stack in ("dev", "prod")]
     assert [int(stated[1]), int(stated[2])] == created
+
+
+def test_readme_policy_pack_section_is_the_pack() -> None:
+    from guardrails import GUARDRAILS
+    from tests.policy.test_first_preview import JUDGED_IN_FULL
+
+    readme = (PROJECT_DIR / "README.md").read_text()
+    stated = re.search(r"CrossGuard policy pack of the controls above: (\d+) policies", readme)
+    deferred = re.search(r"On a new stack's first preview, the (\d+) policies", readme)
+    assert stated and deferred, "the README states the pack's policy count and what a first preview defers"
+    assert int(stated[1]) == len(GUARDRAILS)
+    assert int(deferred[1]) == len(GUARDRAILS) - len(JUDGED_IN_FULL)
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| (.+?) \| (.+?) \|$", readme, re.MULTILINE)
+    assert rows == [(g.name, ", ".join(g.controls), g.summary) for g in GUARDRAILS]

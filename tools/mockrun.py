@@ -3,7 +3,8 @@
 The program (`__main__.py`) runs unchanged; a fake AWS provider answers each registration with the
 attributes AWS would compute (ARNs, URLs, physical names), so the program's Outputs resolve to values of
 the real shape. The result is the resolved resource graph: every resource with its type, logical name,
-parent, explicit dependencies, protect/retain options, inputs and outputs, and the stack's outputs.
+parent, explicit and per-input (property) dependencies, protect/retain options, inputs and outputs,
+and the stack's outputs.
 The synth command prints it; the tests assert on it.
 """
 
@@ -49,6 +50,8 @@ class Resource:
     inputs: dict[str, Any]
     outputs: dict[str, Any] = field(default_factory=dict)
     dependencies: list[str] = field(default_factory=list)
+    # The URNs each input depends on (an Output of another resource), as the engine records them.
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     protect: bool = False
     retain_on_delete: bool = False
     replace_on_changes: list[str] = field(default_factory=list)
@@ -218,6 +221,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 if registration
                 else {},
                 dependencies=list(request.dependencies),
+                property_dependencies={
+                    key: list(deps.urns) for key, deps in request.propertyDependencies.items()
+                },
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
                 replace_on_changes=list(request.replaceOnChanges),
