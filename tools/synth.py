@@ -114,7 +114,10 @@ def synth_document(run: StackRun) -> dict[str, Any]:
     """The JSON the synth writes: every resource, by URN, secrets redacted."""
     resources = sorted((asdict(r) for r in run.resources), key=lambda r: r["urn"])
     for resource in resources:
-        resource["dependencies"].sort()  # a set: the order is the order the inputs resolved in
+        # Sets: their order is the order the inputs happened to resolve in.
+        resource["dependencies"].sort()
+        for urns in resource["property_dependencies"].values():
+            urns.sort()
     document: dict[str, Any] = redacted({"stack": run.stack, "outputs": run.outputs, "resources": resources})
     return document
 
