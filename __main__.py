@@ -164,4 +164,9 @@ pulumi.export("deploy_dead_letter_queue_url", deployment.dead_letter_queue.url)
 pulumi.export("api_url", api.url)
 pulumi.export("api_key", api.api_key)
 pulumi.export("predict_function", api.function_name)
+pulumi.export("api_authorization", settings.api.authorization)
+# What a client needs to authenticate: the policy to attach to its IAM identity, or the user pool and
+# app client to sign in with.
+for output, value in api.access.client_outputs.items():
+    pulumi.export(output, value)
 pulumi.export("dashboard_url", dashboard.url)

@@ -154,6 +154,11 @@ API_QUOTA_PER_DAY = (1, 1_000_000_000)
 # MethodSetting loggingLevel (API Gateway API reference).
 API_LOGGING_LEVELS = ("OFF", "ERROR", "INFO")
 API_CLOUDWATCH_ROLES = ("create", "existing")
+# Who may call the API's methods, on top of the API key (which AWS documents as identification for usage
+# plans, not authorization: API Gateway developer guide, "Usage plans and API keys"): SigV4 signatures
+# judged by the callers' IAM policies (method authorization AWS_IAM), or ID tokens of a Cognito user pool
+# the stack creates (COGNITO_USER_POOLS).
+API_AUTHORIZATIONS = ("iam", "cognito")
 
 
 def _training_instance_types() -> frozenset[str]:
@@ -629,6 +634,14 @@ API_CLOUDWATCH_ROLE = _choice(
     "this stack, kept after destroy (the setting is shared: the last stack to set it wins); existing uses "
     "the one already set.",
 )
+API_AUTHORIZATION = _choice(
+    "apiAuthorization",
+    "iam",
+    API_AUTHORIZATIONS,
+    "Who may call POST /predict and GET /health besides holding the API key: iam, requests signed with "
+    "SigV4 by an identity allowed execute-api:Invoke (the stack's api_invoke_policy_arn grants it); "
+    "cognito, an ID token of the stack's user pool in the Authorization header.",
+)
 
 OPTIONS: tuple[Option[Any], ...] = (
     RAW_PREFIX,
@@ -693,6 +706,7 @@ OPTIONS: tuple[Option[Any], ...] = (
     API_TRACING,
     API_LOGGING_LEVEL,
     API_CLOUDWATCH_ROLE,
+    API_AUTHORIZATION,
 )
 
 REGION_KEY = "aws:region"
@@ -811,6 +825,8 @@ class ApiSettings:
     logging_level: str
     # "create": the stack sets the region's API Gateway CloudWatch role; "existing": the account has one.
     cloudwatch_role: str
+    # "iam" or "cognito" (API_AUTHORIZATIONS): what every method requires besides the API key.
+    authorization: str
 
     @property
     def creates_cloudwatch_role(self) -> bool:
@@ -984,6 +1000,7 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
             tracing=read(API_TRACING) or functions.tracing,
             logging_level=read(API_LOGGING_LEVEL),
             cloudwatch_role=read(API_CLOUDWATCH_ROLE),
+            authorization=read(API_AUTHORIZATION),
         ),
         alarm_email=read(ALARM_EMAIL),
     )

@@ -1,5 +1,6 @@
-"""The prediction API: an API Gateway REST API with API keys, a usage plan, request validation and access
-logs, in front of the predict function that encodes records and asks the stack's endpoint."""
+"""The prediction API: an API Gateway REST API with IAM or Cognito authorization, API keys, a usage plan,
+request validation and access logs, in front of the predict function that encodes records and asks the
+stack's endpoint."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.api_access import ApiAccess, ApiAccessArgs
 from components.aws_context import AwsContext
 from components.event_bus import StackKey
 from components.packaging import FUNCTIONS_DIR
@@ -113,9 +115,11 @@ class PredictionApi(pulumi.ComponentResource):
       the datasets' `schema.json`, decrypt with the stack key, write its own log group, which the stack
       key encrypts: the endpoint's error messages it logs can echo request data), memory, timeout
       and record limit from `predict*` config, the endpoint's request size limit in its environment;
-    - a regional REST API with `POST /predict` and `GET /health`, each requiring an API key and proxied
-      to the function; `POST /predict` bodies are validated against `functions/predict/request_schema.json`
-      before the function runs; the gateway's own errors answer `{"message", "requestId"}`;
+    - a regional REST API with `POST /predict` and `GET /health`, each requiring the caller's
+      authorization per `apiAuthorization` (IAM signatures or Cognito ID tokens, `ApiAccess`) and an API
+      key, and proxied to the function; `POST /predict` bodies are validated against
+      `functions/predict/request_schema.json` before the function runs; the gateway's own errors answer
+      `{"message", "requestId"}`;
     - a deployment replaced (new one first) whenever the API's definition changes, and the stage `v1`:
       JSON access logs and execution logs (`apiLoggingLevel`, no request or response bodies) to log groups
       kept for `logRetentionDays` and encrypted with the stack key, metrics on, X-Ray per `apiTracing`
@@ -177,6 +181,16 @@ class PredictionApi(pulumi.ComponentResource):
             opts=child,
         )
         api_id = self.rest_api.id
+        self.access = ApiAccess(
+            f"{name}-access",
+            ApiAccessArgs(
+                authorization=api_settings.authorization,
+                rest_api=self.rest_api,
+                stage=STAGE,
+                methods=[(route.method, route.path) for route in ROUTES],
+            ),
+            opts=child,
+        )
 
         # Everything a deployment snapshots, as given to the resources that define it: a change to any of
         # it must redeploy the API, or the stage keeps serving the old definition.
@@ -211,7 +225,7 @@ class PredictionApi(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        defined += [self.model, self.validator]
+        defined += [self.model, self.validator, *self.access.defined]
 
         self.methods: dict[str, aws.apigateway.Method] = {}
         self.integrations: dict[str, aws.apigateway.Integration] = {}
@@ -241,8 +255,9 @@ class PredictionApi(pulumi.ComponentResource):
                     f"method {key}",
                     {
                         "http_method": route.method,
-                        # API keys identify callers for the usage plan; they are the API's access control.
-                        "authorization": "NONE",
+                        # The caller's identity (IAM or Cognito, components/api_access.py) decides
+                        # access; the API key meters it under the usage plan.
+                        **self.access.method_authorization,
                         "api_key_required": True,
                         **validation,
                     },
