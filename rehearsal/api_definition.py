@@ -3,8 +3,8 @@
 Every path, method, model, validator, key, usage plan, gateway response and Lambda permission comes from
 the resources (`aws:apigateway/*` and `aws:lambda/permission:Permission`, inputs as Pulumi gives them); the
 rehearsal writes none of them a second time. What would change how a request is answered but is not
-emulated (authorizers, resource policies, integrations other than Lambda proxy, integration credentials)
-raises ApiDefinitionError instead of being served as if it were absent.
+emulated (authorizers other than IAM, resource policies, integrations other than Lambda proxy,
+integration credentials) raises ApiDefinitionError instead of being served as if it were absent.
 """
 
 from __future__ import annotations
@@ -93,6 +93,14 @@ class FunctionRef:
         return f"{base}:{self.qualifier}" if self.qualifier else base
 
 
+def method_arn(*, region: str, account_id: str, api_id: str, stage: str, verb: str, path: str) -> str:
+    """The ARN of a method on a stage, what a Lambda permission's SourceArn and an IAM caller's
+    execute-api:Invoke are matched with (developer guide, "Control access to a REST API with IAM
+    permissions"): `arn:<partition>:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/<path>`."""
+    api = f"arn:{partition(region)}:execute-api:{region}:{account_id}:{api_id}"
+    return f"{api}/{stage}/{verb}/{path.lstrip('/')}"
+
+
 def partition(region: str) -> str:
     if region.startswith("cn-"):
         return "aws-cn"
@@ -138,9 +146,16 @@ class Integration:
     timeout_ms: int
 
 
+# Method authorization types the local gateway applies (API Gateway API reference, Method.authorizationType).
+NO_AUTHORIZATION, IAM_AUTHORIZATION = "NONE", "AWS_IAM"
+AUTHORIZATIONS = (NO_AUTHORIZATION, IAM_AUTHORIZATION)
+
+
 @dataclass(frozen=True)
 class Method:
     http_method: str
+    # One of AUTHORIZATIONS.
+    authorization: str
     api_key_required: bool
     validator: Validator | None
     # Content type (or `$default`) -> model name.
@@ -420,9 +435,11 @@ def read_definition(resources: Sequence[Resource], *, region: str, account_id: s
         inputs = r.inputs
         resource_id, verb = str(inputs["resourceId"]), str(inputs["httpMethod"]).upper()
         where = f"{verb} on resource {resource_id}"
-        authorization = str(inputs.get("authorization") or "NONE")
-        if authorization != "NONE":
-            raise ApiDefinitionError(f"{where}: authorization {authorization} is not emulated (NONE is)")
+        authorization = str(inputs.get("authorization") or NO_AUTHORIZATION)
+        if authorization not in AUTHORIZATIONS:
+            raise ApiDefinitionError(
+                f"{where}: authorization {authorization} is not emulated ({', '.join(AUTHORIZATIONS)} are)"
+            )
         if (resource_id, verb) not in integrations:
             # API Gateway refuses to deploy a method without an integration.
             raise ApiDefinitionError(f"{where}: the method has no integration")
@@ -435,6 +452,7 @@ def read_definition(resources: Sequence[Resource], *, region: str, account_id: s
                 raise ApiDefinitionError(f"{where}: model {model_name!r} is not declared")
         methods.setdefault(resource_id, {})[verb] = Method(
             http_method=verb,
+            authorization=authorization,
             api_key_required=bool(inputs.get("apiKeyRequired")),
             validator=validators[validator_id] if validator_id else None,
             request_models=request_models,

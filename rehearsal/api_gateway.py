@@ -11,10 +11,12 @@ function's resource policy: a request reaches a function only through a Lambda p
 apigateway.amazonaws.com invoke it from this API's method, as Lambda would check it.
 
 A request passes, in API Gateway's order: the stage and the 10 MB payload limit, the route (else 403
-Missing Authentication Token), the API key, the usage plan's quota and every throttle that applies (per
-key and method from the usage plan, per method from the stage's method settings), the request
-validator, the function's permission, and the integration's timeout. Each request leaves one
-access-log entry: its `$context` variables, and the stage's access log format rendered with them.
+Missing Authentication Token), the caller's IAM authorization where the method has it
+(rehearsal.api_iam_auth: the SigV4 signature, then execute-api:Invoke by the caller's policies), the API
+key, the usage plan's quota and every throttle that applies (per key and method from the usage plan, per
+method from the stage's method settings), the request validator, the function's permission, and the
+integration's timeout. Each request leaves one access-log entry: its `$context` variables, and the
+stage's access log format rendered with them.
 
 Time: quotas and token buckets run on AWS time compressed by `time_scale`. The integration timeout
 bounds how long a function runs, and the rehearsal's functions run at the machine's speed with their own
@@ -22,8 +24,8 @@ Lambda timeout unscaled; measuring the integration timeout in that same real tim
 ordering (its function times out, and answers, before the gateway gives up on it).
 `integration_time_scale` compresses it too, for a Lambda service that compresses function timeouts.
 
-Not emulated: the account-level and regional throttles, custom domains, caching, authorizers (refused
-when declared), the 10240-byte header limit.
+Not emulated: the account-level and regional throttles, custom domains, caching, Lambda and Cognito
+authorizers (refused when declared), the 10240-byte header limit.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from rehearsal.api_definition import (
+    IAM_AUTHORIZATION,
     ApiDefinitionError,
     ApiKey,
     FunctionRef,
@@ -56,9 +59,10 @@ from rehearsal.api_definition import (
     UsagePlan,
     function_of,
     function_ref,
-    partition,
+    method_arn,
     read_definition,
 )
+from rehearsal.api_iam_auth import Callers, SignedRequest, authenticate, authorize
 from rehearsal.api_proxy import LambdaAnswer, ProxyAnswer, proxy_answer, proxy_event
 from rehearsal.api_responses import (
     GatewayError,
@@ -177,7 +181,8 @@ class LocalRestApi:
     `invoke(function_arn, event)` runs a function synchronously. `api_key_value` is the value of the API
     key the program leaves to API Gateway to generate; None generates one as API Gateway does.
     `integration_time_scale` is the time the integration timeout is measured in (real time by default,
-    like the functions' own timeouts). `clock` is for tests (monotonic seconds and wall time).
+    like the functions' own timeouts). `clock` is for tests (monotonic seconds and wall time). `callers`
+    are the identities that may sign requests to methods with IAM authorization (rehearsal.api_iam_auth).
     """
 
     def __init__(
@@ -191,8 +196,20 @@ class LocalRestApi:
         api_key_value: str | None = None,
         integration_time_scale: TimeScale = REAL_TIME,
         clock: Clock | None = None,
+        callers: Callers | None = None,
     ) -> None:
         self._definition: RestApiDefinition = read_definition(resources, region=region, account_id=account_id)
+        signed = [
+            f"{method.http_method} {resource.path}"
+            for resource in self._definition.resources
+            for method in resource.methods.values()
+            if method.authorization == IAM_AUTHORIZATION
+        ]
+        if signed and callers is None:
+            raise ApiDefinitionError(
+                f"{', '.join(signed)} use IAM authorization: give the callers' identities"
+            )
+        self._callers = callers
         for response in self._definition.gateway_responses.values():
             check_mappings(response)
         self._validator = RequestValidator(self._definition.models, self._definition.id)
@@ -400,6 +417,10 @@ class LocalRestApi:
         exchange.context["resourceId"] = route.resource.id
         exchange.context["resourcePath"] = route.resource.path
         method = route.method
+        # The caller's authorization comes before the API key and the usage plan: a request refused there
+        # is not metered against the key.
+        if method.authorization == IAM_AUTHORIZATION:
+            self._authorize_iam(exchange, exchange.stage, route)
         key, plan = self._authenticate(exchange) if method.api_key_required else (None, None)
         self._meter_request(exchange.stage, route, key, plan)
         values = exchange.request_values()
@@ -412,6 +433,31 @@ class LocalRestApi:
             path=values.path,
         )
         return self._integrate(exchange, exchange.stage, route)
+
+    def _authorize_iam(self, exchange: _Exchange, stage: Stage, route: Route) -> None:
+        """The SigV4 signer of the request, allowed execute-api:Invoke on the method, or 403."""
+        assert self._callers is not None
+        request = exchange.request
+        host = exchange.headers.get("host") or f"127.0.0.1:{self.port}"
+        signed = SignedRequest(
+            request.method, f"http://{host}{request.target}", exchange.headers, request.body
+        )
+        caller = authenticate(signed, self._callers, region=self._region, now=self._clock.now())
+        identity = exchange.context["identity"]
+        identity.update(
+            accessKey=caller.access_key_id, accountId=caller.account_id, userArn=caller.arn, user=caller.arn
+        )
+        authorize(caller, self._method_arn(stage, route))
+
+    def _method_arn(self, stage: Stage, route: Route) -> str:
+        return method_arn(
+            region=self._region,
+            account_id=self._account_id,
+            api_id=self._definition.id,
+            stage=stage.name,
+            verb=route.method.http_method,
+            path=route.resource.path,
+        )
 
     def _authenticate(self, exchange: _Exchange) -> tuple[ApiKey, UsagePlan]:
         """The request's API key and the stage's usage plan holding it, or 403 Forbidden."""
@@ -476,11 +522,7 @@ class LocalRestApi:
             region=self._region,
             account_id=self._account_id,
         )
-        source_arn = (
-            f"arn:{partition(self._region)}:execute-api:{self._region}:{self._account_id}:"
-            f"{self._definition.id}/{stage.name}/{method.http_method}{route.resource.path}"
-        )
-        if self._permitted(function, source_arn) is None:
+        if self._permitted(function, self._method_arn(stage, route)) is None:
             exchange.integration["error"] = (
                 "Execution failed due to configuration error: Invalid permissions on Lambda function"
             )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rehearsal.faults import FAULTS, Fault, FaultContext
-from rehearsal.local_stack import LocalStack, StackOptions
+from rehearsal.local_stack import API_CLIENT_USER, LocalStack, StackOptions
 from rehearsal.rehearse import Pipeline, Progress, Rehearsal, feature_importance, records_from_csv
 from rehearsal.report import best_trial, summary_table, write_report
 from rehearsal.samples import SampleDataset, sample_dataset, user_dataset
@@ -182,12 +182,15 @@ def _finish(options: RehearsalOptions, result: Rehearsal) -> int:
 
 def serve(options: RehearsalOptions, *, state_file: Path) -> int:
     """Rehearse, then keep the local stack and its API up until interrupted (Ctrl-C): the URL and the
-    key are printed, and `python -m rehearsal predict` finds them."""
+    key are printed, and `python -m rehearsal predict` finds them and the API client's credentials."""
 
     def keep(stack: LocalStack, result: Rehearsal) -> None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps({"url": stack.api.url, "key": stack.api.api_key}))
-        print(f"\nserving: {stack.api.url}/predict  x-api-key: {stack.api.api_key}  (Ctrl-C stops)")
+        state_file.write_text(stack.api_client.to_json())
+        print(
+            f"\nserving: {stack.api.url}/predict  x-api-key: {stack.api.api_key}, requests signed by "
+            f"{API_CLIENT_USER} (`python -m rehearsal predict` signs them; Ctrl-C stops)"
+        )
         try:
             while True:
                 time.sleep(1)

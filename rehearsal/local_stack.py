@@ -19,7 +19,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rehearsal.api_client import ApiClient
+from rehearsal.api_definition import partition
 from rehearsal.api_gateway import LambdaAnswer, LocalRestApi
+from rehearsal.api_iam_auth import MotoCallers
 from rehearsal.clock import TimeScale
 from rehearsal.event_sources import EventRouter, QueuePoller
 from rehearsal.lambda_service import AsyncConfig, FunctionSpec, LambdaService
@@ -36,6 +39,8 @@ ASYNC_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 PERMISSION = "aws:lambda/permission:Permission"
 INVOCATION = "aws:lambda/invocation:Invocation"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+# The team's code that calls the prediction API, as an IAM user of its own.
+API_CLIENT_USER = "rehearsal-api-client"
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,7 @@ class LocalStack:
             time_scale=self.time_scale,
         )
 
+        client_credentials = self._api_client_identity()
         # Everything below runs as AWS would run it: IAM judges every request from here on.
         self.aws.enforce_iam()
         self.pollers = [self._poller(mapping) for mapping in self.stood_up.of_type(MAPPING)]
@@ -186,14 +192,25 @@ class LocalStack:
             # Clients call in real time: the usage plan's rate, burst and quota count real seconds, as
             # the functions' own timeouts do; only AWS's waits are compressed.
             time_scale=TimeScale(1.0),
+            callers=MotoCallers(ACCOUNT_ID, partition(self.region)),
         )
         self.api.start()
         self._exit.callback(self.api.stop)
+        self.api_client = ApiClient(self.api.url, self.api.api_key, self.region, client_credentials)
         self._exit.callback(self._lifecycle, "delete")
         self._lifecycle("create")
         self.timings["services"] = (
             time.perf_counter() - began - self.timings["program"] - self.timings["stack"]
         )
+
+    def _api_client_identity(self) -> Credentials:
+        """An IAM user for the code that calls the API, given the stack's invoke policy and nothing else, as
+        a team grants it (the api_invoke_policy_arn output)."""
+        iam = self.aws.client("iam")
+        iam.create_user(UserName=API_CLIENT_USER)
+        iam.attach_user_policy(UserName=API_CLIENT_USER, PolicyArn=self.output("api_invoke_policy_arn"))
+        key = iam.create_access_key(UserName=API_CLIENT_USER)["AccessKey"]
+        return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
 
     def _role_sessions(self) -> dict[str, Credentials]:
         """A session for every role of the program, as the service it trusts would take it."""

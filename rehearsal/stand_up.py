@@ -308,6 +308,15 @@ def _role_policy(aws: MotoServer, r: Resource, t: Translation) -> None:
     )
 
 
+def _managed_policy(aws: MotoServer, r: Resource, t: Translation) -> None:
+    # Judged by the rehearsal's own services (the local API's IAM authorization), which read the document
+    # as the program wrote it; moto stores it, and attaches it to whom it is given.
+    created = aws.client("iam").create_policy(
+        PolicyName=r.id, PolicyDocument=r.inputs["policy"], Description=r.inputs.get("description", "")
+    )
+    t.learn(r.outputs["arn"], created["Policy"]["Arn"])
+
+
 def _role_policy_attachment(aws: MotoServer, r: Resource, t: Translation) -> None:
     aws.client("iam").attach_role_policy(RoleName=r.inputs["role"], PolicyArn=r.inputs["policyArn"])
 
@@ -402,6 +411,7 @@ HANDLERS: dict[str, Handler] = {
     "aws:iam/role:Role": _role,
     "aws:iam/rolePolicy:RolePolicy": _role_policy,
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _role_policy_attachment,
+    "aws:iam/policy:Policy": _managed_policy,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
     "aws:cloudwatch/dashboard:Dashboard": _dashboard,
