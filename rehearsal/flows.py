@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import queue
 import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +151,41 @@ def _rehearse_in(
         if keep:
             keep(stack, result)
     return result
+
+
+@contextlib.contextmanager
+def serving(
+    options: RehearsalOptions, *, progress: Progress = print
+) -> Iterator[tuple[LocalStack, Rehearsal]]:
+    """The rehearsal's stack, up with its model deployed, for the body of a `with` (the rehearsal runs
+    in a thread of its own and waits there until the body ends)."""
+    up: queue.Queue[tuple[LocalStack, Rehearsal] | BaseException] = queue.Queue()
+    done = threading.Event()
+
+    def keep(stack: LocalStack, result: Rehearsal) -> None:
+        up.put((stack, result))
+        done.wait()
+
+    def rehearse_in_thread() -> None:
+        # The program runs under Pulumi's mocks, which need an event loop of the thread's own.
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        try:
+            run_rehearsal(options, progress=progress, keep=keep)
+        except BaseException as error:  # handed to the caller, which raises it
+            up.put(error)
+        # Read only if keep never ran: an upload rejected, a fault that stops before the prediction.
+        up.put(RuntimeError("the rehearsal ended before its model served predictions"))
+
+    thread = threading.Thread(target=rehearse_in_thread, name="rehearsal", daemon=True)
+    thread.start()
+    try:
+        ready = up.get()
+        if isinstance(ready, BaseException):
+            raise ready
+        yield ready
+    finally:
+        done.set()
+        thread.join()
 
 
 def _work_dir(options: RehearsalOptions) -> Path | None:
