@@ -3,7 +3,7 @@
 Every path, method, model, validator, key, usage plan, gateway response and Lambda permission comes from
 the resources (`aws:apigateway/*` and `aws:lambda/permission:Permission`, inputs as Pulumi gives them); the
 rehearsal writes none of them a second time. What would change how a request is answered but is not
-emulated (authorizers other than IAM, resource policies, integrations other than Lambda proxy,
+emulated (Lambda authorizers, resource policies, integrations other than Lambda proxy,
 integration credentials) raises ApiDefinitionError instead of being served as if it were absent.
 """
 
@@ -32,6 +32,9 @@ USAGE_PLAN = "aws:apigateway/usagePlan:UsagePlan"
 USAGE_PLAN_KEY = "aws:apigateway/usagePlanKey:UsagePlanKey"
 API_KEY = "aws:apigateway/apiKey:ApiKey"
 PERMISSION = "aws:lambda/permission:Permission"
+AUTHORIZER = "aws:apigateway/authorizer:Authorizer"
+# An authorizer's app clients are the pools' (the audience of their ID tokens).
+USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
 # Declared, and without effect on how the stage answers a request: why, per type.
 WITHOUT_EFFECT = {
     "aws:apigateway/account:Account": "the region's CloudWatch logging role, an account setting",
@@ -57,6 +60,7 @@ READ = frozenset(
         USAGE_PLAN,
         USAGE_PLAN_KEY,
         API_KEY,
+        AUTHORIZER,
     }
 )
 # A method of every verb (developer guide, "Set up an HTTP method").
@@ -147,8 +151,18 @@ class Integration:
 
 
 # Method authorization types the local gateway applies (API Gateway API reference, Method.authorizationType).
-NO_AUTHORIZATION, IAM_AUTHORIZATION = "NONE", "AWS_IAM"
-AUTHORIZATIONS = (NO_AUTHORIZATION, IAM_AUTHORIZATION)
+NO_AUTHORIZATION, IAM_AUTHORIZATION, COGNITO_AUTHORIZATION = "NONE", "AWS_IAM", "COGNITO_USER_POOLS"
+AUTHORIZATIONS = (NO_AUTHORIZATION, IAM_AUTHORIZATION, COGNITO_AUTHORIZATION)
+_TOKEN_HEADER = re.compile(r"^method\.request\.header\.([A-Za-z0-9-]+)$")
+
+
+@dataclass(frozen=True)
+class CognitoAuthorizer:
+    id: str
+    # The request header the token is read from.
+    header: str
+    # Pool id -> its app client ids.
+    pools: Mapping[str, frozenset[str]]
 
 
 @dataclass(frozen=True)
@@ -163,6 +177,7 @@ class Method:
     # method.request.{header,querystring,path}.{name} -> required.
     request_parameters: Mapping[str, bool]
     integration: Integration
+    authorizer: CognitoAuthorizer | None = None
 
 
 @dataclass(frozen=True)
@@ -388,6 +403,38 @@ def _integration(resource: Resource, where: str) -> Integration:
     return Integration(uri, int(inputs.get("timeoutMilliseconds") or DEFAULT_TIMEOUT_MS))
 
 
+def _authorizers(resources: Sequence[Resource], api_id: str) -> dict[str, CognitoAuthorizer]:
+    clients: dict[str, set[str]] = {}
+    for client in resources:
+        if client.type == USER_POOL_CLIENT:
+            clients.setdefault(str(client.inputs["userPoolId"]), set()).add(client.id)
+    found = {}
+    for r in resources:
+        if r.type != AUTHORIZER or r.inputs.get("restApi") != api_id:
+            continue
+        where = f"authorizer {r.name}"
+        if r.inputs.get("type") != COGNITO_AUTHORIZATION:
+            raise ApiDefinitionError(
+                f"{where}: type {r.inputs.get('type')} is not emulated (COGNITO_USER_POOLS is)"
+            )
+        if r.inputs.get("identityValidationExpression"):
+            raise ApiDefinitionError(f"{where}: identity validation expressions are not emulated")
+        # Pulumi's Authorizer identity_source: "Defaults to `method.request.header.Authorization`".
+        source = str(r.inputs.get("identitySource") or "method.request.header.Authorization")
+        header = _TOKEN_HEADER.match(source)
+        if header is None:
+            raise ApiDefinitionError(f"{where}: identity source {source!r} is not a request header")
+        pools = {}
+        for arn in r.inputs.get("providerArns") or []:
+            # arn:<partition>:cognito-idp:<region>:<account>:userpool/<pool id>
+            if ":userpool/" not in str(arn):
+                raise ApiDefinitionError(f"{where}: {arn!r} is not a Cognito user pool ARN")
+            pool_id = str(arn).rsplit("/", 1)[1]
+            pools[pool_id] = frozenset(clients.get(pool_id, set()))
+        found[r.id] = CognitoAuthorizer(r.id, header[1].lower(), pools)
+    return found
+
+
 def function_of(uri: str, stage_variables: Mapping[str, str]) -> str:
     """The function ARN in an integration URI, with `${stageVariables.name}` substituted."""
     match = _LAMBDA_URI.match(uri)
@@ -430,6 +477,7 @@ def read_definition(resources: Sequence[Resource], *, region: str, account_id: s
         (str(r.inputs["resourceId"]), str(r.inputs["httpMethod"]).upper()): r for r in of_api(INTEGRATION)
     }
 
+    authorizers = _authorizers(resources, api_id)
     methods: dict[str, dict[str, Method]] = {}
     for r in of_api(METHOD):
         inputs = r.inputs
@@ -440,6 +488,15 @@ def read_definition(resources: Sequence[Resource], *, region: str, account_id: s
             raise ApiDefinitionError(
                 f"{where}: authorization {authorization} is not emulated ({', '.join(AUTHORIZATIONS)} are)"
             )
+        authorizer = None
+        if authorization == COGNITO_AUTHORIZATION:
+            authorizer = authorizers.get(str(inputs.get("authorizerId")))
+            if authorizer is None:
+                raise ApiDefinitionError(
+                    f"{where}: authorizer {inputs.get('authorizerId')!r} is not declared"
+                )
+            if inputs.get("authorizationScopes"):
+                raise ApiDefinitionError(f"{where}: OAuth scopes (access tokens) are not emulated")
         if (resource_id, verb) not in integrations:
             # API Gateway refuses to deploy a method without an integration.
             raise ApiDefinitionError(f"{where}: the method has no integration")
@@ -458,6 +515,7 @@ def read_definition(resources: Sequence[Resource], *, region: str, account_id: s
             request_models=request_models,
             request_parameters={str(k): bool(v) for k, v in (inputs.get("requestParameters") or {}).items()},
             integration=_integration(integrations[(resource_id, verb)], where),
+            authorizer=authorizer,
         )
 
     api_resources = []

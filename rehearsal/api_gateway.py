@@ -11,8 +11,9 @@ function's resource policy: a request reaches a function only through a Lambda p
 apigateway.amazonaws.com invoke it from this API's method, as Lambda would check it.
 
 A request passes, in API Gateway's order: the stage and the 10 MB payload limit, the route (else 403
-Missing Authentication Token), the caller's IAM authorization where the method has it
-(rehearsal.api_iam_auth: the SigV4 signature, then execute-api:Invoke by the caller's policies), the API
+Missing Authentication Token), the caller's authorization where the method has it (AWS_IAM,
+rehearsal.api_iam_auth: the SigV4 signature, then execute-api:Invoke by the caller's policies;
+COGNITO_USER_POOLS, rehearsal.api_cognito_auth: an ID token of the authorizer's pools), the API
 key, the usage plan's quota and every throttle that applies (per key and method from the usage plan, per
 method from the stage's method settings), the request validator, the function's permission, and the
 integration's timeout. Each request leaves one access-log entry: its `$context` variables, and the
@@ -24,8 +25,8 @@ Lambda timeout unscaled; measuring the integration timeout in that same real tim
 ordering (its function times out, and answers, before the gateway gives up on it).
 `integration_time_scale` compresses it too, for a Lambda service that compresses function timeouts.
 
-Not emulated: the account-level and regional throttles, custom domains, caching, Lambda and Cognito
-authorizers (refused when declared), the 10240-byte header limit.
+Not emulated: the account-level and regional throttles, custom domains, caching, Lambda authorizers
+and OAuth scopes (refused when declared), the 10240-byte header limit.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from rehearsal.api_cognito_auth import JsonWebKeys, UserPools, verify_id_token
 from rehearsal.api_definition import (
+    COGNITO_AUTHORIZATION,
     IAM_AUTHORIZATION,
     ApiDefinitionError,
     ApiKey,
@@ -182,7 +185,8 @@ class LocalRestApi:
     key the program leaves to API Gateway to generate; None generates one as API Gateway does.
     `integration_time_scale` is the time the integration timeout is measured in (real time by default,
     like the functions' own timeouts). `clock` is for tests (monotonic seconds and wall time). `callers`
-    are the identities that may sign requests to methods with IAM authorization (rehearsal.api_iam_auth).
+    are the identities that may sign requests to methods with IAM authorization (rehearsal.api_iam_auth),
+    `json_web_keys` the keys Cognito signs ID tokens with (rehearsal.api_cognito_auth).
     """
 
     def __init__(
@@ -197,6 +201,7 @@ class LocalRestApi:
         integration_time_scale: TimeScale = REAL_TIME,
         clock: Clock | None = None,
         callers: Callers | None = None,
+        json_web_keys: JsonWebKeys | None = None,
     ) -> None:
         self._definition: RestApiDefinition = read_definition(resources, region=region, account_id=account_id)
         signed = [
@@ -210,6 +215,10 @@ class LocalRestApi:
                 f"{', '.join(signed)} use IAM authorization: give the callers' identities"
             )
         self._callers = callers
+        tokened = [m for r in self._definition.resources for m in r.methods.values() if m.authorizer]
+        if tokened and json_web_keys is None:
+            raise ApiDefinitionError("methods use a Cognito authorizer: give the pools' JSON Web Keys")
+        self._json_web_keys = json_web_keys
         for response in self._definition.gateway_responses.values():
             check_mappings(response)
         self._validator = RequestValidator(self._definition.models, self._definition.id)
@@ -421,6 +430,8 @@ class LocalRestApi:
         # is not metered against the key.
         if method.authorization == IAM_AUTHORIZATION:
             self._authorize_iam(exchange, exchange.stage, route)
+        elif method.authorization == COGNITO_AUTHORIZATION:
+            self._authorize_token(exchange, route)
         key, plan = self._authenticate(exchange) if method.api_key_required else (None, None)
         self._meter_request(exchange.stage, route, key, plan)
         values = exchange.request_values()
@@ -448,6 +459,19 @@ class LocalRestApi:
             accessKey=caller.access_key_id, accountId=caller.account_id, userArn=caller.arn, user=caller.arn
         )
         authorize(caller, self._method_arn(stage, route))
+
+    def _authorize_token(self, exchange: _Exchange, route: Route) -> None:
+        """A valid ID token of the authorizer's pools in its header, or 401."""
+        authorizer = route.method.authorizer
+        assert authorizer is not None and self._json_web_keys is not None
+        claims = verify_id_token(
+            exchange.headers.get(authorizer.header),
+            UserPools.of(self._region, authorizer.pools),
+            self._json_web_keys,
+            now=self._clock.now(),
+        )
+        # REST API proxy events carry the claims as text.
+        exchange.context["authorizer"] = {"claims": {name: str(value) for name, value in claims.items()}}
 
     def _method_arn(self, stage: Stage, route: Route) -> str:
         return method_arn(

@@ -122,6 +122,15 @@ def access_denied(caller_arn: str, resource: str, *, explicit: bool) -> GatewayE
     )
 
 
+def unauthorized() -> GatewayError:
+    # A Cognito authorizer's refusal of a missing or invalid token.
+    return GatewayError("UNAUTHORIZED", "Unauthorized", "UnauthorizedException")
+
+
+def token_expired() -> GatewayError:
+    return GatewayError("UNAUTHORIZED", "The incoming token has expired", "UnauthorizedException")
+
+
 def throttled() -> GatewayError:
     return GatewayError("THROTTLED", "Too Many Requests", "TooManyRequestsException")
 

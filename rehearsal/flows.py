@@ -225,9 +225,10 @@ def serve(options: RehearsalOptions, *, state_file: Path) -> int:
     def keep(stack: LocalStack, result: Rehearsal) -> None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
         state_file.write_text(stack.api_client.to_json())
+        how = "signed by" if stack.api_client.credentials else "with an ID token of"
         print(
-            f"\nserving: {stack.api.url}/predict  x-api-key: {stack.api.api_key}, requests signed by "
-            f"{API_CLIENT_USER} (`python -m rehearsal predict` signs them; Ctrl-C stops)"
+            f"\nserving: {stack.api.url}/predict  x-api-key: {stack.api.api_key}, requests {how} "
+            f"{API_CLIENT_USER} (`python -m rehearsal predict` sends them so; Ctrl-C stops)"
         )
         try:
             while True:

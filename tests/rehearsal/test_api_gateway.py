@@ -5,6 +5,7 @@ in for the predict function: it records each event and answers what the test say
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import re
@@ -21,6 +22,7 @@ import pytest
 from moto import mock_aws
 
 from rehearsal.api_client import signed_headers
+from rehearsal.api_cognito_auth import MotoJsonWebKeys
 from rehearsal.api_definition import ApiDefinitionError
 from rehearsal.api_gateway import MAX_PAYLOAD_BYTES, LambdaAnswer, LocalRestApi
 from rehearsal.api_iam_auth import MotoCallers
@@ -188,8 +190,14 @@ class Served:
 def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Served]]:
     started: list[LocalRestApi] = []
     clocks: list[FakeClock] = []
-    # Clients sign at the time the gateway's clock says (botocore's signer reads the time here).
-    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: clocks[-1].now().replace(tzinfo=None))
+    # Clients sign at the time the gateway's clock says (botocore's signer reads the time here); calls to
+    # moto before the gateway starts sign at the machine's time.
+    real_time = botocore.auth.get_current_datetime
+    monkeypatch.setattr(
+        botocore.auth,
+        "get_current_datetime",
+        lambda: clocks[-1].now().replace(tzinfo=None) if clocks else real_time(),
+    )
 
     def start(
         resources: list[Resource] | None = None,
@@ -214,6 +222,7 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Served]]:
             integration_time_scale=integration_time_scale,
             clock=clock,
             callers=MotoCallers(MOCK_ACCOUNT_ID, "aws"),
+            json_web_keys=MotoJsonWebKeys(),
         )
         api.start()
         started.append(api)
@@ -554,6 +563,113 @@ def test_a_role_session_signs_with_its_token(serve: Callable[..., Served]) -> No
 def test_a_signed_caller_still_needs_the_api_key_for_the_usage_plan(serve: Callable[..., Served]) -> None:
     served = serve()
     answer = served.call("POST", PREDICT, VALID_BODY, key=None)
+    assert (answer.status, refusal(answer)) == (403, "Forbidden")
+
+
+# ------------------------------------------------------------------------------- Cognito authorization
+
+COGNITO_PROGRAM = synth("dev", apiAuthorization="cognito")
+PASSWORD = "Correct-Horse-9-battery"
+
+
+@dataclass(frozen=True)
+class Pool:
+    id: str
+    client_id: str
+
+    def id_token(self, username: str = "analyst") -> str:
+        return self.sign_in(username)["IdToken"]
+
+    def sign_in(self, username: str = "analyst") -> dict[str, str]:
+        cognito = boto3.client("cognito-idp", region_name=REGION)
+        try:
+            cognito.admin_create_user(UserPoolId=self.id, Username=username, MessageAction="SUPPRESS")
+            cognito.admin_set_user_password(
+                UserPoolId=self.id, Username=username, Password=PASSWORD, Permanent=True
+            )
+        except cognito.exceptions.UsernameExistsException:
+            pass
+        return dict(
+            cognito.initiate_auth(
+                ClientId=self.client_id,
+                AuthFlow="USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD},
+            )["AuthenticationResult"]
+        )
+
+
+def moto_pool(name: str) -> tuple[Pool, str]:
+    """A pool and app client in moto (inside `mock_aws`), and the pool's ARN."""
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    pool = cognito.create_user_pool(PoolName=name)["UserPool"]
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool["Id"], ClientName=f"{name}-client", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]
+    return Pool(pool["Id"], client["ClientId"]), pool["Arn"]
+
+
+def cognito_resources(pool: Pool, arn: str) -> list[Resource]:
+    """The program's API with apiAuthorization cognito, its authorizer and client as Cognito made them."""
+    client = COGNITO_PROGRAM.named("predict-access-client")
+    return [
+        *changed(api_resources(COGNITO_PROGRAM), "predict-access-authorizer", providerArns=[arn]),
+        replace(client, id=pool.client_id, inputs={**client.inputs, "userPoolId": pool.id}),
+    ]
+
+
+def test_an_id_token_of_the_pool_reaches_both_methods_with_its_claims(serve: Callable[..., Served]) -> None:
+    pool, arn = moto_pool("users")
+    served = serve(cognito_resources(pool, arn))
+    token = pool.id_token()
+    assert (
+        served.call("POST", PREDICT, VALID_BODY, headers={"Authorization": token}, signer=None).status == 200
+    )
+    assert served.call("GET", HEALTH, headers={"Authorization": token}, signer=None).status == 200
+    claims = served.function.calls[0][1]["requestContext"]["authorizer"]["claims"]
+    assert (claims["cognito:username"], claims["aud"], claims["token_use"]) == (
+        "analyst",
+        pool.client_id,
+        "id",
+    )
+
+
+def test_no_token_a_foreign_an_access_or_a_forged_token_is_unauthorized(serve: Callable[..., Served]) -> None:
+    pool, arn = moto_pool("users")
+    served = serve(cognito_resources(pool, arn))
+    other, _ = moto_pool("elsewhere")
+    tokens = pool.sign_in()
+    header, payload, signature = tokens["IdToken"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    forged = base64.urlsafe_b64encode(json.dumps({**claims, "cognito:username": "admin"}).encode())
+    refused: dict[str, dict[str, str]] = {
+        "none": {},
+        "a signature, not a token": {"Authorization": "AWS4-HMAC-SHA256 Credential=x"},
+        "another pool's ID token": {"Authorization": other.id_token()},
+        "the pool's access token": {"Authorization": tokens["AccessToken"]},
+        "a changed claim": {"Authorization": f"{header}.{forged.decode().rstrip('=')}.{signature}"},
+    }
+    for why, headers in refused.items():
+        answer = served.call("GET", HEALTH, headers=headers, signer=None)
+        assert (answer.status, refusal(answer)) == (401, "Unauthorized"), why
+        assert answer.header("x-amzn-ErrorType") == "UnauthorizedException", why
+    assert served.function.calls == []
+
+
+def test_an_expired_id_token_is_refused_as_expired(serve: Callable[..., Served]) -> None:
+    pool, arn = moto_pool("users")
+    served = serve(cognito_resources(pool, arn), start=datetime.now(UTC))
+    token = pool.id_token()
+    assert served.call("GET", HEALTH, headers={"Authorization": token}, signer=None).status == 200
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    served.clock.advance(claims["exp"] - served.clock.now().timestamp() + 1)
+    answer = served.call("GET", HEALTH, headers={"Authorization": token}, signer=None)
+    assert (answer.status, refusal(answer)) == (401, "The incoming token has expired")
+
+
+def test_a_token_holder_still_needs_the_api_key(serve: Callable[..., Served]) -> None:
+    pool, arn = moto_pool("users")
+    served = serve(cognito_resources(pool, arn))
+    answer = served.call("GET", HEALTH, key=None, headers={"Authorization": pool.id_token()}, signer=None)
     assert (answer.status, refusal(answer)) == (403, "Forbidden")
 
 
