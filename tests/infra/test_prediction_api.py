@@ -569,22 +569,26 @@ def test_openapi_request_body_is_the_schema_the_gateway_validates_with(run: Stac
     assert {**schema, "$schema": model["$schema"]} == model
 
 
-def test_openapi_documents_every_route_with_the_api_key_in_the_header() -> None:
+def test_openapi_documents_every_route_with_the_api_key_and_either_authorization() -> None:
     document = json.loads(OPENAPI_PATH.read_text())
     assert document["openapi"] == "3.0.1"
     documented = {
         (method.upper(), path.lstrip("/")) for path, item in document["paths"].items() for method in item
     }
     assert documented == {(route.method, route.path) for route in prediction_api.ROUTES} == ROUTES
-    (scheme_name,) = document["components"]["securitySchemes"]
-    assert document["components"]["securitySchemes"][scheme_name] == {
-        "type": "apiKey",
-        "name": "x-api-key",
-        "in": "header",
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    # API Gateway's names of the two authorizations the program's methods may have.
+    authtypes = {
+        name: s.get("x-amazon-apigateway-authtype") for name, s in schemes.items() if name != "api_key"
     }
+    assert authtypes == {"sigv4": "awsSigv4", "cognito": "cognito_user_pools"}
+    for name in authtypes:
+        assert (schemes[name]["in"], schemes[name]["name"]) == ("header", "Authorization")
     for item in document["paths"].values():
         for operation in item.values():
-            assert operation["security"] == [{scheme_name: []}]
+            # Never the key alone: each alternative is the key and one authorization.
+            assert operation["security"] == [{"api_key": [], name: []} for name in authtypes]
     errors = document["paths"]["/predict"]["post"]["responses"]
     assert set(errors) == {"200", "400", "403", "413", "429", "500", "502", "503", "504"}
     health = document["components"]["schemas"]["Health"]
