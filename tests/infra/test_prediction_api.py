@@ -590,6 +590,6 @@ def test_openapi_documents_every_route_with_the_api_key_and_either_authorization
             # Never the key alone: each alternative is the key and one authorization.
             assert operation["security"] == [{"api_key": [], name: []} for name in authtypes]
     errors = document["paths"]["/predict"]["post"]["responses"]
-    assert set(errors) == {"200", "400", "403", "413", "429", "500", "502", "503", "504"}
+    assert set(errors) == {"200", "400", "401", "403", "413", "429", "500", "502", "503", "504"}
     health = document["components"]["schemas"]["Health"]
     assert health["properties"]["model"]["nullable"] is True
