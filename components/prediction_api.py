@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.api_access import ApiAccess, ApiAccessArgs
+from components.api_firewall import ApiFirewall, ApiFirewallArgs
 from components.aws_context import AwsContext
 from components.event_bus import StackKey
 from components.packaging import FUNCTIONS_DIR
@@ -127,6 +128,8 @@ class PredictionApi(pulumi.ComponentResource):
     - an API key and a usage plan on the stage: `apiThrottleRatePerSecond`, `apiThrottleBurst`,
       `apiQuotaPerDay`;
     - invoke permissions limited to this API, per method and path;
+    - with `apiWafRateLimit` above 0, a WAF web ACL on the stage blocking a client IP address past that
+      many requests per `apiWafWindowSeconds` (`ApiFirewall`);
     - with `apiCloudWatchRole` = create, the region's API Gateway CloudWatch role setting, pointed at a
       role of this stack (the AWS-managed AmazonAPIGatewayPushToCloudWatchLogs policy).
     """
@@ -391,6 +394,20 @@ class PredictionApi(pulumi.ComponentResource):
             key_type="API_KEY",
             usage_plan_id=self.usage_plan.id,
             opts=child,
+        )
+
+        self.firewall = (
+            ApiFirewall(
+                f"{name}-firewall",
+                ApiFirewallArgs(
+                    rate_limit=api_settings.waf_rate_limit,
+                    window_seconds=api_settings.waf_window_seconds,
+                    stage_arn=self.stage.arn,
+                ),
+                opts=child,
+            )
+            if api_settings.firewall
+            else None
         )
 
         self.url: pulumi.Output[str] = self.stage.invoke_url

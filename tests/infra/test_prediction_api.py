@@ -171,6 +171,42 @@ def test_authorizer_change_redeploys_the_api() -> None:
     assert authorizer.urn in deployment.dependencies
 
 
+# ---------------------------------------------------------------------------------------------- WAF
+
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+
+
+def test_no_web_acl_unless_a_rate_limit_is_set(run: StackRun) -> None:
+    assert not run.of_type(WEB_ACL) and not run.of_type(ASSOCIATION)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_rate_limit_blocks_each_client_ip_past_it_on_the_stage(stack: str) -> None:
+    run = synth(stack, apiWafRateLimit="100", apiWafWindowSeconds="60")
+    (acl,) = run.of_type(WEB_ACL)
+    (association,) = run.of_type(ASSOCIATION)
+    assert acl.inputs["scope"] == "REGIONAL"
+    assert acl.inputs["defaultAction"] == {"allow": {}}
+    (rule,) = acl.inputs["rules"]
+    assert rule["action"] == {"block": {}}
+    assert rule["statement"] == {
+        "rateBasedStatement": {"limit": 100, "aggregateKeyType": "IP", "evaluationWindowSec": 60}
+    }
+    assert rule["visibilityConfig"]["cloudwatchMetricsEnabled"] is True
+    assert association.inputs["webAclArn"] == acl.outputs["arn"]
+    assert association.inputs["resourceArn"] == run.named("predict-stage").outputs["arn"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("apiWafRateLimit", "9"), ("apiWafRateLimit", "2000000001"), ("apiWafWindowSeconds", "30")],
+)
+def test_a_rate_limit_or_window_waf_refuses_is_refused(key: str, value: str) -> None:
+    with pytest.raises(InvalidStackConfig, match=f"{key} = '{value}'"):
+        load_settings({"aws:region": "eu-west-1", f"{PROJECT}:{key}": value}, stack="x")
+
+
 def test_unknown_authorization_is_refused_before_any_resource() -> None:
     with pytest.raises(InvalidStackConfig, match="apiAuthorization = 'none'"):
         load_settings({"aws:region": "eu-west-1", f"{PROJECT}:apiAuthorization": "none"}, stack="x")
