@@ -32,6 +32,7 @@ and OAuth scopes (refused when declared), the 10240-byte header limit.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import secrets
@@ -345,8 +346,10 @@ class LocalRestApi:
         except GatewayError as error:
             error_context = {
                 "message": error.message,
-                # "The quoted value of $context.error.message" (mapping template reference).
-                "messageString": f'"{error.message}"',
+                # "The quoted value of $context.error.message" (mapping template reference), quoted as a
+                # JSON string: a message can carry what the client sent (a malformed Authorization
+                # header), which must not break out of the program's JSON template.
+                "messageString": json.dumps(error.message, ensure_ascii=False),
                 "responseType": error.response_type,
                 "validationErrorString": error.validation_error,
             }

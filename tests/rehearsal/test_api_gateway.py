@@ -510,6 +510,9 @@ def test_a_bearer_token_is_no_signature(serve: Callable[..., Served]) -> None:
         "'abc.def' not a valid key=value pair (missing equal-sign) in Authorization header: 'Bearer abc.def'."
     )
     assert answer.header("x-amzn-ErrorType") == "IncompleteSignatureException"
+    # The header's text is in the message; quotes in it stay inside the JSON string.
+    quoted = served.call("GET", HEALTH, headers={"Authorization": 'Bearer a", "x": "y'}, signer=None)
+    assert refusal(quoted).endswith("""in Authorization header: 'Bearer a", "x": "y'.""")
 
 
 def test_a_caller_without_invoke_on_the_method_is_not_authorized(serve: Callable[..., Served]) -> None:
