@@ -1,8 +1,9 @@
 """The program's REST API served on this machine as API Gateway serves a stage of it.
 
     with LocalRestApi(resources, invoke=lambdas.invoke, region=region, account_id=account,
-                      time_scale=TimeScale(60)) as api:
-        requests.post(f"{api.url}/predict", json=body, headers={"x-api-key": api.api_key})
+                      time_scale=TimeScale(60), callers=MotoCallers(account, "aws"),
+                      json_web_keys=MotoJsonWebKeys()) as api:
+        ApiClient(api.url, api.api_key, region, credentials=signer).call("POST", "/predict", body)
 
 Everything comes from the program's resources (rehearsal.api_definition): routes, API keys and usage
 plans (rehearsal.api_usage), the request validator and models (rehearsal.api_validation), gateway

@@ -140,7 +140,7 @@ def _parameters(header: str) -> dict[str, str]:
     return found
 
 
-def _signed_at(request: SignedRequest, now: datetime) -> str:
+def _check_signed_at(request: SignedRequest, now: datetime) -> None:
     stamp = request.headers.get("x-amz-date")
     if not stamp:
         raise incomplete_signature(
@@ -160,7 +160,6 @@ def _signed_at(request: SignedRequest, now: datetime) -> str:
         raise signature_expired(
             f"Signature not yet current: {stamp} is still later than {latest} ({now:{AMZ_DATE}} + 5 min.)"
         )
-    return stamp
 
 
 def expected_signature(request: SignedRequest, caller: Caller, *, region: str, signed_headers: str) -> str:
@@ -186,7 +185,7 @@ def authenticate(request: SignedRequest, callers: Callers, *, region: str, now: 
     if not header:
         raise missing_authentication_token()
     parameters = _parameters(header)
-    _signed_at(request, now)
+    _check_signed_at(request, now)
     access_key_id = parameters["Credential"].split("/")[0]
     caller = callers.caller(access_key_id, request.headers.get("x-amz-security-token"))
     if caller is None:

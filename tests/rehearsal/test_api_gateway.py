@@ -500,6 +500,13 @@ def test_a_signature_older_than_five_minutes_has_expired(serve: Callable[..., Se
         "Signature expired: 20260304T191517Z is now earlier than 20260304T191617Z (20260304T192117Z - 5 min.)"
     )
     assert answer.header("x-amzn-ErrorType") == "InvalidSignatureException"
+    # Signed by a clock running ahead: not valid yet either.
+    served.clock.advance(-12 * 60)
+    early = served.call("GET", HEALTH, headers=headers, signer=None)
+    assert refusal(early) == (
+        "Signature not yet current: 20260304T191517Z is still later than 20260304T191417Z "
+        "(20260304T190917Z + 5 min.)"
+    )
 
 
 def test_a_bearer_token_is_no_signature(serve: Callable[..., Served]) -> None:
