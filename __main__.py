@@ -102,6 +102,7 @@ api = PredictionApi(
         bucket_name=bus.bucket.bucket,
         bucket_arn=bus.bucket.arn,
         key=bus.stack_key,
+        protect_data=settings.data.protect,
     ),
 )
 # The stack's functions by the part they serve: alarmed by monitoring, graphed by the dashboard.

@@ -274,8 +274,9 @@ RAW_SUFFIX = _pattern(
 PROTECT_DATA = _boolean(
     "protectData",
     True,
-    "Protect the data bucket, log bucket and KMS key: `pulumi destroy` refuses, and they are retained if "
-    "removed from the program. When false, destroy empties and deletes the buckets.",
+    "Protect the data bucket, log bucket and KMS key (and the Cognito user pool, apiAuthorization "
+    "cognito): `pulumi destroy` refuses, and they are retained if removed from the program. When false, "
+    "destroy empties and deletes the buckets.",
 )
 KEY_DELETION_WINDOW = _integer(
     "kmsKeyDeletionWindowDays",

@@ -46,11 +46,14 @@ class ApiAccessArgs:
     stage: str
     # The (HTTP method, path) pairs of the API, e.g. ("POST", "predict").
     methods: Sequence[tuple[str, str]]
+    # protectData: the pool's users are data too.
+    protect_users: bool
 
 
 class ApiAccess(pulumi.ComponentResource):
     """Creates, for `iam`, the managed policy `invoke_policy` (execute-api:Invoke on each method of the
-    stage, nothing else); for `cognito`, a user pool (administrators create its users: no self sign-up;
+    stage, nothing else); for `cognito`, a user pool (protected with `protectData`; administrators create
+    its users: no self sign-up;
     passwords of 12 characters or more with all four character classes; recovery by verified e-mail), an
     app client without secret (password and refresh-token sign-in, ID tokens valid 60 minutes, token
     revocation, no answer that tells whether a user exists) and the API's COGNITO_USER_POOLS authorizer.
@@ -84,8 +87,14 @@ class ApiAccess(pulumi.ComponentResource):
             )
             self.client_outputs["api_invoke_policy_arn"] = self.invoke_policy.arn
         else:
+            # With protectData, destroy refuses and removal retains the pool, and Cognito refuses to
+            # delete it (DeletionProtection): losing it would lose every user.
+            users_kept = pulumi.ResourceOptions(
+                parent=self, protect=args.protect_users, retain_on_delete=args.protect_users
+            )
             self.user_pool = aws.cognito.UserPool(
                 f"{name}-users",
+                deletion_protection="ACTIVE" if args.protect_users else "INACTIVE",
                 admin_create_user_config=aws.cognito.UserPoolAdminCreateUserConfigArgs(
                     allow_admin_create_user_only=True
                 ),
@@ -103,7 +112,7 @@ class ApiAccess(pulumi.ComponentResource):
                         )
                     ]
                 ),
-                opts=child,
+                opts=users_kept,
             )
             self.user_pool_client = aws.cognito.UserPoolClient(
                 f"{name}-client",

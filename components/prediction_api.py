@@ -107,6 +107,8 @@ class PredictionApiArgs:
     bucket_arn: pulumi.Input[str]
     # The stack key: the role decrypts with it, the log groups are encrypted with it.
     key: StackKey
+    # protectData: what holds data (the Cognito user pool) is protected and retained.
+    protect_data: bool
 
 
 class PredictionApi(pulumi.ComponentResource):
@@ -191,6 +193,7 @@ class PredictionApi(pulumi.ComponentResource):
                 rest_api=self.rest_api,
                 stage=STAGE,
                 methods=[(route.method, route.path) for route in ROUTES],
+                protect_users=args.protect_data,
             ),
             opts=child,
         )

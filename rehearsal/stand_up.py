@@ -344,6 +344,7 @@ def _user_pool(aws: MotoServer, r: Resource, t: Translation) -> None:
         AccountRecoverySetting={
             "RecoveryMechanisms": [{"Name": m["name"], "Priority": m["priority"]} for m in recovery]
         },
+        DeletionProtection=inputs.get("deletionProtection", "INACTIVE"),
     )["UserPool"]
     t.learn(r.id, created["Id"])
     t.learn(r.outputs["arn"], created["Arn"])

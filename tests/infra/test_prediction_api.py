@@ -163,6 +163,14 @@ def test_cognito_pool_admits_only_users_the_administrators_create(cognito_run: S
     assert validity == (60, "minutes")
 
 
+def test_the_user_pool_is_protected_where_the_stack_protects_its_data(cognito_run: StackRun) -> None:
+    (pool,) = cognito_run.of_type("aws:cognito/userPool:UserPool")
+    protect = load_settings(cognito_run.config, stack=cognito_run.stack).data.protect
+    assert protect == (cognito_run.stack == "prod")
+    assert (pool.protect, pool.retain_on_delete) == (protect, protect)
+    assert pool.inputs["deletionProtection"] == ("ACTIVE" if protect else "INACTIVE")
+
+
 def test_authorizer_change_redeploys_the_api() -> None:
     iam, cognito = synth("dev"), synth("dev", apiAuthorization="cognito")
     assert deployment_trigger(iam) != deployment_trigger(cognito)
