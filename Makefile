@@ -6,7 +6,7 @@ VENV := .venv-dev
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: rehearse synth test test-layer lint bench bench-rehearsal lock clean
+.PHONY: rehearse synth test test-layer lint bench bench-rehearsal bench-predict lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ bench: $(VENV)/.installed
 # The rehearsal's time, step by step, and the tuned model against plain XGBoost on the same split.
 bench-rehearsal: $(VENV)/.installed
 	$(BIN)/python -m tools.rehearsal_benchmark
+
+# Prediction latency and throughput under load: the local API (authorization, usage plan, validation, the
+# predict function) against the local SageMaker runtime it calls (a few thousand requests, ~2 minutes).
+bench-predict: $(VENV)/.installed
+	$(BIN)/python -m tools.prediction_load_benchmark
 
 # Re-pin both lock files from pyproject.toml (needs uv: `pip install uv`). The runtime lock is compiled
 # under the dev lock's pins, so a package both install has one version.

@@ -102,6 +102,7 @@ api = PredictionApi(
         bucket_name=bus.bucket.bucket,
         bucket_arn=bus.bucket.arn,
         key=bus.stack_key,
+        protect_data=settings.data.protect,
     ),
 )
 # The stack's functions by the part they serve: alarmed by monitoring, graphed by the dashboard.
@@ -164,6 +165,11 @@ pulumi.export("deploy_dead_letter_queue_url", deployment.dead_letter_queue.url)
 pulumi.export("api_url", api.url)
 pulumi.export("api_key", api.api_key)
 pulumi.export("predict_function", api.function_name)
+pulumi.export("api_authorization", settings.api.authorization)
+# What a client needs to authenticate: the policy to attach to its IAM identity, or the user pool and
+# app client to sign in with.
+for output, value in api.access.client_outputs.items():
+    pulumi.export(output, value)
 pulumi.export("dashboard_url", dashboard.url)
 pulumi.export("kms_key_arn", bus.key.arn)
 # Where each part logs, for `aws logs tail` and Logs Insights (SageMaker's own groups are /aws/sagemaker/*).

@@ -155,6 +155,15 @@ API_QUOTA_PER_DAY = (1, 1_000_000_000)
 # MethodSetting loggingLevel (API Gateway API reference).
 API_LOGGING_LEVELS = ("OFF", "ERROR", "INFO")
 API_CLOUDWATCH_ROLES = ("create", "existing")
+# Who may call the API's methods, on top of the API key (which AWS documents as identification for usage
+# plans, not authorization: API Gateway developer guide, "Usage plans and API keys"): SigV4 signatures
+# judged by the callers' IAM policies (method authorization AWS_IAM), or ID tokens of a Cognito user pool
+# the stack creates (COGNITO_USER_POOLS).
+API_AUTHORIZATIONS = ("iam", "cognito")
+# A WAF rate-based rule's limit and evaluation window (botocore wafv2 model, RateBasedStatement: Limit 10 to
+# 2,000,000,000; EvaluationWindowSec 60, 120, 300 or 600).
+WAF_RATE_LIMIT = (10, 2_000_000_000)
+WAF_WINDOWS = (60, 120, 300, 600)
 
 
 def _training_instance_types() -> frozenset[str]:
@@ -266,8 +275,9 @@ RAW_SUFFIX = _pattern(
 PROTECT_DATA = _boolean(
     "protectData",
     True,
-    "Protect the data bucket, log bucket and KMS key: `pulumi destroy` refuses, and they are retained if "
-    "removed from the program. When false, destroy empties and deletes the buckets.",
+    "Protect the data bucket, log bucket and KMS key (and the Cognito user pool, apiAuthorization "
+    "cognito): `pulumi destroy` refuses, and they are retained if removed from the program. When false, "
+    "destroy empties and deletes the buckets.",
 )
 KEY_DELETION_WINDOW = _integer(
     "kmsKeyDeletionWindowDays",
@@ -635,6 +645,32 @@ API_CLOUDWATCH_ROLE = _choice(
     "this stack, kept after destroy (the setting is shared: the last stack to set it wins); existing uses "
     "the one already set.",
 )
+API_AUTHORIZATION = _choice(
+    "apiAuthorization",
+    "iam",
+    API_AUTHORIZATIONS,
+    "Who may call POST /predict and GET /health besides holding the API key: iam, requests signed with "
+    "SigV4 by an identity allowed execute-api:Invoke (the stack's api_invoke_policy_arn grants it); "
+    "cognito, an ID token of the stack's user pool in the Authorization header.",
+)
+
+API_WAF_RATE_LIMIT = Option(
+    "apiWafRateLimit",
+    0,
+    "Requests one client IP address may make per apiWafWindowSeconds before a WAF web ACL on the stage "
+    "blocks it (403); 0: no web ACL (WAF bills each web ACL and rule monthly, and requests).",
+    f"0 or an integer from {WAF_RATE_LIMIT[0]} to {WAF_RATE_LIMIT[1]}",
+    _parse_int,
+    lambda v: v == 0 or WAF_RATE_LIMIT[0] <= v <= WAF_RATE_LIMIT[1],
+)
+API_WAF_WINDOW = Option(
+    "apiWafWindowSeconds",
+    300,
+    "The window apiWafRateLimit counts a client's requests over.",
+    "one of " + ", ".join(str(w) for w in WAF_WINDOWS),
+    _parse_int,
+    lambda v: v in WAF_WINDOWS,
+)
 
 OPTIONS: tuple[Option[Any], ...] = (
     RAW_PREFIX,
@@ -699,6 +735,9 @@ OPTIONS: tuple[Option[Any], ...] = (
     API_TRACING,
     API_LOGGING_LEVEL,
     API_CLOUDWATCH_ROLE,
+    API_AUTHORIZATION,
+    API_WAF_RATE_LIMIT,
+    API_WAF_WINDOW,
 )
 
 REGION_KEY = "aws:region"
@@ -822,6 +861,15 @@ class ApiSettings:
     logging_level: str
     # "create": the stack sets the region's API Gateway CloudWatch role; "existing": the account has one.
     cloudwatch_role: str
+    # "iam" or "cognito" (API_AUTHORIZATIONS): what every method requires besides the API key.
+    authorization: str
+    # Requests per client IP address per window before WAF blocks it; 0: no web ACL.
+    waf_rate_limit: int
+    waf_window_seconds: int
+
+    @property
+    def firewall(self) -> bool:
+        return self.waf_rate_limit > 0
 
     @property
     def creates_cloudwatch_role(self) -> bool:
@@ -1002,6 +1050,9 @@ def load_settings(raw: Mapping[str, str], *, stack: str) -> Settings:
             tracing=read(API_TRACING) or functions.tracing,
             logging_level=read(API_LOGGING_LEVEL),
             cloudwatch_role=read(API_CLOUDWATCH_ROLE),
+            authorization=read(API_AUTHORIZATION),
+            waf_rate_limit=read(API_WAF_RATE_LIMIT),
+            waf_window_seconds=read(API_WAF_WINDOW),
         ),
         alarm_email=read(ALARM_EMAIL),
     )

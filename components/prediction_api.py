@@ -1,5 +1,6 @@
-"""The prediction API: an API Gateway REST API with API keys, a usage plan, request validation and access
-logs, in front of the predict function that encodes records and asks the stack's endpoint."""
+"""The prediction API: an API Gateway REST API with IAM or Cognito authorization, API keys, a usage plan,
+request validation and access logs, in front of the predict function that encodes records and asks the
+stack's endpoint."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.api_access import ApiAccess, ApiAccessArgs
+from components.api_firewall import ApiFirewall, ApiFirewallArgs
 from components.aws_context import AwsContext
 from components.event_bus import StackKey
 from components.packaging import FUNCTIONS_DIR
@@ -104,6 +107,8 @@ class PredictionApiArgs:
     bucket_arn: pulumi.Input[str]
     # The stack key: the role decrypts with it, the log groups are encrypted with it.
     key: StackKey
+    # protectData: what holds data (the Cognito user pool) is protected and retained.
+    protect_data: bool
 
 
 class PredictionApi(pulumi.ComponentResource):
@@ -113,9 +118,11 @@ class PredictionApi(pulumi.ComponentResource):
       the datasets' `schema.json`, decrypt with the stack key, write its own log group, which the stack
       key encrypts: the endpoint's error messages it logs can echo request data), memory, timeout
       and record limit from `predict*` config, the endpoint's request size limit in its environment;
-    - a regional REST API with `POST /predict` and `GET /health`, each requiring an API key and proxied
-      to the function; `POST /predict` bodies are validated against `functions/predict/request_schema.json`
-      before the function runs; the gateway's own errors answer `{"message", "requestId"}`;
+    - a regional REST API with `POST /predict` and `GET /health`, each requiring the caller's
+      authorization per `apiAuthorization` (IAM signatures or Cognito ID tokens, `ApiAccess`) and an API
+      key, and proxied to the function; `POST /predict` bodies are validated against
+      `functions/predict/request_schema.json` before the function runs; the gateway's own errors answer
+      `{"message", "requestId"}`;
     - a deployment replaced (new one first) whenever the API's definition changes, and the stage `v1`:
       JSON access logs and execution logs (`apiLoggingLevel`, no request or response bodies) to log groups
       kept for `logRetentionDays` and encrypted with the stack key, metrics on, X-Ray per `apiTracing`
@@ -123,6 +130,8 @@ class PredictionApi(pulumi.ComponentResource):
     - an API key and a usage plan on the stage: `apiThrottleRatePerSecond`, `apiThrottleBurst`,
       `apiQuotaPerDay`;
     - invoke permissions limited to this API, per method and path;
+    - with `apiWafRateLimit` above 0, a WAF web ACL on the stage blocking a client IP address past that
+      many requests per `apiWafWindowSeconds` (`ApiFirewall`);
     - with `apiCloudWatchRole` = create, the region's API Gateway CloudWatch role setting, pointed at a
       role of this stack (the AWS-managed AmazonAPIGatewayPushToCloudWatchLogs policy).
     """
@@ -177,6 +186,17 @@ class PredictionApi(pulumi.ComponentResource):
             opts=child,
         )
         api_id = self.rest_api.id
+        self.access = ApiAccess(
+            f"{name}-access",
+            ApiAccessArgs(
+                authorization=api_settings.authorization,
+                rest_api=self.rest_api,
+                stage=STAGE,
+                methods=[(route.method, route.path) for route in ROUTES],
+                protect_users=args.protect_data,
+            ),
+            opts=child,
+        )
 
         # Everything a deployment snapshots, as given to the resources that define it: a change to any of
         # it must redeploy the API, or the stage keeps serving the old definition.
@@ -211,7 +231,7 @@ class PredictionApi(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        defined += [self.model, self.validator]
+        defined += [self.model, self.validator, *self.access.defined]
 
         self.methods: dict[str, aws.apigateway.Method] = {}
         self.integrations: dict[str, aws.apigateway.Integration] = {}
@@ -241,8 +261,9 @@ class PredictionApi(pulumi.ComponentResource):
                     f"method {key}",
                     {
                         "http_method": route.method,
-                        # API keys identify callers for the usage plan; they are the API's access control.
-                        "authorization": "NONE",
+                        # The caller's identity (IAM or Cognito, components/api_access.py) decides
+                        # access; the API key meters it under the usage plan.
+                        **self.access.method_authorization,
                         "api_key_required": True,
                         **validation,
                     },
@@ -376,6 +397,20 @@ class PredictionApi(pulumi.ComponentResource):
             key_type="API_KEY",
             usage_plan_id=self.usage_plan.id,
             opts=child,
+        )
+
+        self.firewall = (
+            ApiFirewall(
+                f"{name}-firewall",
+                ApiFirewallArgs(
+                    rate_limit=api_settings.waf_rate_limit,
+                    window_seconds=api_settings.waf_window_seconds,
+                    stage_arn=self.stage.arn,
+                ),
+                opts=child,
+            )
+            if api_settings.firewall
+            else None
         )
 
         self.url: pulumi.Output[str] = self.stage.invoke_url

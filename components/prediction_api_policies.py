@@ -46,3 +46,17 @@ def predict_policy(
 
 def api_gateway_logging_policy_arn(partition: str) -> str:
     return f"arn:{partition}:iam::aws:policy/{API_GATEWAY_LOGGING_POLICY}"
+
+
+def invoke_policy(*, execution_arn: str, stage: str, methods: list[tuple[str, str]]) -> Document:
+    """Call the API's methods on its stage, and nothing else: what an identity needs when the methods use
+    IAM authorization. `methods` are (HTTP method, path) pairs such as ("POST", "predict"); an ARN per
+    method is `arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/<path>` (API Gateway
+    developer guide, "Control access to a REST API with IAM permissions", execute-api:Invoke resources)."""
+    return document(
+        allow(
+            "InvokePredictionApi",
+            ["execute-api:Invoke"],
+            [f"{execution_arn}/{stage}/{method}/{path}" for method, path in methods],
+        )
+    )

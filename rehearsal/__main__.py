@@ -19,9 +19,11 @@ from tools.mockrun import PROJECT_DIR
 # The functions' shared code (schema, encoding), importable as the Lambda packages import it.
 sys.path.insert(0, str(PROJECT_DIR / "functions"))
 
+from rehearsal.api_client import ApiClient, region_of
 from rehearsal.faults import FAULTS
 from rehearsal.flows import RehearsalOptions, rehearse, serve
-from rehearsal.rehearse import call_api, records_from_csv
+from rehearsal.moto_server import Credentials
+from rehearsal.rehearse import records_from_csv
 
 STATE_FILE = PROJECT_DIR / ".rehearsal" / "serving.json"
 
@@ -87,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     _add_rehearsal_options(serve_parser)
 
     predict_parser = commands.add_parser(
-        "predict", help="send records to the API", description=call_api.__doc__
+        "predict",
+        help="send records to the API",
+        description="Send records to the local API `serve` runs, as its API client (signed or with its "
+        "token), or to a deployed one (--url, --key): signed with your AWS credentials (the standard "
+        "chain: environment, profile, ...), or with a Cognito ID token (--token).",
     )
     predict_parser.add_argument(
         "file", type=Path, help="a CSV with a header, or a JSON request ({records: [...]})"
@@ -96,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     predict_parser.add_argument("--rows", type=int, default=5, help="CSV rows to send (default 5)")
     predict_parser.add_argument("--url", help="API URL (default: the one `serve` runs)")
     predict_parser.add_argument("--key", help="API key (default: the one `serve` runs)")
+    predict_parser.add_argument("--token", help="a Cognito ID token (stacks with apiAuthorization cognito)")
 
     synth_parser = commands.add_parser("synth", help="print what `pulumi up` would create")
     synth_parser.add_argument("stack", nargs="?", default="dev")
@@ -114,22 +121,40 @@ def main(argv: list[str] | None = None) -> int:
     return rehearse(_options(args))
 
 
-def _predict(args: argparse.Namespace) -> int:
-    url, key = args.url, args.key
-    if not (url and key):
+def _client(args: argparse.Namespace) -> ApiClient | str:
+    """The client to call with, or why there is none."""
+    if not (args.url and args.key):
         if not STATE_FILE.is_file():
-            print(
-                "no local API is up: run `python -m rehearsal serve`, or pass --url and --key",
-                file=sys.stderr,
-            )
-            return 2
-        state = json.loads(STATE_FILE.read_text())
-        url, key = url or state["url"], key or state["key"]
+            return "no local API is up: run `python -m rehearsal serve`, or pass --url and --key"
+        return ApiClient.from_json(STATE_FILE.read_text())
+    region = region_of(args.url)
+    if region is None:
+        return (
+            f"{args.url} is no API Gateway invoke URL (https://<id>.execute-api.<region>.amazonaws.com/...)"
+        )
+    if args.token:
+        return ApiClient(args.url, args.key, region, id_token=args.token)
+    import botocore.session
+
+    found = botocore.session.Session().get_credentials()
+    if found is None:
+        return "no AWS credentials to sign with (or pass --token for a Cognito stack)"
+    frozen = found.get_frozen_credentials()
+    return ApiClient(
+        args.url, args.key, region, Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+    )
+
+
+def _predict(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if isinstance(client, str):
+        print(client, file=sys.stderr)
+        return 2
     if args.file.suffix.lower() == ".json":
         request = json.loads(args.file.read_text())
     else:
         request = {"records": records_from_csv(args.file.read_bytes(), args.target or "", args.rows)}
-    status, answer = call_api(url, key, "POST", "/predict", request)
+    status, answer = client.call("POST", "/predict", request)
     print(status, json.dumps(answer, indent=1))
     return 0 if status == 200 else 1
 

@@ -3,8 +3,8 @@
 Every path, method, model, validator, key, usage plan, gateway response and Lambda permission comes from
 the resources (`aws:apigateway/*` and `aws:lambda/permission:Permission`, inputs as Pulumi gives them); the
 rehearsal writes none of them a second time. What would change how a request is answered but is not
-emulated (authorizers, resource policies, integrations other than Lambda proxy, integration credentials)
-raises ApiDefinitionError instead of being served as if it were absent.
+emulated (Lambda authorizers, resource policies, integrations other than Lambda proxy,
+integration credentials) raises ApiDefinitionError instead of being served as if it were absent.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ USAGE_PLAN = "aws:apigateway/usagePlan:UsagePlan"
 USAGE_PLAN_KEY = "aws:apigateway/usagePlanKey:UsagePlanKey"
 API_KEY = "aws:apigateway/apiKey:ApiKey"
 PERMISSION = "aws:lambda/permission:Permission"
+AUTHORIZER = "aws:apigateway/authorizer:Authorizer"
+# An authorizer's app clients are the pools' (the audience of their ID tokens).
+USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
 # Declared, and without effect on how the stage answers a request: why, per type.
 WITHOUT_EFFECT = {
     "aws:apigateway/account:Account": "the region's CloudWatch logging role, an account setting",
@@ -57,6 +60,7 @@ READ = frozenset(
         USAGE_PLAN,
         USAGE_PLAN_KEY,
         API_KEY,
+        AUTHORIZER,
     }
 )
 # A method of every verb (developer guide, "Set up an HTTP method").
@@ -91,6 +95,14 @@ class FunctionRef:
     def arn(self) -> str:
         base = f"arn:{partition(self.region)}:lambda:{self.region}:{self.account_id}:function:{self.name}"
         return f"{base}:{self.qualifier}" if self.qualifier else base
+
+
+def method_arn(*, region: str, account_id: str, api_id: str, stage: str, verb: str, path: str) -> str:
+    """The ARN of a method on a stage, what a Lambda permission's SourceArn and an IAM caller's
+    execute-api:Invoke are matched with (developer guide, "Control access to a REST API with IAM
+    permissions"): `arn:<partition>:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/<path>`."""
+    api = f"arn:{partition(region)}:execute-api:{region}:{account_id}:{api_id}"
+    return f"{api}/{stage}/{verb}/{path.lstrip('/')}"
 
 
 def partition(region: str) -> str:
@@ -138,9 +150,26 @@ class Integration:
     timeout_ms: int
 
 
+# Method authorization types the local gateway applies (API Gateway API reference, Method.authorizationType).
+NO_AUTHORIZATION, IAM_AUTHORIZATION, COGNITO_AUTHORIZATION = "NONE", "AWS_IAM", "COGNITO_USER_POOLS"
+AUTHORIZATIONS = (NO_AUTHORIZATION, IAM_AUTHORIZATION, COGNITO_AUTHORIZATION)
+_TOKEN_HEADER = re.compile(r"^method\.request\.header\.([A-Za-z0-9-]+)$")
+
+
+@dataclass(frozen=True)
+class CognitoAuthorizer:
+    id: str
+    # The request header the token is read from.
+    header: str
+    # Pool id -> its app client ids.
+    pools: Mapping[str, frozenset[str]]
+
+
 @dataclass(frozen=True)
 class Method:
     http_method: str
+    # One of AUTHORIZATIONS.
+    authorization: str
     api_key_required: bool
     validator: Validator | None
     # Content type (or `$default`) -> model name.
@@ -148,6 +177,7 @@ class Method:
     # method.request.{header,querystring,path}.{name} -> required.
     request_parameters: Mapping[str, bool]
     integration: Integration
+    authorizer: CognitoAuthorizer | None = None
 
 
 @dataclass(frozen=True)
@@ -373,6 +403,38 @@ def _integration(resource: Resource, where: str) -> Integration:
     return Integration(uri, int(inputs.get("timeoutMilliseconds") or DEFAULT_TIMEOUT_MS))
 
 
+def _authorizers(resources: Sequence[Resource], api_id: str) -> dict[str, CognitoAuthorizer]:
+    clients: dict[str, set[str]] = {}
+    for client in resources:
+        if client.type == USER_POOL_CLIENT:
+            clients.setdefault(str(client.inputs["userPoolId"]), set()).add(client.id)
+    found = {}
+    for r in resources:
+        if r.type != AUTHORIZER or r.inputs.get("restApi") != api_id:
+            continue
+        where = f"authorizer {r.name}"
+        if r.inputs.get("type") != COGNITO_AUTHORIZATION:
+            raise ApiDefinitionError(
+                f"{where}: type {r.inputs.get('type')} is not emulated (COGNITO_USER_POOLS is)"
+            )
+        if r.inputs.get("identityValidationExpression"):
+            raise ApiDefinitionError(f"{where}: identity validation expressions are not emulated")
+        # Pulumi's Authorizer identity_source: "Defaults to `method.request.header.Authorization`".
+        source = str(r.inputs.get("identitySource") or "method.request.header.Authorization")
+        header = _TOKEN_HEADER.match(source)
+        if header is None:
+            raise ApiDefinitionError(f"{where}: identity source {source!r} is not a request header")
+        pools = {}
+        for arn in r.inputs.get("providerArns") or []:
+            # arn:<partition>:cognito-idp:<region>:<account>:userpool/<pool id>
+            if ":userpool/" not in str(arn):
+                raise ApiDefinitionError(f"{where}: {arn!r} is not a Cognito user pool ARN")
+            pool_id = str(arn).rsplit("/", 1)[1]
+            pools[pool_id] = frozenset(clients.get(pool_id, set()))
+        found[r.id] = CognitoAuthorizer(r.id, header[1].lower(), pools)
+    return found
+
+
 def function_of(uri: str, stage_variables: Mapping[str, str]) -> str:
     """The function ARN in an integration URI, with `${stageVariables.name}` substituted."""
     match = _LAMBDA_URI.match(uri)
@@ -415,14 +477,26 @@ def read_definition(resources: Sequence[Resource], *, region: str, account_id: s
         (str(r.inputs["resourceId"]), str(r.inputs["httpMethod"]).upper()): r for r in of_api(INTEGRATION)
     }
 
+    authorizers = _authorizers(resources, api_id)
     methods: dict[str, dict[str, Method]] = {}
     for r in of_api(METHOD):
         inputs = r.inputs
         resource_id, verb = str(inputs["resourceId"]), str(inputs["httpMethod"]).upper()
         where = f"{verb} on resource {resource_id}"
-        authorization = str(inputs.get("authorization") or "NONE")
-        if authorization != "NONE":
-            raise ApiDefinitionError(f"{where}: authorization {authorization} is not emulated (NONE is)")
+        authorization = str(inputs.get("authorization") or NO_AUTHORIZATION)
+        if authorization not in AUTHORIZATIONS:
+            raise ApiDefinitionError(
+                f"{where}: authorization {authorization} is not emulated ({', '.join(AUTHORIZATIONS)} are)"
+            )
+        authorizer = None
+        if authorization == COGNITO_AUTHORIZATION:
+            authorizer = authorizers.get(str(inputs.get("authorizerId")))
+            if authorizer is None:
+                raise ApiDefinitionError(
+                    f"{where}: authorizer {inputs.get('authorizerId')!r} is not declared"
+                )
+            if inputs.get("authorizationScopes"):
+                raise ApiDefinitionError(f"{where}: OAuth scopes (access tokens) are not emulated")
         if (resource_id, verb) not in integrations:
             # API Gateway refuses to deploy a method without an integration.
             raise ApiDefinitionError(f"{where}: the method has no integration")
@@ -435,11 +509,13 @@ def read_definition(resources: Sequence[Resource], *, region: str, account_id: s
                 raise ApiDefinitionError(f"{where}: model {model_name!r} is not declared")
         methods.setdefault(resource_id, {})[verb] = Method(
             http_method=verb,
+            authorization=authorization,
             api_key_required=bool(inputs.get("apiKeyRequired")),
             validator=validators[validator_id] if validator_id else None,
             request_models=request_models,
             request_parameters={str(k): bool(v) for k, v in (inputs.get("requestParameters") or {}).items()},
             integration=_integration(integrations[(resource_id, verb)], where),
+            authorizer=authorizer,
         )
 
     api_resources = []

@@ -1,8 +1,9 @@
 """The program's REST API served on this machine as API Gateway serves a stage of it.
 
     with LocalRestApi(resources, invoke=lambdas.invoke, region=region, account_id=account,
-                      time_scale=TimeScale(60)) as api:
-        requests.post(f"{api.url}/predict", json=body, headers={"x-api-key": api.api_key})
+                      time_scale=TimeScale(60), callers=MotoCallers(account, "aws"),
+                      json_web_keys=MotoJsonWebKeys()) as api:
+        ApiClient(api.url, api.api_key, region, credentials=signer).call("POST", "/predict", body)
 
 Everything comes from the program's resources (rehearsal.api_definition): routes, API keys and usage
 plans (rehearsal.api_usage), the request validator and models (rehearsal.api_validation), gateway
@@ -11,10 +12,13 @@ function's resource policy: a request reaches a function only through a Lambda p
 apigateway.amazonaws.com invoke it from this API's method, as Lambda would check it.
 
 A request passes, in API Gateway's order: the stage and the 10 MB payload limit, the route (else 403
-Missing Authentication Token), the API key, the usage plan's quota and every throttle that applies (per
-key and method from the usage plan, per method from the stage's method settings), the request
-validator, the function's permission, and the integration's timeout. Each request leaves one
-access-log entry: its `$context` variables, and the stage's access log format rendered with them.
+Missing Authentication Token), the caller's authorization where the method has it (AWS_IAM,
+rehearsal.api_iam_auth: the SigV4 signature, then execute-api:Invoke by the caller's policies;
+COGNITO_USER_POOLS, rehearsal.api_cognito_auth: an ID token of the authorizer's pools), the API
+key, the usage plan's quota and every throttle that applies (per key and method from the usage plan, per
+method from the stage's method settings), the request validator, the function's permission, and the
+integration's timeout. Each request leaves one access-log entry: its `$context` variables, and the
+stage's access log format rendered with them.
 
 Time: quotas and token buckets run on AWS time compressed by `time_scale`. The integration timeout
 bounds how long a function runs, and the rehearsal's functions run at the machine's speed with their own
@@ -22,13 +26,14 @@ Lambda timeout unscaled; measuring the integration timeout in that same real tim
 ordering (its function times out, and answers, before the gateway gives up on it).
 `integration_time_scale` compresses it too, for a Lambda service that compresses function timeouts.
 
-Not emulated: the account-level and regional throttles, custom domains, caching, authorizers (refused
-when declared), the 10240-byte header limit.
+Not emulated: the account-level and regional throttles, custom domains, caching, Lambda authorizers
+and OAuth scopes (refused when declared), the 10240-byte header limit.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import secrets
@@ -43,7 +48,10 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from rehearsal.api_cognito_auth import JsonWebKeys, UserPools, verify_id_token
 from rehearsal.api_definition import (
+    COGNITO_AUTHORIZATION,
+    IAM_AUTHORIZATION,
     ApiDefinitionError,
     ApiKey,
     FunctionRef,
@@ -56,9 +64,10 @@ from rehearsal.api_definition import (
     UsagePlan,
     function_of,
     function_ref,
-    partition,
+    method_arn,
     read_definition,
 )
+from rehearsal.api_iam_auth import Callers, SignedRequest, authenticate, authorize
 from rehearsal.api_proxy import LambdaAnswer, ProxyAnswer, proxy_answer, proxy_event
 from rehearsal.api_responses import (
     GatewayError,
@@ -177,7 +186,9 @@ class LocalRestApi:
     `invoke(function_arn, event)` runs a function synchronously. `api_key_value` is the value of the API
     key the program leaves to API Gateway to generate; None generates one as API Gateway does.
     `integration_time_scale` is the time the integration timeout is measured in (real time by default,
-    like the functions' own timeouts). `clock` is for tests (monotonic seconds and wall time).
+    like the functions' own timeouts). `clock` is for tests (monotonic seconds and wall time). `callers`
+    are the identities that may sign requests to methods with IAM authorization (rehearsal.api_iam_auth),
+    `json_web_keys` the keys Cognito signs ID tokens with (rehearsal.api_cognito_auth).
     """
 
     def __init__(
@@ -191,8 +202,25 @@ class LocalRestApi:
         api_key_value: str | None = None,
         integration_time_scale: TimeScale = REAL_TIME,
         clock: Clock | None = None,
+        callers: Callers | None = None,
+        json_web_keys: JsonWebKeys | None = None,
     ) -> None:
         self._definition: RestApiDefinition = read_definition(resources, region=region, account_id=account_id)
+        signed = [
+            f"{method.http_method} {resource.path}"
+            for resource in self._definition.resources
+            for method in resource.methods.values()
+            if method.authorization == IAM_AUTHORIZATION
+        ]
+        if signed and callers is None:
+            raise ApiDefinitionError(
+                f"{', '.join(signed)} use IAM authorization: give the callers' identities"
+            )
+        self._callers = callers
+        tokened = [m for r in self._definition.resources for m in r.methods.values() if m.authorizer]
+        if tokened and json_web_keys is None:
+            raise ApiDefinitionError("methods use a Cognito authorizer: give the pools' JSON Web Keys")
+        self._json_web_keys = json_web_keys
         for response in self._definition.gateway_responses.values():
             check_mappings(response)
         self._validator = RequestValidator(self._definition.models, self._definition.id)
@@ -319,8 +347,10 @@ class LocalRestApi:
         except GatewayError as error:
             error_context = {
                 "message": error.message,
-                # "The quoted value of $context.error.message" (mapping template reference).
-                "messageString": f'"{error.message}"',
+                # "The quoted value of $context.error.message" (mapping template reference), quoted as a
+                # JSON string: a message can carry what the client sent (a malformed Authorization
+                # header), which must not break out of the program's JSON template.
+                "messageString": json.dumps(error.message, ensure_ascii=False),
                 "responseType": error.response_type,
                 "validationErrorString": error.validation_error,
             }
@@ -400,6 +430,12 @@ class LocalRestApi:
         exchange.context["resourceId"] = route.resource.id
         exchange.context["resourcePath"] = route.resource.path
         method = route.method
+        # The caller's authorization comes before the API key and the usage plan: a request refused there
+        # is not metered against the key.
+        if method.authorization == IAM_AUTHORIZATION:
+            self._authorize_iam(exchange, exchange.stage, route)
+        elif method.authorization == COGNITO_AUTHORIZATION:
+            self._authorize_token(exchange, route)
         key, plan = self._authenticate(exchange) if method.api_key_required else (None, None)
         self._meter_request(exchange.stage, route, key, plan)
         values = exchange.request_values()
@@ -412,6 +448,44 @@ class LocalRestApi:
             path=values.path,
         )
         return self._integrate(exchange, exchange.stage, route)
+
+    def _authorize_iam(self, exchange: _Exchange, stage: Stage, route: Route) -> None:
+        """The SigV4 signer of the request, allowed execute-api:Invoke on the method, or 403."""
+        assert self._callers is not None
+        request = exchange.request
+        host = exchange.headers.get("host") or f"127.0.0.1:{self.port}"
+        signed = SignedRequest(
+            request.method, f"http://{host}{request.target}", exchange.headers, request.body
+        )
+        caller = authenticate(signed, self._callers, region=self._region, now=self._clock.now())
+        identity = exchange.context["identity"]
+        identity.update(
+            accessKey=caller.access_key_id, accountId=caller.account_id, userArn=caller.arn, user=caller.arn
+        )
+        authorize(caller, self._method_arn(stage, route))
+
+    def _authorize_token(self, exchange: _Exchange, route: Route) -> None:
+        """A valid ID token of the authorizer's pools in its header, or 401."""
+        authorizer = route.method.authorizer
+        assert authorizer is not None and self._json_web_keys is not None
+        claims = verify_id_token(
+            exchange.headers.get(authorizer.header),
+            UserPools.of(self._region, authorizer.pools),
+            self._json_web_keys,
+            now=self._clock.now(),
+        )
+        # REST API proxy events carry the claims as text.
+        exchange.context["authorizer"] = {"claims": {name: str(value) for name, value in claims.items()}}
+
+    def _method_arn(self, stage: Stage, route: Route) -> str:
+        return method_arn(
+            region=self._region,
+            account_id=self._account_id,
+            api_id=self._definition.id,
+            stage=stage.name,
+            verb=route.method.http_method,
+            path=route.resource.path,
+        )
 
     def _authenticate(self, exchange: _Exchange) -> tuple[ApiKey, UsagePlan]:
         """The request's API key and the stage's usage plan holding it, or 403 Forbidden."""
@@ -476,11 +550,7 @@ class LocalRestApi:
             region=self._region,
             account_id=self._account_id,
         )
-        source_arn = (
-            f"arn:{partition(self._region)}:execute-api:{self._region}:{self._account_id}:"
-            f"{self._definition.id}/{stage.name}/{method.http_method}{route.resource.path}"
-        )
-        if self._permitted(function, source_arn) is None:
+        if self._permitted(function, self._method_arn(stage, route)) is None:
             exchange.integration["error"] = (
                 "Execution failed due to configuration error: Invalid permissions on Lambda function"
             )

@@ -87,6 +87,50 @@ def invalid_api_key() -> GatewayError:
     return GatewayError("INVALID_API_KEY", "Forbidden", "ForbiddenException")
 
 
+# IAM authorization's refusals, as the knowledge-center article "How do I troubleshoot HTTP 403 errors
+# from API Gateway?" lists each message with its x-amzn-ErrorType.
+SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
+    "Access Key and signing method. Consult the service documentation for details."
+)
+
+
+def signature_mismatch() -> GatewayError:
+    return GatewayError("INVALID_SIGNATURE", SIGNATURE_MISMATCH, "InvalidSignatureException")
+
+
+def signature_expired(message: str) -> GatewayError:
+    # "Authentication token expired": InvalidSignatureException, "Signature expired".
+    return GatewayError("INVALID_SIGNATURE", message, "InvalidSignatureException")
+
+
+def incomplete_signature(message: str) -> GatewayError:
+    return GatewayError("INVALID_SIGNATURE", message, "IncompleteSignatureException")
+
+
+def invalid_security_token() -> GatewayError:
+    # "The caller used IAM keys that aren't valid".
+    return GatewayError(
+        "ACCESS_DENIED", "The security token included in the request is invalid.", "AccessDeniedException"
+    )
+
+
+def access_denied(caller_arn: str, resource: str, *, explicit: bool) -> GatewayError:
+    message = f"User: {caller_arn} is not authorized to perform: execute-api:Invoke on resource: {resource}"
+    return GatewayError(
+        "ACCESS_DENIED", message + (" with an explicit deny" if explicit else ""), "AccessDeniedException"
+    )
+
+
+def unauthorized() -> GatewayError:
+    # A Cognito authorizer's refusal of a missing or invalid token.
+    return GatewayError("UNAUTHORIZED", "Unauthorized", "UnauthorizedException")
+
+
+def token_expired() -> GatewayError:
+    return GatewayError("UNAUTHORIZED", "The incoming token has expired", "UnauthorizedException")
+
+
 def throttled() -> GatewayError:
     return GatewayError("THROTTLED", "Too Many Requests", "TooManyRequestsException")
 

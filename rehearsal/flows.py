@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import queue
 import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rehearsal.faults import FAULTS, Fault, FaultContext
-from rehearsal.local_stack import LocalStack, StackOptions
+from rehearsal.local_stack import API_CLIENT_USER, LocalStack, StackOptions
 from rehearsal.rehearse import Pipeline, Progress, Rehearsal, feature_importance, records_from_csv
 from rehearsal.report import best_trial, summary_table, write_report
 from rehearsal.samples import SampleDataset, sample_dataset, user_dataset
@@ -150,6 +153,41 @@ def _rehearse_in(
     return result
 
 
+@contextlib.contextmanager
+def serving(
+    options: RehearsalOptions, *, progress: Progress = print
+) -> Iterator[tuple[LocalStack, Rehearsal]]:
+    """The rehearsal's stack, up with its model deployed, for the body of a `with` (the rehearsal runs
+    in a thread of its own and waits there until the body ends)."""
+    up: queue.Queue[tuple[LocalStack, Rehearsal] | BaseException] = queue.Queue()
+    done = threading.Event()
+
+    def keep(stack: LocalStack, result: Rehearsal) -> None:
+        up.put((stack, result))
+        done.wait()
+
+    def rehearse_in_thread() -> None:
+        # The program runs under Pulumi's mocks, which need an event loop of the thread's own.
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        try:
+            run_rehearsal(options, progress=progress, keep=keep)
+        except BaseException as error:  # handed to the caller, which raises it
+            up.put(error)
+        # Read only if keep never ran: an upload rejected, a fault that stops before the prediction.
+        up.put(RuntimeError("the rehearsal ended before its model served predictions"))
+
+    thread = threading.Thread(target=rehearse_in_thread, name="rehearsal", daemon=True)
+    thread.start()
+    try:
+        ready = up.get()
+        if isinstance(ready, BaseException):
+            raise ready
+        yield ready
+    finally:
+        done.set()
+        thread.join()
+
+
 def _work_dir(options: RehearsalOptions) -> Path | None:
     """Beside the report, emptied first: the last run's function logs, for a look after a failure."""
     if options.report is None:
@@ -182,12 +220,16 @@ def _finish(options: RehearsalOptions, result: Rehearsal) -> int:
 
 def serve(options: RehearsalOptions, *, state_file: Path) -> int:
     """Rehearse, then keep the local stack and its API up until interrupted (Ctrl-C): the URL and the
-    key are printed, and `python -m rehearsal predict` finds them."""
+    key are printed, and `python -m rehearsal predict` finds them and the API client's credentials."""
 
     def keep(stack: LocalStack, result: Rehearsal) -> None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps({"url": stack.api.url, "key": stack.api.api_key}))
-        print(f"\nserving: {stack.api.url}/predict  x-api-key: {stack.api.api_key}  (Ctrl-C stops)")
+        state_file.write_text(stack.api_client.to_json())
+        how = "signed by" if stack.api_client.credentials else "with an ID token of"
+        print(
+            f"\nserving: {stack.api.url}/predict  x-api-key: {stack.api.api_key}, requests {how} "
+            f"{API_CLIENT_USER} (`python -m rehearsal predict` sends them so; Ctrl-C stops)"
+        )
         try:
             while True:
                 time.sleep(1)

@@ -10,6 +10,7 @@ upload, as its own role, fed by the event source mapping's poller, EventBridge's
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import tempfile
 import time
@@ -19,7 +20,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rehearsal.api_client import ApiClient
+from rehearsal.api_cognito_auth import MotoJsonWebKeys
+from rehearsal.api_definition import USER_POOL_CLIENT, partition
 from rehearsal.api_gateway import LambdaAnswer, LocalRestApi
+from rehearsal.api_iam_auth import MotoCallers
 from rehearsal.clock import TimeScale
 from rehearsal.event_sources import EventRouter, QueuePoller
 from rehearsal.lambda_service import AsyncConfig, FunctionSpec, LambdaService
@@ -36,6 +41,9 @@ ASYNC_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 PERMISSION = "aws:lambda/permission:Permission"
 INVOCATION = "aws:lambda/invocation:Invocation"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+# The team's code that calls the prediction API: an IAM user of its own (apiAuthorization iam), or a user
+# of the stack's pool (cognito).
+API_CLIENT_USER = "rehearsal-api-client"
 
 
 @dataclass(frozen=True)
@@ -172,28 +180,65 @@ class LocalStack:
             time_scale=self.time_scale,
         )
 
+        # Signing in to Cognito is not signed with AWS credentials: done while moto is still open.
+        client_credentials, id_token = self._api_client_identity()
         # Everything below runs as AWS would run it: IAM judges every request from here on.
         self.aws.enforce_iam()
         self.pollers = [self._poller(mapping) for mapping in self.stood_up.of_type(MAPPING)]
         for poller in self.pollers:
             poller.start()
             self._exit.callback(poller.stop)
+        # The pools' app clients, by the ids Cognito gave them: the audience of their ID tokens.
+        clients = [
+            replace(c, id=self.stood_up.translation.apply(c.id))
+            for c in self.stood_up.of_type(USER_POOL_CLIENT)
+        ]
         self.api = LocalRestApi(
-            self.stood_up.api_resources + self.stood_up.of_type(PERMISSION),
+            self.stood_up.api_resources + self.stood_up.of_type(PERMISSION) + clients,
             invoke=self._invoke_for_api,
             region=self.region,
             account_id=ACCOUNT_ID,
             # Clients call in real time: the usage plan's rate, burst and quota count real seconds, as
             # the functions' own timeouts do; only AWS's waits are compressed.
             time_scale=TimeScale(1.0),
+            callers=MotoCallers(ACCOUNT_ID, partition(self.region)),
+            json_web_keys=MotoJsonWebKeys(),
         )
         self.api.start()
         self._exit.callback(self.api.stop)
+        self.api_client = ApiClient(
+            self.api.url, self.api.api_key, self.region, credentials=client_credentials, id_token=id_token
+        )
         self._exit.callback(self._lifecycle, "delete")
         self._lifecycle("create")
         self.timings["services"] = (
             time.perf_counter() - began - self.timings["program"] - self.timings["stack"]
         )
+
+    def _api_client_identity(self) -> tuple[Credentials | None, str | None]:
+        """Who calls the API, as a team sets it up (README, "Calling the API"): with iam, an IAM user given
+        the stack's invoke policy (api_invoke_policy_arn) and nothing else; with cognito, a user an
+        administrator creates in the stack's pool, signed in through its app client for an ID token."""
+        if self.output("api_authorization") == "iam":
+            iam = self.aws.client("iam")
+            iam.create_user(UserName=API_CLIENT_USER)
+            iam.attach_user_policy(UserName=API_CLIENT_USER, PolicyArn=self.output("api_invoke_policy_arn"))
+            key = iam.create_access_key(UserName=API_CLIENT_USER)["AccessKey"]
+            return Credentials(key["AccessKeyId"], key["SecretAccessKey"]), None
+        cognito = self.aws.client("cognito-idp")
+        pool, client = self.output("user_pool_id"), self.output("user_pool_client_id")
+        # Letters of both cases, digits and a symbol, as the pool's password policy asks.
+        password = f"Rh-{secrets.token_urlsafe(16)}-9a"
+        cognito.admin_create_user(UserPoolId=pool, Username=API_CLIENT_USER, MessageAction="SUPPRESS")
+        cognito.admin_set_user_password(
+            UserPoolId=pool, Username=API_CLIENT_USER, Password=password, Permanent=True
+        )
+        signed_in = cognito.initiate_auth(
+            ClientId=client,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": API_CLIENT_USER, "PASSWORD": password},
+        )
+        return None, str(signed_in["AuthenticationResult"]["IdToken"])
 
     def _role_sessions(self) -> dict[str, Credentials]:
         """A session for every role of the program, as the service it trusts would take it."""

@@ -11,8 +11,6 @@ import csv
 import io
 import json
 import tarfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,7 +183,7 @@ class Pipeline:
         return served
 
     def predict(self, records: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-        return call_api(self.stack.api.url, self.stack.api.api_key, "POST", "/predict", {"records": records})
+        return self.stack.api_client.call("POST", "/predict", {"records": records})
 
     # ------------------------------------------------------------------------------------- reading back
 
@@ -243,24 +241,6 @@ class Pipeline:
         metric = str(outcome.objective_metric)
         image = str(definition["AlgorithmSpecification"]["TrainingImage"])
         return trained.final_metrics[metric], trained.xgboost_version, image
-
-
-def call_api(
-    url: str, key: str, method: str, path: str, body: Any | None = None
-) -> tuple[int, dict[str, Any]]:
-    """One HTTP request to the local API, as a client would make it."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(  # noqa: S310 - the rehearsal's own local API
-        f"{url}{path}",
-        data=data,
-        method=method,
-        headers={"x-api-key": key, "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
-            return answer.status, json.loads(answer.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
 
 
 def records_from_csv(body: bytes, target: str, count: int) -> list[dict[str, Any]]:

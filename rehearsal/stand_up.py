@@ -308,6 +308,69 @@ def _role_policy(aws: MotoServer, r: Resource, t: Translation) -> None:
     )
 
 
+def _managed_policy(aws: MotoServer, r: Resource, t: Translation) -> None:
+    # Judged by the rehearsal's own services (the local API's IAM authorization), which read the document
+    # as the program wrote it; moto stores it, and attaches it to whom it is given.
+    created = aws.client("iam").create_policy(
+        PolicyName=r.id, PolicyDocument=r.inputs["policy"], Description=r.inputs.get("description", "")
+    )
+    t.learn(r.outputs["arn"], created["Policy"]["Arn"])
+
+
+def _user_pool(aws: MotoServer, r: Resource, t: Translation) -> None:
+    inputs = r.inputs
+    password = inputs.get("passwordPolicy") or {}
+    recovery = (inputs.get("accountRecoverySetting") or {}).get("recoveryMechanisms") or []
+    created = aws.client("cognito-idp").create_user_pool(
+        PoolName=r.id,
+        Policies={
+            "PasswordPolicy": {
+                api: password[ours]
+                for ours, api in (
+                    ("minimumLength", "MinimumLength"),
+                    ("requireLowercase", "RequireLowercase"),
+                    ("requireUppercase", "RequireUppercase"),
+                    ("requireNumbers", "RequireNumbers"),
+                    ("requireSymbols", "RequireSymbols"),
+                )
+                if ours in password
+            }
+        },
+        AdminCreateUserConfig={
+            "AllowAdminCreateUserOnly": bool(
+                (inputs.get("adminCreateUserConfig") or {}).get("allowAdminCreateUserOnly")
+            )
+        },
+        AccountRecoverySetting={
+            "RecoveryMechanisms": [{"Name": m["name"], "Priority": m["priority"]} for m in recovery]
+        },
+        DeletionProtection=inputs.get("deletionProtection", "INACTIVE"),
+    )["UserPool"]
+    t.learn(r.id, created["Id"])
+    t.learn(r.outputs["arn"], created["Arn"])
+
+
+def _user_pool_client(aws: MotoServer, r: Resource, t: Translation) -> None:
+    inputs = r.inputs
+    units = inputs.get("tokenValidityUnits") or {}
+    created = aws.client("cognito-idp").create_user_pool_client(
+        UserPoolId=inputs["userPoolId"],
+        ClientName=r.id,
+        GenerateSecret=bool(inputs.get("generateSecret")),
+        ExplicitAuthFlows=inputs.get("explicitAuthFlows") or [],
+        IdTokenValidity=inputs["idTokenValidity"],
+        AccessTokenValidity=inputs["accessTokenValidity"],
+        TokenValidityUnits={
+            "IdToken": units["idToken"],
+            "AccessToken": units["accessToken"],
+            "RefreshToken": units["refreshToken"],
+        },
+        EnableTokenRevocation=bool(inputs.get("enableTokenRevocation")),
+        PreventUserExistenceErrors=inputs.get("preventUserExistenceErrors", "LEGACY"),
+    )["UserPoolClient"]
+    t.learn(r.id, created["ClientId"])
+
+
 def _role_policy_attachment(aws: MotoServer, r: Resource, t: Translation) -> None:
     aws.client("iam").attach_role_policy(RoleName=r.inputs["role"], PolicyArn=r.inputs["policyArn"])
 
@@ -402,6 +465,9 @@ HANDLERS: dict[str, Handler] = {
     "aws:iam/role:Role": _role,
     "aws:iam/rolePolicy:RolePolicy": _role_policy,
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _role_policy_attachment,
+    "aws:iam/policy:Policy": _managed_policy,
+    "aws:cognito/userPool:UserPool": _user_pool,
+    "aws:cognito/userPoolClient:UserPoolClient": _user_pool_client,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
     "aws:cloudwatch/dashboard:Dashboard": _dashboard,

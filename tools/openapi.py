@@ -21,6 +21,27 @@ from tools.mockrun import PROJECT_DIR
 
 OPENAPI_PATH = PROJECT_DIR / "docs" / "openapi.json"
 API_KEY_SCHEME = "api_key"
+# The caller's authorization, one of the two per `apiAuthorization`, both in the Authorization header;
+# `x-amazon-apigateway-authtype` is API Gateway's OpenAPI extension naming which ("awsSigv4" for IAM,
+# "cognito_user_pools"; developer guide, "x-amazon-apigateway-authtype property").
+AUTHORIZATION_SCHEMES = {
+    "sigv4": {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "description": "apiAuthorization iam: a SigV4 signature (service execute-api) by an identity allowed "
+        "execute-api:Invoke on the method (the stack's api_invoke_policy_arn).",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+    },
+    "cognito": {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "description": "apiAuthorization cognito: an ID token of the stack's user pool (user_pool_id, "
+        "user_pool_client_id).",
+        "x-amazon-apigateway-authtype": "cognito_user_pools",
+    },
+}
 # OpenAPI 3.0 schema objects are a subset of JSON Schema draft 4 without `$schema`: the one keyword of the
 # model that names its dialect rather than constraining the body.
 DIALECT_KEYWORDS = ("$schema",)
@@ -28,7 +49,9 @@ DIALECT_KEYWORDS = ("$schema",)
 ERROR_RESPONSES = {
     "400": "The body is not a prediction request: invalid JSON, refused by the request validator, or a "
     "record that does not fit the served model's schema (the message names the record and field).",
-    "403": "No API key, or one that is not valid for this API.",
+    "401": "apiAuthorization cognito: no ID token of the stack's user pool, or an expired one.",
+    "403": "No API key or one not valid for this API; with apiAuthorization iam, an unsigned or badly "
+    "signed request, or a caller not allowed execute-api:Invoke on the method.",
     "413": "More records, or a larger body, than one request may carry.",
     "429": "The API key's rate, burst or daily quota is used up.",
     "500": "A failure inside the API itself (a defect: the message carries the request id to report).",
@@ -37,7 +60,7 @@ ERROR_RESPONSES = {
     "cannot be read: retry later.",
     "504": "The endpoint or the function did not answer in time.",
 }
-HEALTH_ERRORS = ("403", "429", "500", "503")
+HEALTH_ERRORS = ("401", "403", "429", "500", "503")
 
 
 def openapi_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -59,14 +82,18 @@ def _errors(codes: tuple[str, ...] | list[str]) -> dict[str, Any]:
 
 def openapi_document(schema: dict[str, Any] | None = None) -> dict[str, Any]:
     """The document, with `schema` (default: the request model's) as the `POST /predict` body."""
-    security: list[dict[str, list[str]]] = [{API_KEY_SCHEME: []}]
+    # Either authorization, each together with the API key.
+    security: list[dict[str, list[str]]] = [
+        {API_KEY_SCHEME: [], scheme: []} for scheme in AUTHORIZATION_SCHEMES
+    ]
     return {
         "openapi": "3.0.1",
         "info": {
             "title": "serverless-ml-pipeline prediction API",
             "version": STAGE,
             "description": "Predictions of the model a stack serves. Every request needs the stack's API "
-            "key (`pulumi stack output --show-secrets api_key`) in the x-api-key header.",
+            "key (`pulumi stack output --show-secrets api_key`) in the x-api-key header, and the caller's "
+            "authorization: a SigV4 signature (apiAuthorization iam) or a Cognito ID token (cognito).",
         },
         "servers": [
             {
@@ -108,7 +135,10 @@ def openapi_document(schema: dict[str, Any] | None = None) -> dict[str, Any]:
             },
         },
         "components": {
-            "securitySchemes": {API_KEY_SCHEME: {"type": "apiKey", "name": "x-api-key", "in": "header"}},
+            "securitySchemes": {
+                API_KEY_SCHEME: {"type": "apiKey", "name": "x-api-key", "in": "header"},
+                **AUTHORIZATION_SCHEMES,
+            },
             "schemas": {
                 REQUEST_MODEL: openapi_schema(schema if schema is not None else request_schema()),
                 "PredictResponse": {

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from settings import PROJECT
 from tests.support.policies import allows, denies_insecure_transport
-from tests.support.stacks import STACKS, synth
+from tests.support.stacks import STACKS, config_for, synth
 from tools.mockrun import MOCK_ACCOUNT_ID, StackRun
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -125,7 +126,7 @@ def test_only_this_stacks_alarms_may_publish_to_the_alarm_topic(run: StackRun) -
 
 def test_alarm_email_is_subscribed_only_when_configured() -> None:
     email = synth("prod").one("aws:sns/topicSubscription:TopicSubscription", protocol="email").inputs
-    assert email["endpoint"] == "ml-platform-oncall@example.com"
+    assert email["endpoint"] == config_for("prod")[f"{PROJECT}:alarmEmail"]
     assert email["topic"] == alarm_topic(synth("prod"))
     dev_subscriptions = synth("dev").of_type("aws:sns/topicSubscription:TopicSubscription")
     assert [s.inputs["protocol"] for s in dev_subscriptions] == ["sqs"]

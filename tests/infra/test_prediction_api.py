@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from components import prediction_api
-from settings import load_settings
+from settings import API_AUTHORIZATIONS, PROJECT, InvalidStackConfig, load_settings
 from tests.support.policies import statements
 from tests.support.stacks import STACKS, config_for, synth
 from tools.mockrun import MOCK_ACCOUNT_ID, PROJECT_DIR, Resource, StackRun, run_program
@@ -28,6 +28,21 @@ REQUEST_SCHEMA = PROJECT_DIR / "functions" / "predict" / "request_schema.json"
 @pytest.fixture(params=STACKS)
 def run(request: pytest.FixtureRequest) -> StackRun:
     return synth(request.param)
+
+
+# Every stack file with each authorization: what must hold whichever one a stack picks.
+AUTHORIZED_RUNS = [(stack, authorization) for stack in STACKS for authorization in API_AUTHORIZATIONS]
+
+
+@pytest.fixture(params=AUTHORIZED_RUNS, ids=[f"{s}-{a}" for s, a in AUTHORIZED_RUNS])
+def authorized_run(request: pytest.FixtureRequest) -> StackRun:
+    stack, authorization = request.param
+    return synth(stack, apiAuthorization=authorization)
+
+
+@pytest.fixture(params=STACKS)
+def cognito_run(request: pytest.FixtureRequest) -> StackRun:
+    return synth(request.param, apiAuthorization="cognito")
 
 
 def rest_api(run: StackRun) -> Resource:
@@ -69,10 +84,140 @@ def test_api_has_exactly_post_predict_and_get_health_on_a_regional_endpoint(run:
         assert resource.inputs["parentId"] == rest_api(run).outputs["rootResourceId"]
 
 
-def test_every_method_requires_an_api_key(run: StackRun) -> None:
+def test_every_method_requires_an_api_key(authorized_run: StackRun) -> None:
+    run = authorized_run
     for route, method in methods(run).items():
         assert method["apiKeyRequired"] is True, route
         assert method["restApi"] == rest_api(run).id
+
+
+# ----------------------------------------------------------------------------------------- authorization
+
+
+def test_new_stacks_and_prod_require_iam_signatures_not_only_the_api_key() -> None:
+    # No stack file names the key but prod's: a new stack gets the default, which must not be "key only".
+    assert load_settings({"aws:region": "eu-west-1"}, stack="new").api.authorization == "iam"
+    assert synth("prod").config["serverless-ml-pipeline:apiAuthorization"] == "iam"
+    for stack in STACKS:
+        assert {m["authorization"] for m in methods(synth(stack)).values()} == {"AWS_IAM"}
+
+
+def test_iam_authorization_signs_every_method_and_makes_no_user_pool(run: StackRun) -> None:
+    for route, method in methods(run).items():
+        assert method["authorization"] == "AWS_IAM", route
+        assert "authorizerId" not in method, route
+    assert not run.of_type("aws:apigateway/authorizer:Authorizer")
+    assert not run.of_type("aws:cognito/userPool:UserPool")
+
+
+def test_invoke_policy_allows_exactly_invoke_on_each_method_of_the_stage(run: StackRun) -> None:
+    (policy,) = run.of_type("aws:iam/policy:Policy")
+    assert statements(json.loads(policy.inputs["policy"])) == [
+        {
+            "Sid": "InvokePredictionApi",
+            "Effect": "Allow",
+            "Action": ["execute-api:Invoke"],
+            "Resource": [
+                f"{execution_arn(run)}/v1/POST/predict",
+                f"{execution_arn(run)}/v1/GET/health",
+            ],
+        }
+    ]
+    assert run.outputs["api_invoke_policy_arn"] == policy.outputs["arn"]
+    assert run.outputs["api_authorization"] == "iam"
+
+
+def test_cognito_authorization_checks_every_method_against_the_stacks_user_pool(
+    cognito_run: StackRun,
+) -> None:
+    run = cognito_run
+    # No IAM grant to hand out when nobody signs.
+    assert not run.of_type("aws:iam/policy:Policy")
+    assert "api_invoke_policy_arn" not in run.outputs
+    (authorizer,) = run.of_type("aws:apigateway/authorizer:Authorizer")
+    (pool,) = run.of_type("aws:cognito/userPool:UserPool")
+    (client,) = run.of_type("aws:cognito/userPoolClient:UserPoolClient")
+    assert authorizer.inputs["type"] == "COGNITO_USER_POOLS"
+    assert authorizer.inputs["providerArns"] == [pool.outputs["arn"]]
+    assert authorizer.inputs["identitySource"] == "method.request.header.Authorization"
+    assert authorizer.inputs["restApi"] == rest_api(run).id
+    for route, method in methods(run).items():
+        assert method["authorization"] == "COGNITO_USER_POOLS", route
+        assert method["authorizerId"] == authorizer.id, route
+    assert client.inputs["userPoolId"] == pool.id
+    assert run.outputs["user_pool_id"] == pool.id
+    assert run.outputs["user_pool_client_id"] == client.id
+    assert run.outputs["api_authorization"] == "cognito"
+
+
+def test_cognito_pool_admits_only_users_the_administrators_create(cognito_run: StackRun) -> None:
+    run = cognito_run
+    (pool,) = run.of_type("aws:cognito/userPool:UserPool")
+    (client,) = run.of_type("aws:cognito/userPoolClient:UserPoolClient")
+    assert pool.inputs["adminCreateUserConfig"] == {"allowAdminCreateUserOnly": True}
+    assert pool.inputs["passwordPolicy"]["minimumLength"] >= 12
+    assert client.inputs["generateSecret"] is False
+    assert client.inputs["preventUserExistenceErrors"] == "ENABLED"
+    assert client.inputs["enableTokenRevocation"] is True
+    validity = (client.inputs["idTokenValidity"], client.inputs["tokenValidityUnits"]["idToken"])
+    assert validity == (60, "minutes")
+
+
+def test_the_user_pool_is_protected_where_the_stack_protects_its_data(cognito_run: StackRun) -> None:
+    (pool,) = cognito_run.of_type("aws:cognito/userPool:UserPool")
+    protect = load_settings(cognito_run.config, stack=cognito_run.stack).data.protect
+    assert protect == (cognito_run.stack == "prod")
+    assert (pool.protect, pool.retain_on_delete) == (protect, protect)
+    assert pool.inputs["deletionProtection"] == ("ACTIVE" if protect else "INACTIVE")
+
+
+def test_authorizer_change_redeploys_the_api() -> None:
+    iam, cognito = synth("dev"), synth("dev", apiAuthorization="cognito")
+    assert deployment_trigger(iam) != deployment_trigger(cognito)
+    deployment = cognito.named("predict-deployment")
+    (authorizer,) = cognito.of_type("aws:apigateway/authorizer:Authorizer")
+    assert authorizer.urn in deployment.dependencies
+
+
+# ---------------------------------------------------------------------------------------------- WAF
+
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+
+
+def test_no_web_acl_unless_a_rate_limit_is_set(run: StackRun) -> None:
+    assert not run.of_type(WEB_ACL) and not run.of_type(ASSOCIATION)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_rate_limit_blocks_each_client_ip_past_it_on_the_stage(stack: str) -> None:
+    run = synth(stack, apiWafRateLimit="100", apiWafWindowSeconds="60")
+    (acl,) = run.of_type(WEB_ACL)
+    (association,) = run.of_type(ASSOCIATION)
+    assert acl.inputs["scope"] == "REGIONAL"
+    assert acl.inputs["defaultAction"] == {"allow": {}}
+    (rule,) = acl.inputs["rules"]
+    assert rule["action"] == {"block": {}}
+    assert rule["statement"] == {
+        "rateBasedStatement": {"limit": 100, "aggregateKeyType": "IP", "evaluationWindowSec": 60}
+    }
+    assert rule["visibilityConfig"]["cloudwatchMetricsEnabled"] is True
+    assert association.inputs["webAclArn"] == acl.outputs["arn"]
+    assert association.inputs["resourceArn"] == run.named("predict-stage").outputs["arn"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("apiWafRateLimit", "9"), ("apiWafRateLimit", "2000000001"), ("apiWafWindowSeconds", "30")],
+)
+def test_a_rate_limit_or_window_waf_refuses_is_refused(key: str, value: str) -> None:
+    with pytest.raises(InvalidStackConfig, match=f"{key} = '{value}'"):
+        load_settings({"aws:region": "eu-west-1", f"{PROJECT}:{key}": value}, stack="x")
+
+
+def test_unknown_authorization_is_refused_before_any_resource() -> None:
+    with pytest.raises(InvalidStackConfig, match="apiAuthorization = 'none'"):
+        load_settings({"aws:region": "eu-west-1", f"{PROJECT}:apiAuthorization": "none"}, stack="x")
 
 
 def test_predict_bodies_are_validated_against_the_request_model(run: StackRun) -> None:
@@ -468,23 +613,27 @@ def test_openapi_request_body_is_the_schema_the_gateway_validates_with(run: Stac
     assert {**schema, "$schema": model["$schema"]} == model
 
 
-def test_openapi_documents_every_route_with_the_api_key_in_the_header() -> None:
+def test_openapi_documents_every_route_with_the_api_key_and_either_authorization() -> None:
     document = json.loads(OPENAPI_PATH.read_text())
     assert document["openapi"] == "3.0.1"
     documented = {
         (method.upper(), path.lstrip("/")) for path, item in document["paths"].items() for method in item
     }
     assert documented == {(route.method, route.path) for route in prediction_api.ROUTES} == ROUTES
-    (scheme_name,) = document["components"]["securitySchemes"]
-    assert document["components"]["securitySchemes"][scheme_name] == {
-        "type": "apiKey",
-        "name": "x-api-key",
-        "in": "header",
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    # API Gateway's names of the two authorizations the program's methods may have.
+    authtypes = {
+        name: s.get("x-amazon-apigateway-authtype") for name, s in schemes.items() if name != "api_key"
     }
+    assert authtypes == {"sigv4": "awsSigv4", "cognito": "cognito_user_pools"}
+    for name in authtypes:
+        assert (schemes[name]["in"], schemes[name]["name"]) == ("header", "Authorization")
     for item in document["paths"].values():
         for operation in item.values():
-            assert operation["security"] == [{scheme_name: []}]
+            # Never the key alone: each alternative is the key and one authorization.
+            assert operation["security"] == [{"api_key": [], name: []} for name in authtypes]
     errors = document["paths"]["/predict"]["post"]["responses"]
-    assert set(errors) == {"200", "400", "403", "413", "429", "500", "502", "503", "504"}
+    assert set(errors) == {"200", "400", "401", "403", "413", "429", "500", "502", "503", "504"}
     health = document["components"]["schemas"]["Health"]
     assert health["properties"]["model"]["nullable"] is True

@@ -33,6 +33,7 @@ from tools.mockrun import MOCK_ACCOUNT_ID, Resource, StackRun
 from transform.dataset_store import PROCESSED_PREFIX, REJECTED_PREFIX
 
 ROLE = "aws:iam/role:Role"
+MANAGED_POLICY = "aws:iam/policy:Policy"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 LAMBDA = "lambda.amazonaws.com"
@@ -553,10 +554,23 @@ def test_every_role_and_iam_resource_of_the_stack_is_tabled(stack_name: str) -> 
     assert [(a.inputs["role"], a.inputs["policyArn"]) for a in stack.run.of_type(ATTACHMENT)] == [
         (logging.id, API_GATEWAY_LOGGING_POLICY.replace(":aws:", f":{stack.partition}:", 1))
     ]
+    # The one managed policy: what the API's callers are given (apiAuthorization iam), attached to no role
+    # of the stack, and exactly execute-api:Invoke on the stage's two methods.
+    (invoke,) = stack.run.of_type(MANAGED_POLICY)
+    api_arn = stack.run.one("aws:apigateway/restApi:RestApi").outputs["executionArn"]
+    assert json.loads(invoke.inputs["policy"])["Statement"] == [
+        {
+            "Sid": "InvokePredictionApi",
+            "Effect": "Allow",
+            "Action": ["execute-api:Invoke"],
+            "Resource": [f"{api_arn}/v1/POST/predict", f"{api_arn}/v1/GET/health"],
+        }
+    ]
     assert {r.type for r in stack.run.resources if r.type.startswith("aws:iam/")} == {
         ROLE,
         ROLE_POLICY,
         ATTACHMENT,
+        MANAGED_POLICY,
     }
 
 

@@ -164,7 +164,7 @@ BROKEN: dict[str, Broken] = {
     "apigateway-method-auth": Broken(
         "dev",
         "POST /predict needs neither a key nor an authorizer",
-        lambda run: changed(run, "predict-post-predict", _set(apiKeyRequired=False)),
+        lambda run: changed(run, "predict-post-predict", _set(apiKeyRequired=False, authorization="NONE")),
     ),
     "apigateway-throttling": Broken(
         "dev",

@@ -5,6 +5,7 @@ in for the predict function: it records each event and answers what the test say
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import re
@@ -14,12 +15,19 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
+import botocore.auth
 import jsonschema
 import pytest
+from moto import mock_aws
 
+from rehearsal.api_client import signed_headers
+from rehearsal.api_cognito_auth import MotoJsonWebKeys
 from rehearsal.api_definition import ApiDefinitionError
 from rehearsal.api_gateway import MAX_PAYLOAD_BYTES, LambdaAnswer, LocalRestApi
+from rehearsal.api_iam_auth import MotoCallers
 from rehearsal.clock import TimeScale
+from rehearsal.moto_server import Credentials
 from tests.support.stacks import synth
 from tools.mockrun import MOCK_ACCOUNT_ID, PROJECT_DIR, Resource, StackRun
 
@@ -121,12 +129,28 @@ class Answer:
         return json.loads(self.body)
 
 
+def caller(policy: str, name: str = "api-client") -> Credentials:
+    """An IAM user of moto's (inside `mock_aws`) with `policy` as its one managed policy, and its key."""
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName=name)
+    arn = iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=policy)["Policy"]["Arn"]
+    iam.attach_user_policy(UserName=name, PolicyArn=arn)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+# The program's own grant to callers of its API.
+INVOKE_POLICY = PROGRAM.named("predict-access-invoke-policy").inputs["policy"]
+
+
 @dataclass
 class Served:
     api: LocalRestApi
     function: FakeFunction
     clock: FakeClock
     time_scale: TimeScale
+    # A caller with the program's invoke policy.
+    client: Credentials
 
     def call(
         self,
@@ -137,17 +161,25 @@ class Served:
         key: str | None = "valid",
         headers: dict[str, str] | None = None,
         stage: str | None = None,
+        signer: Credentials | str | None = "client",
     ) -> Answer:
-        """A request to `path` below the stage; `key="valid"` sends the API's key."""
+        """A request to `path` below the stage; `key="valid"` sends the API's key, `signer="client"` signs
+        it as the caller with the program's invoke policy, at the clock's time."""
         sent = dict(headers or {})
         if key is not None:
             sent["x-api-key"] = self.api.api_key if key == "valid" else key
         data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         if data is not None:
             sent.setdefault("Content-Type", "application/json")
+        target = f"/{stage or stage_name()}{path}"
+        if signer is not None:
+            credentials = self.client if signer == "client" else signer
+            assert isinstance(credentials, Credentials)
+            url = f"http://127.0.0.1:{self.api.port}{target}"
+            sent = signed_headers(method, url, data, sent, credentials, REGION)
         connection = http.client.HTTPConnection("127.0.0.1", self.api.port, timeout=10)
         try:
-            connection.request(method, f"/{stage or stage_name()}{path}", body=data, headers=sent)
+            connection.request(method, target, body=data, headers=sent)
             response = connection.getresponse()
             return Answer(response.status, response.getheaders(), response.read())
         finally:
@@ -155,8 +187,17 @@ class Served:
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[..., Served]]:
+def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Served]]:
     started: list[LocalRestApi] = []
+    clocks: list[FakeClock] = []
+    # Clients sign at the time the gateway's clock says (botocore's signer reads the time here); calls to
+    # moto before the gateway starts sign at the machine's time.
+    real_time = botocore.auth.get_current_datetime
+    monkeypatch.setattr(
+        botocore.auth,
+        "get_current_datetime",
+        lambda: clocks[-1].now().replace(tzinfo=None) if clocks else real_time(),
+    )
 
     def start(
         resources: list[Resource] | None = None,
@@ -168,7 +209,9 @@ def serve() -> Iterator[Callable[..., Served]]:
         start: datetime = START,
     ) -> Served:
         clock = FakeClock(start)
+        clocks.append(clock)
         fake = function or FakeFunction()
+        client = caller(INVOKE_POLICY, f"api-client-{len(started)}")
         api = LocalRestApi(
             api_resources() if resources is None else resources,
             invoke=fake,
@@ -178,14 +221,17 @@ def serve() -> Iterator[Callable[..., Served]]:
             api_key_value=api_key_value,
             integration_time_scale=integration_time_scale,
             clock=clock,
+            callers=MotoCallers(MOCK_ACCOUNT_ID, "aws"),
+            json_web_keys=MotoJsonWebKeys(),
         )
         api.start()
         started.append(api)
-        return Served(api, fake, clock, time_scale)
+        return Served(api, fake, clock, time_scale, client)
 
-    yield start
-    for api in started:
-        api.stop()
+    with mock_aws():
+        yield start
+        for api in started:
+            api.stop()
 
 
 def refusal(answer: Answer) -> str:
@@ -365,6 +411,278 @@ def test_a_generated_key_has_40_letters_and_digits_and_a_given_value_is_the_key(
         serve(api_key_value="short")
 
 
+# ------------------------------------------------------------------------------------ IAM authorization
+
+
+def method_arn(verb: str, path: str) -> str:
+    api = PROGRAM.one("aws:apigateway/restApi:RestApi")
+    return f"{api.outputs['executionArn']}/{stage_name()}/{verb}{path}"
+
+
+def grant(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def test_a_signed_caller_with_the_invoke_policy_reaches_both_methods_as_itself(
+    serve: Callable[..., Served],
+) -> None:
+    served = serve()
+    assert served.call("POST", PREDICT, VALID_BODY).status == 200
+    assert served.call("GET", HEALTH).status == 200
+    identity = served.function.calls[0][1]["requestContext"]["identity"]
+    assert identity["accessKey"] == served.client.access_key_id
+    assert identity["userArn"] == f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/api-client-0"
+    assert identity["accountId"] == MOCK_ACCOUNT_ID
+
+
+@pytest.mark.parametrize(("verb", "path"), [("POST", PREDICT), ("GET", HEALTH)])
+def test_an_unsigned_request_is_missing_authentication_token_even_with_the_key(
+    serve: Callable[..., Served], verb: str, path: str
+) -> None:
+    served = serve()
+    answer = served.call(verb, path, VALID_BODY if verb == "POST" else None, signer=None)
+    assert (answer.status, refusal(answer)) == (403, "Missing Authentication Token")
+    assert answer.header("x-amzn-ErrorType") == "MissingAuthenticationTokenException"
+    assert served.function.calls == []
+
+
+def test_a_signature_by_the_wrong_secret_or_over_another_body_does_not_match(
+    serve: Callable[..., Served],
+) -> None:
+    served = serve()
+    wrong_secret = replace(served.client, secret_access_key="x" * 40)
+    answer = served.call("POST", PREDICT, VALID_BODY, signer=wrong_secret)
+    assert answer.status == 403
+    assert refusal(answer).startswith("The request signature we calculated does not match the signature")
+    assert answer.header("x-amzn-ErrorType") == "InvalidSignatureException"
+
+    # Signed over one body, sent with another: the body is part of what is signed.
+    target = f"/{stage_name()}{PREDICT}"
+    headers = signed_headers(
+        "POST",
+        f"http://127.0.0.1:{served.api.port}{target}",
+        json.dumps(VALID_BODY).encode(),
+        {"x-api-key": served.api.api_key, "Content-Type": "application/json"},
+        served.client,
+        REGION,
+    )
+    tampered = served.call("POST", PREDICT, {"records": [{"age": 99}]}, headers=headers, signer=None)
+    assert tampered.status == 403
+    assert tampered.header("x-amzn-ErrorType") == "InvalidSignatureException"
+    assert served.function.calls == []
+
+
+def test_a_key_nobody_was_issued_is_an_invalid_security_token(serve: Callable[..., Served]) -> None:
+    served = serve()
+    stranger = Credentials("AKIA" + "Z" * 16, "s" * 40)
+    answer = served.call("GET", HEALTH, signer=stranger)
+    assert (answer.status, refusal(answer)) == (403, "The security token included in the request is invalid.")
+    assert answer.header("x-amzn-ErrorType") == "AccessDeniedException"
+
+
+def test_a_signature_older_than_five_minutes_has_expired(serve: Callable[..., Served]) -> None:
+    served = serve()
+    target = f"/{stage_name()}{HEALTH}"
+    headers = signed_headers(
+        "GET",
+        f"http://127.0.0.1:{served.api.port}{target}",
+        None,
+        {"x-api-key": served.api.api_key},
+        served.client,
+        REGION,
+    )
+    served.clock.advance(4 * 60)
+    assert served.call("GET", HEALTH, headers=headers, signer=None).status == 200
+    served.clock.advance(2 * 60)
+    answer = served.call("GET", HEALTH, headers=headers, signer=None)
+    assert answer.status == 403
+    assert refusal(answer) == (
+        "Signature expired: 20260304T191517Z is now earlier than 20260304T191617Z (20260304T192117Z - 5 min.)"
+    )
+    assert answer.header("x-amzn-ErrorType") == "InvalidSignatureException"
+    # Signed by a clock running ahead: not valid yet either.
+    served.clock.advance(-12 * 60)
+    early = served.call("GET", HEALTH, headers=headers, signer=None)
+    assert refusal(early) == (
+        "Signature not yet current: 20260304T191517Z is still later than 20260304T191417Z "
+        "(20260304T190917Z + 5 min.)"
+    )
+
+
+def test_a_bearer_token_is_no_signature(serve: Callable[..., Served]) -> None:
+    served = serve()
+    answer = served.call("GET", HEALTH, headers={"Authorization": "Bearer abc.def"}, signer=None)
+    assert answer.status == 403
+    assert refusal(answer) == (
+        "'abc.def' not a valid key=value pair (missing equal-sign) in Authorization header: 'Bearer abc.def'."
+    )
+    assert answer.header("x-amzn-ErrorType") == "IncompleteSignatureException"
+    # The header's text is in the message; quotes in it stay inside the JSON string.
+    quoted = served.call("GET", HEALTH, headers={"Authorization": 'Bearer a", "x": "y'}, signer=None)
+    assert refusal(quoted).endswith("""in Authorization header: 'Bearer a", "x": "y'.""")
+
+
+def test_a_caller_without_invoke_on_the_method_is_not_authorized(serve: Callable[..., Served]) -> None:
+    served = serve()
+    health_only = caller(
+        grant({"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": method_arn("GET", HEALTH)}),
+        "health-checker",
+    )
+    assert served.call("GET", HEALTH, signer=health_only).status == 200
+    answer = served.call("POST", PREDICT, VALID_BODY, signer=health_only)
+    assert (answer.status, refusal(answer)) == (
+        403,
+        f"User: arn:aws:iam::{MOCK_ACCOUNT_ID}:user/health-checker is not authorized to perform: "
+        f"execute-api:Invoke on resource: {method_arn('POST', PREDICT)}",
+    )
+    assert answer.header("x-amzn-ErrorType") == "AccessDeniedException"
+    assert len(served.function.calls) == 1
+
+
+def test_an_explicit_deny_wins_over_the_invoke_policy(serve: Callable[..., Served]) -> None:
+    served = serve()
+    iam = boto3.client("iam", region_name=REGION)
+    iam.put_user_policy(
+        UserName="api-client-0",
+        PolicyName="no-predictions",
+        PolicyDocument=grant(
+            {"Effect": "Deny", "Action": "execute-api:*", "Resource": method_arn("POST", PREDICT)}
+        ),
+    )
+    answer = served.call("POST", PREDICT, VALID_BODY)
+    assert answer.status == 403
+    assert refusal(answer).endswith(f"on resource: {method_arn('POST', PREDICT)} with an explicit deny")
+    assert served.call("GET", HEALTH).status == 200
+
+
+def test_a_role_session_signs_with_its_token(serve: Callable[..., Served]) -> None:
+    served = serve()
+    iam = boto3.client("iam", region_name=REGION)
+    trust = grant({"Effect": "Allow", "Principal": {"AWS": MOCK_ACCOUNT_ID}, "Action": "sts:AssumeRole"})
+    role = iam.create_role(RoleName="predictor", AssumeRolePolicyDocument=trust)["Role"]
+    iam.put_role_policy(RoleName="predictor", PolicyName="invoke", PolicyDocument=INVOKE_POLICY)
+    session = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=role["Arn"], RoleSessionName="batch"
+    )["Credentials"]
+    credentials = Credentials(session["AccessKeyId"], session["SecretAccessKey"], session["SessionToken"])
+    assert served.call("GET", HEALTH, signer=credentials).status == 200
+    without_token = replace(credentials, session_token=None)
+    assert served.call("GET", HEALTH, signer=without_token).status == 403
+
+
+def test_a_signed_caller_still_needs_the_api_key_for_the_usage_plan(serve: Callable[..., Served]) -> None:
+    served = serve()
+    answer = served.call("POST", PREDICT, VALID_BODY, key=None)
+    assert (answer.status, refusal(answer)) == (403, "Forbidden")
+
+
+# ------------------------------------------------------------------------------- Cognito authorization
+
+COGNITO_PROGRAM = synth("dev", apiAuthorization="cognito")
+PASSWORD = "Correct-Horse-9-battery"
+
+
+@dataclass(frozen=True)
+class Pool:
+    id: str
+    client_id: str
+
+    def id_token(self, username: str = "analyst") -> str:
+        return self.sign_in(username)["IdToken"]
+
+    def sign_in(self, username: str = "analyst") -> dict[str, str]:
+        cognito = boto3.client("cognito-idp", region_name=REGION)
+        try:
+            cognito.admin_create_user(UserPoolId=self.id, Username=username, MessageAction="SUPPRESS")
+            cognito.admin_set_user_password(
+                UserPoolId=self.id, Username=username, Password=PASSWORD, Permanent=True
+            )
+        except cognito.exceptions.UsernameExistsException:
+            pass
+        return dict(
+            cognito.initiate_auth(
+                ClientId=self.client_id,
+                AuthFlow="USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD},
+            )["AuthenticationResult"]
+        )
+
+
+def moto_pool(name: str) -> tuple[Pool, str]:
+    """A pool and app client in moto (inside `mock_aws`), and the pool's ARN."""
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    pool = cognito.create_user_pool(PoolName=name)["UserPool"]
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool["Id"], ClientName=f"{name}-client", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]
+    return Pool(pool["Id"], client["ClientId"]), pool["Arn"]
+
+
+def cognito_resources(pool: Pool, arn: str) -> list[Resource]:
+    """The program's API with apiAuthorization cognito, its authorizer and client as Cognito made them."""
+    client = COGNITO_PROGRAM.named("predict-access-client")
+    return [
+        *changed(api_resources(COGNITO_PROGRAM), "predict-access-authorizer", providerArns=[arn]),
+        replace(client, id=pool.client_id, inputs={**client.inputs, "userPoolId": pool.id}),
+    ]
+
+
+def test_an_id_token_of_the_pool_reaches_both_methods_with_its_claims(serve: Callable[..., Served]) -> None:
+    pool, arn = moto_pool("users")
+    served = serve(cognito_resources(pool, arn))
+    token = pool.id_token()
+    assert (
+        served.call("POST", PREDICT, VALID_BODY, headers={"Authorization": token}, signer=None).status == 200
+    )
+    assert served.call("GET", HEALTH, headers={"Authorization": token}, signer=None).status == 200
+    claims = served.function.calls[0][1]["requestContext"]["authorizer"]["claims"]
+    assert (claims["cognito:username"], claims["aud"], claims["token_use"]) == (
+        "analyst",
+        pool.client_id,
+        "id",
+    )
+
+
+def test_no_token_a_foreign_an_access_or_a_forged_token_is_unauthorized(serve: Callable[..., Served]) -> None:
+    pool, arn = moto_pool("users")
+    served = serve(cognito_resources(pool, arn))
+    other, _ = moto_pool("elsewhere")
+    tokens = pool.sign_in()
+    header, payload, signature = tokens["IdToken"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    forged = base64.urlsafe_b64encode(json.dumps({**claims, "cognito:username": "admin"}).encode())
+    refused: dict[str, dict[str, str]] = {
+        "none": {},
+        "a signature, not a token": {"Authorization": "AWS4-HMAC-SHA256 Credential=x"},
+        "another pool's ID token": {"Authorization": other.id_token()},
+        "the pool's access token": {"Authorization": tokens["AccessToken"]},
+        "a changed claim": {"Authorization": f"{header}.{forged.decode().rstrip('=')}.{signature}"},
+    }
+    for why, headers in refused.items():
+        answer = served.call("GET", HEALTH, headers=headers, signer=None)
+        assert (answer.status, refusal(answer)) == (401, "Unauthorized"), why
+        assert answer.header("x-amzn-ErrorType") == "UnauthorizedException", why
+    assert served.function.calls == []
+
+
+def test_an_expired_id_token_is_refused_as_expired(serve: Callable[..., Served]) -> None:
+    pool, arn = moto_pool("users")
+    served = serve(cognito_resources(pool, arn), start=datetime.now(UTC))
+    token = pool.id_token()
+    assert served.call("GET", HEALTH, headers={"Authorization": token}, signer=None).status == 200
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    served.clock.advance(claims["exp"] - served.clock.now().timestamp() + 1)
+    answer = served.call("GET", HEALTH, headers={"Authorization": token}, signer=None)
+    assert (answer.status, refusal(answer)) == (401, "The incoming token has expired")
+
+
+def test_a_token_holder_still_needs_the_api_key(serve: Callable[..., Served]) -> None:
+    pool, arn = moto_pool("users")
+    served = serve(cognito_resources(pool, arn))
+    answer = served.call("GET", HEALTH, key=None, headers={"Authorization": pool.id_token()}, signer=None)
+    assert (answer.status, refusal(answer)) == (403, "Forbidden")
+
+
 # ------------------------------------------------------------------------------ throttling and quota
 
 
@@ -488,13 +806,18 @@ def test_a_chunked_body_reaches_the_function_whole(serve: Callable[..., Served])
     served = serve()
     connection = http.client.HTTPConnection("127.0.0.1", served.api.port, timeout=10)
     text = json.dumps(VALID_BODY).encode()
+    target = f"/{stage_name()}{PREDICT}"
+    headers = signed_headers(
+        "POST",
+        f"http://127.0.0.1:{served.api.port}{target}",
+        text,
+        {"x-api-key": served.api.api_key, "Content-Type": "application/json"},
+        served.client,
+        REGION,
+    )
     try:
         connection.request(
-            "POST",
-            f"/{stage_name()}{PREDICT}",
-            body=iter([text[:7], text[7:]]),
-            encode_chunked=True,
-            headers={"x-api-key": served.api.api_key, "Content-Type": "application/json"},
+            "POST", target, body=iter([text[:7], text[7:]]), encode_chunked=True, headers=headers
         )
         assert connection.getresponse().status == 200
     finally:

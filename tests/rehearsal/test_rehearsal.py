@@ -8,6 +8,7 @@ rejection report, the deployment record, the API's answer), never from the rehea
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from deploy.contest import Outcome
 from rehearsal import __main__ as cli
 from rehearsal.faults import FAULTS
-from rehearsal.flows import RehearsalOptions, run_rehearsal
+from rehearsal.flows import CONFIG, RehearsalOptions, run_rehearsal
 from rehearsal.local_stack import LocalStack, Revocation, StackOptions
 from rehearsal.report import write_report
 from rehearsal.samples import TARGET, sample_dataset
@@ -76,6 +77,23 @@ def test_a_csv_of_the_users_own_goes_the_same_way(tmp_path: Path) -> None:
     predicted = result.predictions["predictions"]
     assert [p["label"] for p in predicted] == ["setosa"] * 3  # the file's first rows
     assert all(set(p["probabilities"]) == {"setosa", "versicolor", "virginica"} for p in predicted)
+
+
+def test_a_cognito_stack_is_called_with_the_id_token_of_a_user_of_its_pool(tmp_path: Path) -> None:
+    """apiAuthorization cognito: the pool and app client stand up in moto, a user signs in, and only its
+    ID token opens the API."""
+    seen: dict[str, object] = {}
+
+    def keep(stack: LocalStack, _result: object) -> None:
+        client = stack.api_client
+        seen["token"] = client.id_token
+        seen["without"] = replace(client, id_token="not-a-token").call("GET", "/health")[0]
+
+    options = RehearsalOptions(trials=FEW_TRIALS, config={f"{CONFIG}:apiAuthorization": "cognito"})
+    result = run_rehearsal(options, progress=QUIET, work_dir=tmp_path, keep=keep)
+    assert result.predictions is not None and len(result.predictions["predictions"]) == 3
+    assert isinstance(seen["token"], str) and seen["token"].count(".") == 2
+    assert seen["without"] == 401
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
