@@ -244,17 +244,23 @@ class Evaluated:
     rows: int
 
 
-def evaluate(metric: str, rows: Iterable[tuple[float, Prediction]]) -> Evaluated:
-    """The tuning objective `metric` (`validation:<eval_metric>`) of (label, prediction) rows."""
+def evaluate(metric: str, rows: Iterable[tuple[float, *tuple[Prediction, ...]]]) -> list[Evaluated]:
+    """The tuning objective `metric` (`validation:<eval_metric>`) of each model whose predictions the rows
+    carry: (label, first model's prediction, second model's, ...), so every model is scored on the same
+    rows by the same accumulator."""
     name = metric.split(":", 1)[-1]
     factory = ACCUMULATORS.get(name)
     if factory is None:
-        raise InvalidPredictions(
-            f"{metric!r} is not a metric this function computes ({', '.join(ACCUMULATORS)})"
-        )
-    accumulator = factory()
+        known = ", ".join(ACCUMULATORS)
+        raise InvalidPredictions(f"{metric!r} is not a metric this function computes ({known})")
+    accumulators: list[Accumulator] = []
     count = 0
-    for label, prediction in rows:
-        accumulator.add(label, prediction)
+    for label, *predictions in rows:
+        if not accumulators:
+            accumulators = [factory() for _ in predictions]
+        for accumulator, prediction in zip(accumulators, predictions, strict=True):
+            accumulator.add(label, prediction)
         count += 1
-    return Evaluated(metric, accumulator.value(), count)
+    if not accumulators:
+        raise InvalidPredictions("no rows to score")
+    return [Evaluated(metric, accumulator.value(), count) for accumulator in accumulators]

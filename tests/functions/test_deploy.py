@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,8 +24,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.events.models import EventPattern
+from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
 
 import shared.aws
+from rehearsal.sagemaker.batch import STARTUP_SECONDS as TRANSFORM_STARTUP_SECONDS
 from rehearsal.sagemaker.container.training import train
 from rehearsal.sagemaker.hosting import CREATE_SECONDS, Endpoint
 from rehearsal.sagemaker.server import SageMakerServer
@@ -125,14 +129,29 @@ def tuning_request(
     return request
 
 
+# Every run's rows, label first as the transform writes them: a model trained on them learns the label;
+# one trained on `NOISE_ROWS`, whose label ignores the features, does not.
+ROWS = [f"{int(x > 5)},{x},{(x * 7) % 11}" for x in range(12) for _ in range(3)]
+NOISE_ROWS = [f"{x % 2},{x},{(x * 7) % 11}" for x in range(12) for _ in range(3)]
+
+
+def _archive(directory: Path, rows: list[str]) -> bytes:
+    """A model.tar.gz as a training job of the built-in container leaves it (a small binary model)."""
+    (directory / "part-00000.csv").write_text("\n".join(rows) + "\n")
+    hyperparameters = {"num_round": "3", "objective": "binary:logistic", "max_depth": "2"}
+    return train(hyperparameters, {"train": directory}, content_type="text/csv").model_archive
+
+
 @pytest.fixture(scope="module")
 def model_archive(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """A model.tar.gz as a training job of the built-in container leaves it (a small binary model)."""
-    channel = tmp_path_factory.mktemp("train")
-    rows = [f"{int(x > 5)},{x},{(x * 7) % 11}" for x in range(12) for _ in range(3)]
-    (channel / "part-00000.csv").write_text("\n".join(rows) + "\n")
-    hyperparameters = {"num_round": "3", "objective": "binary:logistic", "max_depth": "2"}
-    return train(hyperparameters, {"train": channel}, content_type="text/csv").model_archive
+    """A model that predicts the validation rows well."""
+    return _archive(tmp_path_factory.mktemp("train"), ROWS)
+
+
+@pytest.fixture(scope="module")
+def weak_archive(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A model that predicts them no better than chance."""
+    return _archive(tmp_path_factory.mktemp("noise"), NOISE_ROWS)
 
 
 @dataclass
@@ -140,26 +159,67 @@ class Deploy:
     handler: ModuleType
     local: SageMakerServer
     archive: bytes
+    weak_archive: bytes
+    events: list[dict[str, Any]]
     clients: dict[str, Any] = field(default_factory=dict)
+    delivered: set[str] = field(default_factory=set)
 
     def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
         return self.handler.lambda_handler(event, LambdaContext())
+
+    def judge(self, tuning_job: str) -> dict[str, Any]:
+        """The tuning job's Completed event, then, while the function is judging it on the same rows as the
+        champion, the contest's transform jobs run and their finished events reach the function as the
+        program's rule delivers them; the function's answer with the decision (the event after it finds
+        the decision made)."""
+        result = self(tuning_event(tuning_job, "Completed"))
+        while result.get("outcome") == "judging":
+            self.sagemaker.tick(TRANSFORM_STARTUP_SECONDS / 60)
+            finished = self.transform_events()
+            assert finished, "the function waits for transform jobs that never finish"
+            answers = [self(event) for event in finished]
+            result = next((a for a in answers if a.get("outcome") != "judging"), answers[-1])
+        return result
+
+    def transform_events(self) -> list[dict[str, Any]]:
+        """The transform job events the local SageMaker sent since the last call that the program's
+        transform rule delivers to the function."""
+        self.sagemaker.flush_events()
+        rule = EventPattern.load(PROGRAM.named("deploy-transform-rule").inputs["eventPattern"])
+        fresh = [e for e in self.events if e["id"] not in self.delivered and rule.matches_event(e)]
+        self.delivered |= {e["id"] for e in self.events}
+        return fresh
 
     @property
     def sagemaker(self) -> LocalSageMaker:
         return self.local.service
 
-    def finish(self, n: int, value: float | None, *, status: str = "Completed", **options: Any) -> str:
-        """Tuning job `n` ran to `status`: with `value`, its best training job scored that and left its
-        model in S3 while the others failed; without, every job failed."""
+    def finish(
+        self,
+        n: int,
+        value: float | None,
+        *,
+        status: str = "Completed",
+        weak: bool = False,
+        **options: Any,
+    ) -> str:
+        """Tuning job `n` ran to `status` on its run's rows (in S3): with `value`, its best training job
+        scored that on its own validation channel and left its model in S3 (the weak model with `weak`)
+        while the others failed; without, every job failed."""
         name = job(n)
+        request = tuning_request(name, **options)
+        for channel in request["TrainingJobDefinition"]["InputDataConfig"]:
+            bucket, _, prefix = channel["DataSource"]["S3DataSource"]["S3Uri"][5:].partition("/")
+            boto3.client("s3", region_name=REGION).put_object(
+                Bucket=bucket, Key=f"{prefix}part-00000.csv", Body="\n".join(ROWS).encode() + b"\n"
+            )
         self.sagemaker.seed_tuning_job(
-            tuning_request(name, **options),
+            request,
             status=status,
             best=None if value is None else (best_of(name), value),
             tuned=TUNED,
             failed_jobs=MAX_JOBS - (value is not None),
-            model_archive=self.archive,
+            model_archive=self.weak_archive if weak else self.archive,
         )
         return name
 
@@ -242,7 +302,11 @@ class Deploy:
 
 
 def _deploy(
-    monkeypatch: pytest.MonkeyPatch, plan: dict[str, Any], local: SageMakerServer, archive: bytes
+    monkeypatch: pytest.MonkeyPatch,
+    plan: dict[str, Any],
+    local: SageMakerServer,
+    archives: tuple[bytes, bytes],
+    events: list[dict[str, Any]],
 ) -> Deploy:
     """The handler imported afresh with `plan`, its SageMaker and autoscaling clients pointed at `local`
     (a test that deploys with another plan later keeps the same SageMaker)."""
@@ -268,21 +332,32 @@ def _deploy(
     # local SageMaker's clock.
     monkeypatch.setattr(handler.deployer, "_now", local.service.now)
     monkeypatch.setattr(handler.deployer, "_sleep", local.service.sleep)
-    return Deploy(handler, local, archive)
+    return Deploy(handler, local, *archives, events)
+
+
+@pytest.fixture
+def archives(model_archive: bytes, weak_archive: bytes) -> tuple[bytes, bytes]:
+    return model_archive, weak_archive
 
 
 @pytest.fixture
 def serverless(
-    monkeypatch: pytest.MonkeyPatch, local_sagemaker: SageMakerServer, model_archive: bytes
+    monkeypatch: pytest.MonkeyPatch,
+    local_sagemaker: SageMakerServer,
+    archives: tuple[bytes, bytes],
+    sagemaker_events: list[dict[str, Any]],
 ) -> Deploy:
-    return _deploy(monkeypatch, DEV_PLAN, local_sagemaker, model_archive)
+    return _deploy(monkeypatch, DEV_PLAN, local_sagemaker, archives, sagemaker_events)
 
 
 @pytest.fixture
 def instances(
-    monkeypatch: pytest.MonkeyPatch, local_sagemaker: SageMakerServer, model_archive: bytes
+    monkeypatch: pytest.MonkeyPatch,
+    local_sagemaker: SageMakerServer,
+    archives: tuple[bytes, bytes],
+    sagemaker_events: list[dict[str, Any]],
 ) -> Deploy:
-    return _deploy(monkeypatch, INSTANCES_PLAN, local_sagemaker, model_archive)
+    return _deploy(monkeypatch, INSTANCES_PLAN, local_sagemaker, archives, sagemaker_events)
 
 
 @pytest.fixture(params=["serverless", "instances"])
@@ -290,15 +365,17 @@ def deploy(
     request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
     local_sagemaker: SageMakerServer,
-    model_archive: bytes,
+    archives: tuple[bytes, bytes],
+    sagemaker_events: list[dict[str, Any]],
 ) -> Deploy:
     plan = DEV_PLAN if request.param == "serverless" else INSTANCES_PLAN
-    return _deploy(monkeypatch, plan, local_sagemaker, model_archive)
+    return _deploy(monkeypatch, plan, local_sagemaker, archives, sagemaker_events)
 
 
-def champion(deploy: Deploy, value: float, n: int = 1, **options: Any) -> str:
-    """Deploy a first model and let the endpoint come up with it, and say so, as SageMaker does."""
-    name = deploy.finish(n, value, **options)
+def champion(deploy: Deploy, value: float, n: int = 1, *, weak: bool = True, **options: Any) -> str:
+    """Deploy a first model (the weak one unless told otherwise, so a default challenger beats it on the
+    same rows) and let the endpoint come up with it, and say so, as SageMaker does."""
+    name = deploy.finish(n, value, weak=weak, **options)
     deploy(tuning_event(name, "Completed"))
     deploy.sagemaker.settle()
     deploy(endpoint_event())
@@ -373,39 +450,140 @@ def test_instances_endpoint_config_captures_to_the_bucket_encrypted(instances: D
 
 
 @pytest.mark.parametrize(
-    ("direction", "metric", "champion_value", "challenger_value", "outcome"),
-    [
-        ("Maximize", "validation:auc", 0.80, 0.85, "deploy"),
-        ("Maximize", "validation:auc", 0.80, 0.75, "not-deployed"),
-        ("Maximize", "validation:auc", 0.80, 0.80, "not-deployed"),
-        ("Minimize", "validation:rmse", 3.2, 2.9, "deploy"),
-        ("Minimize", "validation:rmse", 3.2, 3.5, "not-deployed"),
-    ],
+    ("direction", "metric"), [("Maximize", "validation:auc"), ("Minimize", "validation:rmse")]
 )
-def test_challenger_replaces_the_champion_only_when_strictly_better(
-    serverless: Deploy,
-    direction: str,
-    metric: str,
-    champion_value: float,
-    challenger_value: float,
-    outcome: str,
+def test_challenger_better_on_the_same_rows_replaces_the_champion(
+    serverless: Deploy, direction: str, metric: str
 ) -> None:
-    old = champion(serverless, champion_value, metric=metric, direction=direction)
-    name = serverless.finish(2, challenger_value, metric=metric, direction=direction)
+    # Own validation scores that would say the opposite: only the same rows count.
+    old = champion(serverless, 0.99 if direction == "Maximize" else 0.01, metric=metric, direction=direction)
+    name = serverless.finish(2, 0.5, metric=metric, direction=direction)
 
-    result = serverless(tuning_event(name, "Completed"))
+    result = serverless.judge(name)
 
-    assert result["outcome"] == outcome
-    assert result["champion"]["value"] == champion_value
-    updated = [params for op, params in serverless.sagemaker.calls if op == "UpdateEndpoint"]
-    if outcome == "deploy":
-        assert [u["EndpointConfigName"] for u in updated] == [best_of(name)]
+    assert result["outcome"] == "deploy", result["reason"]
+    held_out = result["contest"]["heldOut"]
+    assert held_out["rows"] == len(ROWS) and held_out["metric"] == metric
+    if direction == "Maximize":
+        assert held_out["challenger"] > held_out["champion"]
     else:
-        assert updated == []
-        assert best_of(name) not in serverless.sagemaker.models, "a losing challenger gets no model"
-        serverless.sagemaker.settle()
-        assert serverless.serving() == best_of(old), "the champion keeps serving"
-    assert serverless.record(name)["outcome"] == outcome
+        assert held_out["challenger"] < held_out["champion"]
+    updated = [params for op, params in serverless.sagemaker.calls if op == "UpdateEndpoint"]
+    assert [u["EndpointConfigName"] for u in updated] == [best_of(name)]
+    jobs = result["contest"]["transformJobs"]
+    assert (jobs["challenger"]["model"], jobs["champion"]["model"]) == (best_of(name), best_of(old))
+    assert serverless.record(name)["contest"] == result["contest"]
+
+
+def test_challenger_whose_own_score_beats_the_champions_but_loses_on_the_same_rows_is_not_deployed(
+    serverless: Deploy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = champion(serverless, 0.80, weak=False)
+    # Lucky on its own validation split: 0.95 recorded, against the champion's 0.80.
+    name = serverless.finish(2, 0.95, weak=True)
+
+    result = serverless.judge(name)
+
+    assert result["outcome"] == "not-deployed"
+    record = serverless.record(name)
+    held_out = record["contest"]["heldOut"]
+    assert held_out["champion"] > held_out["challenger"]
+    assert record["reason"] == (
+        f"not better: validation:auc on the same {len(ROWS)} validation rows: challenger "
+        f"{held_out['challenger']:g} vs champion {held_out['champion']:g}"
+    )
+    assert (record["challenger"]["score"]["value"], record["champion"]["value"]) == (0.95, 0.80)
+    assert [op for op, _ in serverless.sagemaker.calls if op == "UpdateEndpoint"] == []
+    serverless.sagemaker.settle()
+    assert serverless.serving() == best_of(old), "the champion keeps serving"
+    assert _emitted_metric(capsys.readouterr().out, "ModelsNotDeployed") == 1
+
+
+def test_the_contest_scores_what_each_model_predicts_of_the_same_validation_rows(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    name = serverless.finish(2, 0.90)
+
+    result = serverless.judge(name)
+
+    held_out = result["contest"]["heldOut"]
+    for role in ("challenger", "champion"):
+        transform = serverless.client("sagemaker").describe_transform_job(
+            TransformJobName=result["contest"]["transformJobs"][role]["name"]
+        )
+        # The challenger's validation channel, label dropped, predictions encrypted with the stack key.
+        assert transform["TransformInput"]["DataSource"]["S3DataSource"] == {
+            "S3DataType": "S3Prefix",
+            "S3Uri": f"s3://{DATA_BUCKET}/processed/sales/run-1/validation/",
+        }
+        assert transform["DataProcessing"]["InputFilter"] == "$[1:]"
+        assert transform["TransformOutput"]["KmsKeyId"] == DEV_PLAN["key_arn"]
+        assert transform["TransformResources"]["InstanceType"] == DEV_PLAN["contest_instance_type"]
+        bucket, _, prefix = transform["TransformOutput"]["S3OutputPath"][5:].partition("/")
+        body = boto3.client("s3", region_name=REGION).get_object(
+            Bucket=bucket, Key=f"{prefix}part-00000.csv.out"
+        )["Body"]
+        predictions = [float(line) for line in body.read().decode().split()]
+        labels = [float(row.split(",")[0]) for row in ROWS]
+        assert len(predictions) == len(labels)
+        assert held_out[role] == pytest.approx(roc_auc_score(labels, predictions))
+
+
+def test_equal_models_on_the_same_rows_keep_the_champion(serverless: Deploy) -> None:
+    champion(serverless, 0.80, weak=False)
+    name = serverless.finish(2, 0.90)
+
+    result = serverless.judge(name)
+
+    assert result["outcome"] == "not-deployed"
+    assert result["reason"].startswith("not better")
+    held_out = result["contest"]["heldOut"]
+    assert held_out["challenger"] == held_out["champion"]
+
+
+def test_a_failed_transform_job_deploys_nothing_and_says_which(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    name = serverless.finish(2, 0.90)
+    # The champion's artifact is gone: its transform job cannot load the model.
+    model = serverless.sagemaker.models[best_of(job(1))]
+    bucket, _, key = model.containers[0]["ModelDataUrl"][5:].partition("/")
+    boto3.client("s3", region_name=REGION).delete_object(Bucket=bucket, Key=key)
+
+    result = serverless.judge(name)
+
+    assert result["outcome"] == "not-deployed"
+    assert "the champion's transform job" in result["reason"] and "Failed" in result["reason"]
+    assert result["contest"]["transformJobs"]["champion"]["status"] == "Failed"
+    assert result["contest"]["transformJobs"]["challenger"]["status"] == "Completed"
+    assert [op for op, _ in serverless.sagemaker.calls if op == "UpdateEndpoint"] == []
+
+
+def test_redelivered_events_of_a_contest_start_each_transform_job_once(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    name = serverless.finish(2, 0.90)
+    first = serverless(tuning_event(name, "Completed"))
+    again = serverless(tuning_event(name, "Completed"))
+
+    assert (first["outcome"], again["outcome"]) == ("judging", "judging")
+    assert [op for op, _ in serverless.sagemaker.calls].count("CreateTransformJob") == 2
+    assert serverless.record(name)["outcome"] == "judging"
+    assert serverless.judge(name)["outcome"] == "deploy"
+    assert [op for op, _ in serverless.sagemaker.calls].count("CreateTransformJob") == 2
+
+
+def test_every_log_line_names_the_dataset_and_the_tuning_job(serverless: Deploy) -> None:
+    champion(serverless, 0.80)
+    name = serverless.finish(2, 0.90)
+    # The lines as Powertools writes them (its handler keeps the stream of the first import).
+    written = io.StringIO()
+    previous = serverless.handler.logger.registered_handler.setStream(written)
+    try:
+        serverless.judge(name)
+    finally:
+        serverless.handler.logger.registered_handler.setStream(previous)
+
+    lines = [json.loads(line) for line in written.getvalue().splitlines()]
+    assert lines, "the function logged nothing"
+    assert {(line["dataset"], line["tuning_job"]) for line in lines} == {("sales", name)}
 
 
 def test_instances_update_is_blue_green_keeps_instance_counts_and_rolls_back_on_the_alarm(

@@ -70,7 +70,7 @@ def test_binary_metrics_match_xgboost_with_ties_and_saturated_probabilities(
     predictions = served(booster, matrix)
     assert len(set(predictions)) < ROWS / 10, "the model should tie many rows"
     assert 1.0 in predictions and min(p for p in predictions if isinstance(p, float)) < 1e-16
-    ours = evaluate(f"validation:{metric}", zip(labels, predictions, strict=True))
+    [ours] = evaluate(f"validation:{metric}", zip(labels, predictions, strict=True))
     assert ours.rows == ROWS
     assert ours.value == pytest.approx(xgboost_metric(booster, matrix, metric), rel=1e-6, abs=1e-9)
 
@@ -81,12 +81,12 @@ def test_error_counts_a_prediction_of_exactly_one_half_as_class_zero() -> None:
     booster = xgboost.train({"objective": "binary:logistic", "base_score": 0.5}, matrix, 0)
     predictions = served(booster, matrix)
     assert predictions == [0.5] * 4
-    ours = evaluate("validation:error", zip([0.0, 1.0, 0.0, 1.0], predictions, strict=True))
+    [ours] = evaluate("validation:error", zip([0.0, 1.0, 0.0, 1.0], predictions, strict=True))
     assert ours.value == xgboost_metric(booster, matrix, "error") == 0.5
 
 
 def test_auc_of_one_class_is_undefined_as_in_xgboost() -> None:
-    ours = evaluate("validation:auc", [(1.0, 0.2), (1.0, 0.7)])
+    [ours] = evaluate("validation:auc", [(1.0, 0.2), (1.0, 0.7)])
     assert math.isnan(ours.value)
 
 
@@ -103,7 +103,7 @@ def test_binary_class_metrics_match_the_containers_on_margins(
     booster, matrix, labels = binary
     # The container's margin_to_class_label on the margins the 1.x images pass: margin > 0.
     classes = (booster.predict(matrix, output_margin=True) > 0.0).astype(int)
-    ours = evaluate(f"validation:{metric}", zip(labels, served(booster, matrix), strict=True))
+    [ours] = evaluate(f"validation:{metric}", zip(labels, served(booster, matrix), strict=True))
     assert ours.value == pytest.approx(sklearn_metric(labels, classes), rel=1e-12)
 
 
@@ -125,7 +125,7 @@ def test_multiclass_metrics_match_xgboost(multiclass: tuple[Any, Any, list[float
     booster, matrix, labels = multiclass
     predictions = served(booster, matrix)
     assert all(isinstance(p, tuple) and len(p) == 3 for p in predictions)
-    ours = evaluate(f"validation:{metric}", zip(labels, predictions, strict=True))
+    [ours] = evaluate(f"validation:{metric}", zip(labels, predictions, strict=True))
     assert ours.value == pytest.approx(xgboost_metric(booster, matrix, metric), rel=1e-6)
 
 
@@ -141,14 +141,14 @@ def test_multiclass_class_metrics_match_the_containers(
 ) -> None:
     booster, matrix, labels = multiclass
     classes = np.argmax(booster.predict(matrix), axis=-1)
-    ours = evaluate(f"validation:{metric}", zip(labels, served(booster, matrix), strict=True))
+    [ours] = evaluate(f"validation:{metric}", zip(labels, served(booster, matrix), strict=True))
     assert ours.value == pytest.approx(sklearn_metric(labels, classes), rel=1e-12)
 
 
 def test_macro_f1_counts_a_class_only_predicted_as_zero() -> None:
     labels, predicted = [0, 0, 1, 1], [0, 2, 1, 1]
     probabilities = [tuple(float(c == k) for k in range(3)) for c in predicted]
-    ours = evaluate("validation:f1", zip(map(float, labels), probabilities, strict=True))
+    [ours] = evaluate("validation:f1", zip(map(float, labels), probabilities, strict=True))
     assert ours.value == pytest.approx(f1_score(labels, predicted, average="macro"))
 
 
@@ -175,7 +175,7 @@ def test_regression_metrics_match_xgboost_and_the_container(
 ) -> None:
     booster, matrix, labels = regression
     predictions = served(booster, matrix)
-    ours = evaluate(f"validation:{metric}", zip(labels, predictions, strict=True))
+    [ours] = evaluate(f"validation:{metric}", zip(labels, predictions, strict=True))
     assert ours.value == pytest.approx(sklearn_metric(labels, predictions), rel=1e-9)
     if metric != "mse":  # xgboost has no mse metric; the container's scikit-learn one is the only one
         assert ours.value == pytest.approx(xgboost_metric(booster, matrix, metric), rel=1e-5)
@@ -213,3 +213,17 @@ def test_a_line_that_is_no_prediction_is_refused(line: str) -> None:
 
 def test_every_metric_a_stack_may_tune_on_is_computed() -> None:
     assert {name.removeprefix("validation:") for name in METRIC_NAMES} <= set(ACCUMULATORS)
+
+
+def test_two_models_are_scored_on_the_same_rows_each_as_if_alone(
+    binary: tuple[Any, Any, list[float]],
+) -> None:
+    booster, matrix, labels = binary
+    better, worse = served(booster, matrix), [0.5] * ROWS
+    both = evaluate("validation:logloss", zip(labels, better, worse, strict=True))
+    assert [e.rows for e in both] == [ROWS, ROWS]
+    assert both == [
+        *evaluate("validation:logloss", zip(labels, better, strict=True)),
+        *evaluate("validation:logloss", zip(labels, worse, strict=True)),
+    ]
+    assert both[1].value == pytest.approx(math.log(2))
