@@ -8,8 +8,9 @@
   one run, one tuning job.
 - training-fails: the training role cannot read its data: the tuning job fails, the deploy function
   records it, no endpoint.
-- worse-challenger: a second upload with shuffled labels: its model is not deployed, the champion keeps
-  serving.
+- worse-challenger: a second upload of a quarter of the rows: its model, however well it scored on its
+  own few validation rows, does not beat the champion on those same rows (both scored there by batch
+  transform), is not deployed, and the champion keeps serving.
 - rollback: the endpoint's error alarm fires while a better model bakes on an instance endpoint: the
   update rolls back and the old model keeps serving.
 
@@ -153,6 +154,13 @@ def _relabelled(upload: Upload, *, name: str, flip: float) -> Upload:
     return Upload(upload.dataset, name, body.encode())
 
 
+def _subset(upload: Upload, *, name: str, every: int) -> Upload:
+    """Every `every`-th row of the upload, as they are: a smaller dataset of the same rows."""
+    lines = upload.body.decode().splitlines()
+    body = "\n".join([lines[0], *lines[1::every]]) + "\n"
+    return Upload(upload.dataset, name, body.encode())
+
+
 def _serving_model(context: FaultContext) -> str:
     return str(context.pipeline.serving()["model"])
 
@@ -160,12 +168,22 @@ def _serving_model(context: FaultContext) -> str:
 def _worse_challenger_loses(context: FaultContext) -> None:
     pipeline, dataset = context.pipeline, context.dataset
     champion = _serving_model(context)
-    outcome = pipeline.transform(_relabelled(dataset.good, name="shuffled-labels.csv", flip=1.0))
+    # The same rows, unchanged: the split keys on a row's fields, so the challenger's validation rows are
+    # rows the champion never trained on either, and the champion learnt from four times as many.
+    # (Shuffled labels would not do: the validation rows' labels would be noise for both models, and a
+    # relabelled row may sit in the champion's training split with its true label.)
+    outcome = pipeline.transform(_subset(dataset.good, name="quarter-of-the-rows.csv", every=4))
     pipeline.tune(outcome)
     pipeline.deployment(outcome)
     context.result.outcomes.append(outcome)
     assert outcome.deployment is not None
     _check(outcome.deployment["outcome"] == Outcome.NOT_DEPLOYED, "a worse challenger was not turned down")
+    contest = outcome.deployment.get("contest") or {}
+    held_out = contest.get("heldOut") or {}
+    _check(
+        held_out.get("rows", 0) > 0 and held_out["champion"] >= held_out["challenger"],
+        f"the challenger was not judged on the same rows as the champion: {contest}",
+    )
     _check(_serving_model(context) == champion, "the champion no longer serves")
     status, answer = pipeline.predict(context.result.sample_records)
     _check(status == 200 and answer["model"] == champion, f"predictions came from {answer.get('model')}")
@@ -222,7 +240,7 @@ FAULTS: dict[str, Fault] = {
         after=_training_failed,
         replaces_main_path=True,
     ),
-    "worse-challenger": Fault("a second upload with shuffled labels", after=_worse_challenger_loses),
+    "worse-challenger": Fault("a second upload of a quarter of the rows", after=_worse_challenger_loses),
     "rollback": Fault(
         "a better model's blue/green update trips the endpoint's error alarm",
         # An hour's bake (6 s at the default time scale) leaves the fault ample time to fire the alarm in it.
