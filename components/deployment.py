@@ -26,7 +26,10 @@ from settings import EndpointSettings, FunctionRuntime
 
 HANDLER = "deploy.handler.lambda_handler"
 # Judging a tuning job and starting an update takes seconds; teardown deletes one resource per call.
-MEMORY_MB = 256
+# Scoring a contest streams the validation rows, but AUC keeps about 100 bytes per distinct prediction
+# of each model (functions/deploy/evaluation.py), and Lambda's CPU grows with memory: 1 GB scores some
+# 4 million rows of two all-distinct models within memory, and faster than 256 MB would.
+MEMORY_MB = 1024
 TIMEOUT_SECONDS = 300
 # Events the function failed on are retried twice by Lambda (its maximum), for up to six hours, then
 # sent to the dead-letter queue (Lambda API reference, PutFunctionEventInvokeConfig).

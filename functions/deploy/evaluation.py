@@ -3,7 +3,7 @@ way the training job would have scored them.
 
 Pure Python (the deploy function carries no numpy) and streaming: each metric is an accumulator fed one
 (label, prediction) pair at a time, keeping counts, sums, or for AUC one pair of counts per distinct
-prediction value, never the rows.
+prediction value (about 100 bytes each), never the rows.
 
 Each metric follows what computes it in a training job of the 3.0-5 container: xgboost's own metrics
 (`auc`, `logloss`, `error`, `mlogloss`, `merror`; xgboost src/metric/elementwise_metric.cu,
@@ -19,7 +19,6 @@ counts as positive there, which is why settings.py refuses those objectives on 3
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -43,18 +42,15 @@ def parse_prediction(line: str) -> Prediction:
     regression objectives, a Python list such as `[0.1, 0.2, 0.7]` for multi:softprob."""
     text = line.strip()
     try:
-        value = json.loads(text)
+        if text.startswith("[") and text.endswith("]"):
+            values: Prediction = tuple(float(x) for x in text[1:-1].split(","))
+        else:
+            values = float(text)
     except ValueError:
-        value = None
-    if isinstance(value, list) and value and all(_is_number(x) for x in value):
-        return tuple(float(x) for x in value)
-    if _is_number(value):
-        return float(value)
+        values = math.nan
+    if all(map(math.isfinite, values if isinstance(values, tuple) else (values,))):
+        return values
     raise InvalidPredictions(f"prediction {text[:60]!r} is neither a number nor a list of numbers")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class Accumulator(Protocol):
@@ -195,21 +191,25 @@ class BinaryAuc:
     """xgboost's binary ROC AUC (auc.cc BinaryROCAUC): rows sorted by prediction, tied predictions one step
     of the curve (the trapezoid), NaN when the rows hold only one class."""
 
+    # Both counts of a prediction in one int (positives above the shift): one object per distinct value.
+    _SHIFT = 40
+
     def __init__(self) -> None:
-        # prediction -> [negatives, positives]
-        self._counts: dict[float, list[int]] = {}
+        self._counts: dict[float, int] = {}
 
     def add(self, label: float, prediction: Prediction) -> None:
-        counts = self._counts.setdefault(_scalar(prediction), [0, 0])
-        counts[int(_binary(label))] += 1
+        key = _scalar(prediction)
+        self._counts[key] = self._counts.get(key, 0) + (1 << self._SHIFT if _binary(label) else 1)
 
     def value(self) -> float:
         if not self._counts:
             raise InvalidPredictions("no rows to score")
         area = 0.0
         fp = tp = 0
+        mask = (1 << self._SHIFT) - 1
         for prediction in sorted(self._counts, reverse=True):
-            negatives, positives = self._counts[prediction]
+            counts = self._counts[prediction]
+            negatives, positives = counts & mask, counts >> self._SHIFT
             area += negatives * (tp + positives / 2)
             fp += negatives
             tp += positives

@@ -205,7 +205,7 @@ def test_transform_output_lines_parse(line: str, parsed: Any) -> None:
     assert parse_prediction(line) == parsed
 
 
-@pytest.mark.parametrize("line", ["", "abc", "[]", '"0.5"', "true", "[0.1, null]"])
+@pytest.mark.parametrize("line", ["", "abc", "[]", '"0.5"', "true", "[0.1, null]", "nan", "[0.5, inf]"])
 def test_a_line_that_is_no_prediction_is_refused(line: str) -> None:
     with pytest.raises(InvalidPredictions, match="neither a number nor a list"):
         parse_prediction(line)
