@@ -301,9 +301,10 @@ def _s3_copy(request: Request, arns: _Arns) -> list[Permission]:
 # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html): every
 # action below is named after its API operation; CreateHyperParameterTuningJob, CreateModel and
 # CreateEndpointConfig list iam:PassRole and sagemaker:AddTags as dependent actions, CreateEndpoint and
-# CreateTransformJob (on transform-job*) sagemaker:AddTags; CreateEndpoint and UpdateEndpoint require both the endpoint* and the endpoint-config*
-# resource; InvokeEndpoint (runtime API) is sagemaker:InvokeEndpoint on endpoint*. iam:PassRole: Service
-# Authorization Reference, IAM (role* resource, condition key iam:PassedToService).
+# CreateTransformJob (on transform-job*) sagemaker:AddTags; CreateEndpoint and UpdateEndpoint require
+# both the endpoint* and the endpoint-config* resource; InvokeEndpoint (runtime API) is
+# sagemaker:InvokeEndpoint on endpoint*. iam:PassRole: Service Authorization Reference, IAM (role*
+# resource, condition key iam:PassedToService).
 
 _SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
 
