@@ -44,7 +44,6 @@ from rehearsal.sagemaker.state import Context, validation
 # AWS (billed from then on); four here, compressed by the rehearsal's time scale.
 STARTUP_SECONDS = 240.0
 STOP_SECONDS = 30.0
-FINISHED = frozenset({"Completed", "Failed", "Stopped"})
 # CreateTransformJob MaxPayloadInMB default (API reference: "The default value is 6 MB").
 DEFAULT_MAX_PAYLOAD_MB = 6
 _SLICE = re.compile(r"^\$\[(?P<start>-?\d*):(?P<end>-?\d*)\]$")
