@@ -184,6 +184,15 @@ def _hosting_instance_types() -> frozenset[str]:
 
 HOSTING_INSTANCE_TYPES = _hosting_instance_types()
 
+
+def _transform_instance_types() -> frozenset[str]:
+    """Instance types a batch transform job accepts: botocore's TransformInstanceType enum."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return frozenset(model.shape_for("TransformInstanceType").enum)
+
+
+TRANSFORM_INSTANCE_TYPES = _transform_instance_types()
+
 # Prefixes the pipeline writes to; an upload prefix inside one of them would feed the pipeline its own output.
 PIPELINE_PREFIXES = ("processed/", "rejected/", "models/", "capture/", "deployments/")
 
@@ -586,6 +595,15 @@ ENDPOINT_BAKE_SECONDS = _integer(
     BAKE_SECONDS,
     "Blue/green update: time the new fleet serves while the error alarm may still roll it back.",
 )
+CONTEST_INSTANCE_TYPE = Option(
+    "contestInstanceType",
+    "ml.m5.large",
+    "Instance type of the two batch transform jobs that score a challenger and the champion on the same "
+    "validation rows before a challenger may replace the champion.",
+    "a SageMaker batch transform instance type (botocore's TransformInstanceType list)",
+    str.strip,
+    lambda v: v in TRANSFORM_INSTANCE_TYPES,
+)
 CHAMPION_STORES = ("endpoint-tags", "ssm-parameter")
 CHAMPION_STORE = _choice(
     "championStore",
@@ -725,6 +743,7 @@ OPTIONS: tuple[Option[Any], ...] = (
     ENDPOINT_INVOCATIONS_TARGET,
     ENDPOINT_CAPTURE_PERCENT,
     ENDPOINT_BAKE_SECONDS,
+    CONTEST_INSTANCE_TYPE,
     CHAMPION_STORE,
     PREDICT_MEMORY,
     PREDICT_TIMEOUT,
@@ -822,7 +841,7 @@ class TrainingSettings:
 
 @dataclass(frozen=True)
 class EndpointSettings:
-    """How the deploy function serves a promoted model."""
+    """How the deploy function serves a promoted model, and what judges a challenger before it is."""
 
     mode: str
     memory_mb: int
@@ -833,6 +852,7 @@ class EndpointSettings:
     invocations_per_instance: int
     capture_percent: int
     bake_seconds: int
+    contest_instance_type: str
 
     @property
     def serverless(self) -> bool:
@@ -1232,6 +1252,7 @@ def _endpoint_settings(read: _Reader, own: Mapping[str, str]) -> EndpointSetting
         invocations_per_instance=read(ENDPOINT_INVOCATIONS_TARGET),
         capture_percent=read(ENDPOINT_CAPTURE_PERCENT),
         bake_seconds=read(ENDPOINT_BAKE_SECONDS),
+        contest_instance_type=read(CONTEST_INSTANCE_TYPE),
     )
     if endpoint.min_instances > endpoint.max_instances:
         read.problems.append(

@@ -13,6 +13,7 @@ from components.aws_context import AwsContext
 from components.deployment_policies import (
     ENDPOINT_LOG_GROUP,
     RECORDS_PREFIX,
+    TRANSFORM_LOG_GROUP,
     dead_letter_queue_policy,
     deploy_policy,
     model_policy,
@@ -25,7 +26,10 @@ from settings import EndpointSettings, FunctionRuntime
 
 HANDLER = "deploy.handler.lambda_handler"
 # Judging a tuning job and starting an update takes seconds; teardown deletes one resource per call.
-MEMORY_MB = 256
+# Scoring a contest streams the validation rows, but AUC keeps about 100 bytes per distinct prediction
+# of each model (functions/deploy/evaluation.py), and Lambda's CPU grows with memory: 1 GB scores some
+# 4 million rows of two all-distinct models within memory, and faster than 256 MB would.
+MEMORY_MB = 1024
 TIMEOUT_SECONDS = 300
 # Events the function failed on are retried twice by Lambda (its maximum), for up to six hours, then
 # sent to the dead-letter queue (Lambda API reference, PutFunctionEventInvokeConfig).
@@ -39,6 +43,8 @@ DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 LIFECYCLE_KEY = "tf"
 TEARDOWN_PURPOSE = "remove-runtime-resources"
 FINISHED_TUNING_STATES = ["Completed", "Failed", "Stopped"]
+# DescribeTransformJob TransformJobStatus values of a finished job (SageMaker API reference).
+FINISHED_TRANSFORM_STATES = ["Completed", "Failed", "Stopped"]
 
 
 @dataclass(frozen=True)
@@ -65,15 +71,17 @@ class DeploymentArgs:
 class Deployment(pulumi.ComponentResource):
     """Creates:
 
-    - the model role SageMaker hosts the stack's models with: read `models/`, decrypt them, pull the
-      XGBoost image, write the endpoint's logs and metrics and, in instances mode with capture on,
-      write `capture/`;
+    - the model role SageMaker hosts the stack's models and runs their contest transform jobs with: read
+      `models/`, decrypt them, pull the XGBoost image, write the endpoint's and the transform jobs' logs
+      and metrics, read the validation rows under `processed/`, write predictions under
+      `deployments/contest/` with the stack key and, in instances mode with capture on, write `capture/`;
     - the deploy function (fixed name, own role, log group encrypted with the stack key, serving plan
       from `endpoint*` config),
-      invoked by two EventBridge rules: this stack's tuning jobs reaching Completed, Failed or Stopped,
-      and any state change of this stack's endpoint. Each invoke permission is limited to its rule.
-      Undeliverable events and events the function failed on after Lambda's retries land in the
-      deploy dead-letter queue;
+      invoked by three EventBridge rules: this stack's tuning jobs reaching Completed, Failed or Stopped,
+      its contest transform jobs (a challenger and the champion scored on the same validation rows)
+      finishing likewise, and any state change of this stack's endpoint. Each invoke permission is
+      limited to its rule. Undeliverable events and events the function failed on after Lambda's
+      retries land in the deploy dead-letter queue;
     - a cleanup invocation (lifecycle scope CRUD) whose deletion, at `pulumi destroy`, has the function
       stop the stack's running tuning jobs and delete its endpoint, endpoint configs, models and
       autoscaling target.
@@ -96,6 +104,7 @@ class Deployment(pulumi.ComponentResource):
                 key_arn=args.key.arn,
                 image_repository_arn=args.image_repository_arn,
                 log_group_arn=ctx.arn("logs", f"log-group:{ENDPOINT_LOG_GROUP}/{args.endpoint_name}"),
+                transform_log_group_arn=ctx.arn("logs", f"log-group:{TRANSFORM_LOG_GROUP}"),
                 rollback_alarm_arn=ctx.arn("cloudwatch", f"alarm:{args.rollback_alarm_name}"),
                 capture=capture,
             ),
@@ -206,6 +215,20 @@ class Deployment(pulumi.ComponentResource):
                     "detail": {
                         "HyperParameterTuningJobName": [{"prefix": f"{args.tuning_job_prefix}-"}],
                         "HyperParameterTuningJobStatus": FINISHED_TUNING_STATES,
+                    },
+                },
+            ),
+            # The contest's batch transform jobs, named after their tuning job (deploy.contest_jobs).
+            "transform": self._rule(
+                name,
+                "transform",
+                "This stack's contest transform jobs finished",
+                {
+                    "source": ["aws.sagemaker"],
+                    "detail-type": ["SageMaker Transform Job State Change"],
+                    "detail": {
+                        "TransformJobName": [{"prefix": f"{args.tuning_job_prefix}-"}],
+                        "TransformJobStatus": FINISHED_TRANSFORM_STATES,
                     },
                 },
             ),

@@ -4,7 +4,7 @@ hosts models with, and the dead-letter queue that takes the events the function 
 from __future__ import annotations
 
 from components.policy_documents import Document, allow, deny_insecure_transport, document, service
-from components.training_policies import MODELS_PREFIX, algorithm_container
+from components.training_policies import MODELS_PREFIX, TRAINING_DATA_PREFIX, algorithm_container
 
 SAGEMAKER = "sagemaker.amazonaws.com"
 RECORDS_PREFIX = "deployments/"
@@ -13,6 +13,9 @@ DEFERRED_PREFIX = f"{RECORDS_PREFIX}deferred/"
 # What the endpoint serves, for the predict function (functions/deploy/serving_record.py).
 SERVING_RECORD_KEY = f"{RECORDS_PREFIX}serving.json"
 CAPTURE_PREFIX = "capture/"
+# The batch transform jobs of a contest write their predictions here (functions/deploy/contest_jobs.py)
+# and read the validation rows the transform function wrote under `processed/`.
+CONTEST_PREFIX = f"{RECORDS_PREFIX}contest/"
 # Application Auto Scaling's service-linked role for SageMaker variants (Application Auto Scaling user
 # guide, "Service-linked roles"): created by the first RegisterScalableTarget of the account.
 SCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
@@ -20,6 +23,8 @@ SCALING_ROLE = f"aws-service-role/{SCALING_SERVICE}/AWSServiceRoleForApplication
 # Endpoints log to `/aws/sagemaker/Endpoints/<endpoint name>` (SageMaker developer guide, "Log Amazon
 # SageMaker AI events with Amazon CloudWatch").
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
+# Batch transform jobs log to `/aws/sagemaker/TransformJobs` (same guide).
+TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
 
 
 def deploy_policy(
@@ -37,7 +42,8 @@ def deploy_policy(
     rollback_alarm_name: str,
     champion_parameter: str,
 ) -> Document:
-    """Judge finished tuning jobs, host the winner, tidy and tear down what it hosted, record outcomes."""
+    """Judge finished tuning jobs on the same rows as the champion, host the winner, tidy and tear down
+    what it hosted, record outcomes."""
 
     def sagemaker(resource: str) -> str:
         return f"arn:{partition}:sagemaker:{region}:{account_id}:{resource}"
@@ -45,6 +51,8 @@ def deploy_policy(
     endpoint = sagemaker(f"endpoint/{endpoint_name}")
     configs = sagemaker(f"endpoint-config/{tuning_job_prefix}-*")
     models = sagemaker(f"model/{tuning_job_prefix}-*")
+    # Contest transform jobs are named after their tuning job.
+    transform_jobs = sagemaker(f"transform-job/{tuning_job_prefix}-*")
     scaling = {
         "StringEquals": {
             "application-autoscaling:service-namespace": "sagemaker",
@@ -82,8 +90,20 @@ def deploy_policy(
                 "sagemaker:ListHyperParameterTuningJobs",
                 "sagemaker:ListEndpointConfigs",
                 "sagemaker:ListModels",
+                "sagemaker:ListTransformJobs",
             ],
             ["*"],
+        ),
+        # Creating a tagged transform job also needs AddTags on it; teardown stops running ones.
+        allow(
+            "ScoreOnSameRows",
+            [
+                "sagemaker:CreateTransformJob",
+                "sagemaker:DescribeTransformJob",
+                "sagemaker:StopTransformJob",
+                "sagemaker:AddTags",
+            ],
+            [transform_jobs],
         ),
         # Creating a tagged resource also needs AddTags on it (SageMaker developer guide, "Provide
         # permissions for tagging SageMaker AI resources").
@@ -175,6 +195,19 @@ def deploy_policy(
             ["s3:DeleteObject"],
             [f"{bucket_arn}/{DEFERRED_PREFIX}*", f"{bucket_arn}/{SERVING_RECORD_KEY}"],
         ),
+        # The validation rows' labels (and a manifest naming them), and both models' predictions of them.
+        allow(
+            "ReadContestRows",
+            ["s3:GetObject"],
+            [f"{bucket_arn}/{TRAINING_DATA_PREFIX}*", f"{bucket_arn}/{CONTEST_PREFIX}*"],
+        ),
+        allow(
+            "FindValidationRows",
+            ["s3:ListBucket"],
+            [bucket_arn],
+            Condition={"StringLike": {"s3:prefix": [f"{TRAINING_DATA_PREFIX}*"]}},
+        ),
+        allow("DecryptContestRows", ["kms:Decrypt"], [key_arn]),
         allow("EncryptRecords", ["kms:GenerateDataKey"], [key_arn]),
         allow("SendFailedEvents", ["sqs:SendMessage"], [dead_letter_queue_arn]),
         allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
@@ -187,14 +220,29 @@ def model_policy(
     key_arn: str,
     image_repository_arn: str,
     log_group_arn: str,
+    transform_log_group_arn: str,
     rollback_alarm_arn: str,
     capture: bool,
 ) -> Document:
-    """What SageMaker needs to host a model: its artifact, the image, logs, metrics, and captured data."""
+    """What SageMaker needs to host a model or run its contest transform job (the job runs as the model's
+    ExecutionRoleArn): its artifact, the image, logs, metrics, the validation rows in and the predictions
+    out, and captured data."""
     statements = [
         allow("ReadModelArtifacts", ["s3:GetObject"], [f"{bucket_arn}/{MODELS_PREFIX}*"]),
         allow("DecryptModelArtifacts", ["kms:Decrypt"], [key_arn]),
-        *algorithm_container(log_group_arn=log_group_arn, image_repository_arn=image_repository_arn),
+        *algorithm_container(
+            log_group_arns=[log_group_arn, transform_log_group_arn], image_repository_arn=image_repository_arn
+        ),
+        allow("ReadValidationRows", ["s3:GetObject"], [f"{bucket_arn}/{TRAINING_DATA_PREFIX}*"]),
+        allow(
+            "ListValidationRows",
+            ["s3:ListBucket"],
+            [bucket_arn],
+            Condition={"StringLike": {"s3:prefix": [f"{TRAINING_DATA_PREFIX}*"]}},
+        ),
+        allow("WriteContestPredictions", ["s3:PutObject"], [f"{bucket_arn}/{CONTEST_PREFIX}*"]),
+        # TransformOutput.KmsKeyId: the predictions are written under the stack key.
+        allow("EncryptContestPredictions", ["kms:GenerateDataKey", "kms:Encrypt"], [key_arn]),
         # The developer guide asks it of the endpoint's "IAM execution role" ("Configure deployment
         # guardrails"); the deploy role, which names the alarm in UpdateEndpoint, has it too.
         allow("ReadRollbackAlarm", ["cloudwatch:DescribeAlarms"], [rollback_alarm_arn]),

@@ -15,9 +15,9 @@ TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 IMAGE_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
 
 
-def algorithm_container(*, log_group_arn: str, image_repository_arn: str) -> list[Statement]:
-    """What SageMaker needs to run the built-in algorithm's container with a role, for training or
-    hosting: pull its image, write its log group and its metrics."""
+def algorithm_container(*, log_group_arns: list[str], image_repository_arn: str) -> list[Statement]:
+    """What SageMaker needs to run the built-in algorithm's container with a role, for training, hosting
+    or batch transform: pull its image, write its log groups and its metrics."""
     return [
         # GetAuthorizationToken has no resource type; the pulls are limited to the algorithm's repository.
         allow("AuthenticateToRegistry", ["ecr:GetAuthorizationToken"], ["*"]),
@@ -27,7 +27,7 @@ def algorithm_container(*, log_group_arn: str, image_repository_arn: str) -> lis
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             # CloudWatch Logs matches a log group's actions against `<group ARN>:*` (CloudWatch Logs user
             # guide, "Using identity-based policies"), which also covers the group's log streams.
-            [log_group_arn, f"{log_group_arn}:*"],
+            [arn for group in log_group_arns for arn in (group, f"{group}:*")],
         ),
         allow(
             "PutContainerMetrics",
@@ -54,5 +54,5 @@ def training_policy(
         # Decrypt reads the SSE-KMS inputs; GenerateDataKey and Encrypt write the artifacts under the
         # key named in OutputDataConfig.KmsKeyId.
         allow("UseDataKey", ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"], [key_arn]),
-        *algorithm_container(log_group_arn=log_group_arn, image_repository_arn=image_repository_arn),
+        *algorithm_container(log_group_arns=[log_group_arn], image_repository_arn=image_repository_arn),
     )

@@ -8,8 +8,10 @@
   one run, one tuning job.
 - training-fails: the training role cannot read its data: the tuning job fails, the deploy function
   records it, no endpoint.
-- worse-challenger: a second upload with shuffled labels: its model is not deployed, the champion keeps
-  serving.
+- worse-challenger: a second upload of the same rows with most of the training rows left out: its
+  validation rows are the champion's, its model learnt from an eighth of the rows, and on those same rows
+  (both scored there by batch transform) it does not beat the champion, is not deployed, and the champion
+  keeps serving.
 - rollback: the endpoint's error alarm fires while a better model bakes on an instance endpoint: the
   update rolls back and the old model keeps serving.
 
@@ -27,6 +29,7 @@ from deploy.contest import Outcome
 from rehearsal.local_stack import LocalStack, Revocation
 from rehearsal.rehearse import Pipeline, Rehearsal
 from rehearsal.samples import SampleDataset, Upload
+from transform.profile import digests, joined, to_validation, validation_threshold
 
 
 class FaultNotContained(AssertionError):
@@ -153,6 +156,20 @@ def _relabelled(upload: Upload, *, name: str, flip: float) -> Upload:
     return Upload(upload.dataset, name, body.encode())
 
 
+def _fewer_training_rows(upload: Upload, validation_percent: int, *, keep_every: int) -> Upload:
+    """The upload's rows that the transform's split sends to validation, and every `keep_every`-th of
+    the others, as they are (profile.to_validation, keyed on each row's raw fields)."""
+    lines = upload.body.decode().splitlines()
+    rows = [line.split(",") for line in lines[1:]]
+    threshold = validation_threshold(validation_percent / 100)
+    validation = to_validation(digests(joined(rows)), threshold)
+    training = [line for line, held_out in zip(lines[1:], validation, strict=True) if not held_out]
+    kept = {*training[::keep_every]}
+    chosen = [line for line, held_out in zip(lines[1:], validation, strict=True) if held_out or line in kept]
+    body = "\n".join([lines[0], *chosen]) + "\n"
+    return Upload(upload.dataset, "fewer-training-rows.csv", body.encode())
+
+
 def _serving_model(context: FaultContext) -> str:
     return str(context.pipeline.serving()["model"])
 
@@ -160,12 +177,28 @@ def _serving_model(context: FaultContext) -> str:
 def _worse_challenger_loses(context: FaultContext) -> None:
     pipeline, dataset = context.pipeline, context.dataset
     champion = _serving_model(context)
-    outcome = pipeline.transform(_relabelled(dataset.good, name="shuffled-labels.csv", flip=1.0))
+    # The same rows, unchanged, so the split (keyed on a row's fields) sends them where it sent them for
+    # the champion: the challenger's validation rows are the champion's, which it never trained on, and
+    # the challenger trains on an eighth of the champion's training rows. (Shuffled labels would not do:
+    # the validation rows' labels would be noise for both models, and a relabelled row may sit in the
+    # champion's training split with its true label.)
+    percent = int(
+        context.stack.lambda_.spec(context.stack.output("transform_function")).environment[
+            "VALIDATION_PERCENT"
+        ]
+    )
+    outcome = pipeline.transform(_fewer_training_rows(dataset.good, percent, keep_every=8))
     pipeline.tune(outcome)
     pipeline.deployment(outcome)
     context.result.outcomes.append(outcome)
     assert outcome.deployment is not None
     _check(outcome.deployment["outcome"] == Outcome.NOT_DEPLOYED, "a worse challenger was not turned down")
+    contest = outcome.deployment.get("contest") or {}
+    held_out = contest.get("heldOut") or {}
+    _check(
+        held_out.get("rows", 0) > 0 and held_out["champion"] >= held_out["challenger"],
+        f"the challenger was not judged on the same rows as the champion: {contest}",
+    )
     _check(_serving_model(context) == champion, "the champion no longer serves")
     status, answer = pipeline.predict(context.result.sample_records)
     _check(status == 200 and answer["model"] == champion, f"predictions came from {answer.get('model')}")
@@ -222,7 +255,10 @@ FAULTS: dict[str, Fault] = {
         after=_training_failed,
         replaces_main_path=True,
     ),
-    "worse-challenger": Fault("a second upload with shuffled labels", after=_worse_challenger_loses),
+    "worse-challenger": Fault(
+        "a second upload of the same validation rows and an eighth of the training rows",
+        after=_worse_challenger_loses,
+    ),
     "rollback": Fault(
         "a better model's blue/green update trips the endpoint's error alarm",
         # An hour's bake (6 s at the default time scale) leaves the fault ample time to fire the alarm in it.

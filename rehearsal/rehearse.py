@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import xgboost
 
+from deploy.contest import Outcome
 from rehearsal.local_stack import LocalStack
 from rehearsal.sagemaker.container.training import MODEL_NAME, train
 from rehearsal.samples import SampleDataset, Upload
@@ -152,12 +153,21 @@ class Pipeline:
         return outcome
 
     def deployment(self, outcome: RunOutcome) -> RunOutcome:
-        """Wait for the deploy function's record of this tuning job and, if it promoted the model, for the
-        endpoint to serve it."""
+        """Wait for the deploy function's decision on this tuning job: its record, once it is no longer
+        `judging` (a challenger scored on the same rows as the champion by two transform jobs)."""
         key = f"deployments/{outcome.tuning_job}.json"
-        outcome.deployment = self.stack.wait_for(
-            f"the deployment record {key}", lambda: self.stack.read_json(key), self.timeout
-        )
+        judging: list[str] = []
+
+        def decided() -> Any:
+            record = self.stack.read_json(key)
+            if record and record.get("outcome") == Outcome.JUDGING:
+                if not judging:
+                    judging.append(record["reason"])
+                    self.progress(f"deploy: judging ({record['reason']})")
+                return None
+            return record
+
+        outcome.deployment = self.stack.wait_for(f"the deployment record {key}", decided, self.timeout)
         self.progress(f"deploy: {json.dumps(outcome.deployment)[:200]}")
         return outcome
 

@@ -1,8 +1,9 @@
 """What the deploy function does with each kind of event, and how it reports what it decided.
 
 Every judged tuning job is written to `deployments/<tuning job>.json` and counted (ModelsDeployed or
-ModelsNotDeployed, which the program alarms on). A redelivered event that changes nothing is only logged,
-so it never overwrites the record of the decision it repeats.
+ModelsNotDeployed, which the program alarms on); one whose models are still being compared on the same
+rows is written as `judging`, not counted, and written again with the decision. A redelivered event
+that changes nothing is only logged, so it never overwrites the record of the decision it repeats.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from deploy.contest import Outcome
 from deploy.deferral import DeferredChallengers
 from deploy.endpoint_state import IN_SERVICE, EndpointBusy, read_endpoint
 from deploy.environment import DeployEnvironment
+from deploy.held_out import HeldOutContest
 from deploy.housekeeping import Housekeeper
 from deploy.promotion import Promoter, PromotionRecord
 from deploy.serving_record import SERVING_RECORD, serving_record
@@ -44,6 +46,7 @@ class Deployer:
         ssm: Any,
         count: Callable[[str], None],
         log: Any,
+        annotate: Callable[..., None],
         now: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -59,7 +62,11 @@ class Deployer:
         self._champions: ChampionStore = (
             SsmParameter(sagemaker, ssm, parameter) if parameter else ConfigTags(sagemaker)
         )
-        self._promoter = Promoter(environment.plan, sagemaker, autoscaling, self._champions)
+        contest = HeldOutContest(environment.plan, environment.records_prefix, sagemaker, s3)
+        self._promoter = Promoter(
+            environment.plan, sagemaker, autoscaling, self._champions, contest, annotate
+        )
+        self._annotate = annotate
         self._housekeeper = Housekeeper(
             environment.plan, environment.tuning_job_prefix, sagemaker, autoscaling
         )
@@ -115,6 +122,7 @@ class Deployer:
             judged.append(job)
             if record.outcome == Outcome.DEPLOY:
                 break  # the endpoint is updating now; the rest wait for its next InService event
+        self._annotate(tuning_job="", dataset="")
         self._log.info("deferred tuning jobs", judged=judged, waiting=self._deferred.waiting())
         return judged
 
@@ -137,6 +145,7 @@ class Deployer:
         log(f"tuning job {outcome}", **record.to_json())
         if outcome is Outcome.UNCHANGED:
             return
+        # A contest in progress is written too, so the record shows what is running, but not counted.
         body = json.dumps({**record.to_json(), "recordedAt": self._now().isoformat()}, indent=1)
         self._s3.put_object(
             Bucket=self._env.bucket,
@@ -144,4 +153,5 @@ class Deployer:
             Body=body.encode(),
             ContentType="application/json",
         )
-        self._count(COUNTED[outcome])
+        if outcome in COUNTED:
+            self._count(COUNTED[outcome])

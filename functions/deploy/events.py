@@ -15,6 +15,11 @@ from typing import Any
 SAGEMAKER_SOURCE = "aws.sagemaker"
 TUNING_JOB_STATE_CHANGE = "SageMaker HyperParameter Tuning Job State Change"
 ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
+# The detail carries DescribeTransformJob's fields: TransformJobName, TransformJobStatus, ... (the
+# EventBridge schema aws.sagemaker@SageMakerTransformJobStateChange, as the AWS CDK's generated
+# SageMakerTransformJobStateChange pattern names its fields).
+TRANSFORM_JOB_STATE_CHANGE = "SageMaker Transform Job State Change"
+KINDS = (TUNING_JOB_STATE_CHANGE, ENDPOINT_STATE_CHANGE, TRANSFORM_JOB_STATE_CHANGE)
 LIFECYCLE_KEY = "tf"
 TEARDOWN_PURPOSE = "remove-runtime-resources"
 
@@ -36,6 +41,12 @@ class EndpointChanged:
 
 
 @dataclass(frozen=True)
+class TransformJobChanged:
+    job_name: str
+    status: str
+
+
+@dataclass(frozen=True)
 class Lifecycle:
     """The program's cleanup resource was created, updated or deleted; only deletion removes anything."""
 
@@ -46,7 +57,7 @@ class Lifecycle:
         return self.action == "delete"
 
 
-Event = TuningJobChanged | EndpointChanged | Lifecycle
+Event = TuningJobChanged | EndpointChanged | TransformJobChanged | Lifecycle
 
 
 def parse_event(event: Any) -> Event:
@@ -66,9 +77,9 @@ def parse_event(event: Any) -> Event:
         )
     if kind == ENDPOINT_STATE_CHANGE:
         return EndpointChanged(_text(detail, "EndpointName"), _text(detail, "EndpointStatus"))
-    raise UnknownEvent(
-        f"detail-type {kind!r} is neither {TUNING_JOB_STATE_CHANGE!r} nor {ENDPOINT_STATE_CHANGE!r}"
-    )
+    if kind == TRANSFORM_JOB_STATE_CHANGE:
+        return TransformJobChanged(_text(detail, "TransformJobName"), _text(detail, "TransformJobStatus"))
+    raise UnknownEvent(f"detail-type {kind!r} is none of {', '.join(map(repr, KINDS))}")
 
 
 def _lifecycle(event: dict[str, Any]) -> Lifecycle:

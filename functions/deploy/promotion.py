@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from deploy.champions import ChampionStore
-from deploy.contest import Outcome, Score, Verdict, judge
+from deploy.contest import Outcome, Score, Verdict, dataset_name, judge
 from deploy.endpoint_state import BUSY, IN_SERVICE, EndpointBusy, EndpointState, is_missing, read_endpoint
+from deploy.held_out import ContestResult, HeldOutContest
 from deploy.serving import (
     Candidate,
     ServingPlan,
@@ -35,6 +37,8 @@ class PromotionRecord:
     challenger: dict[str, Any] | None
     champion: dict[str, Any] | None
     training_data: str | None
+    # Both models' transform jobs and their scores on the same rows, when they were compared.
+    contest: dict[str, Any] | None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,26 +49,58 @@ class TuningNotFinished(RuntimeError):
 
 
 class Promoter:
-    def __init__(self, plan: ServingPlan, sagemaker: Any, autoscaling: Any, champions: ChampionStore) -> None:
+    def __init__(
+        self,
+        plan: ServingPlan,
+        sagemaker: Any,
+        autoscaling: Any,
+        champions: ChampionStore,
+        contest: HeldOutContest,
+        annotate: Callable[..., None],
+    ) -> None:
+        """`annotate(**keys)` adds keys to every later log line of the invocation."""
         self._plan = plan
         self._sagemaker = sagemaker
         self._autoscaling = autoscaling
         self._champions = champions
+        self._contest = contest
+        self._annotate = annotate
 
     def promote(self, tuning_job: str) -> PromotionRecord:
+        self._annotate(tuning_job=tuning_job, dataset="")
         result = read_tuning_result(self._sagemaker, tuning_job)
+        self._annotate(dataset=dataset_name(result.training_data) if result.training_data else "")
         if result.status not in FINISHED:
             # The event said the job finished; a Describe that does not show it yet is retried.
             raise TuningNotFinished(f"tuning job {tuning_job} is still {result.status} in SageMaker")
         if result.candidate is None:
             assert result.problem is not None
-            return self._record(result, None, Verdict(Outcome.NOT_DEPLOYED, result.problem))
+            return self._record(result, None, Verdict(Outcome.NOT_DEPLOYED, result.problem), None)
         candidate = result.candidate
         endpoint = read_endpoint(self._sagemaker, self._plan.endpoint_name)
         verdict, champion = self._verdict(candidate, endpoint)
+        contest = None
+        if verdict.outcome is Outcome.JUDGING:
+            assert champion is not None
+            contest = self._held_out(result, candidate, champion)
+            verdict = (
+                contest.verdict
+                if contest
+                else Verdict(
+                    Outcome.NOT_DEPLOYED, "the tuning job has no validation channel to compare the models on"
+                )
+            )
         if verdict.outcome is Outcome.DEPLOY:
             self._deploy(candidate, endpoint)
-        return self._record(result, champion, verdict)
+        return self._record(result, champion, verdict, contest)
+
+    def _held_out(self, result: TuningResult, candidate: Candidate, champion: Score) -> ContestResult | None:
+        """Both models on the challenger's validation rows (None without a validation channel); the
+        challenger's transform job runs the model it would be deployed as."""
+        if result.validation_data is None:
+            return None
+        self._create_model(candidate)
+        return self._contest.run(result.job_name, result.validation_data, candidate.score, champion)
 
     def unjudgeable(self, tuning_job: str, reason: str) -> PromotionRecord:
         """The record of a tuning job that could not be judged at all."""
@@ -77,6 +113,7 @@ class Promoter:
             challenger=None,
             champion=None,
             training_data=None,
+            contest=None,
         )
 
     def _verdict(self, candidate: Candidate, endpoint: EndpointState | None) -> tuple[Verdict, Score | None]:
@@ -106,9 +143,18 @@ class Promoter:
         champion = self._champions.champion(endpoint)
         return judge(candidate.score, champion), champion
 
+    def _create_model(self, candidate: Candidate) -> None:
+        sagemaker = self._sagemaker
+        _create(
+            sagemaker.create_model,
+            sagemaker.describe_model,
+            "ModelName",
+            model_request(self._plan, candidate),
+        )
+
     def _deploy(self, candidate: Candidate, endpoint: EndpointState | None) -> None:
         sagemaker, plan = self._sagemaker, self._plan
-        _create(sagemaker.create_model, sagemaker.describe_model, "ModelName", model_request(plan, candidate))
+        self._create_model(candidate)
         _create(
             sagemaker.create_endpoint_config,
             sagemaker.describe_endpoint_config,
@@ -146,7 +192,9 @@ class Promoter:
             raise EndpointBusy(f"endpoint {self._plan.endpoint_name} became {now.status}") from error
         raise error
 
-    def _record(self, result: TuningResult, champion: Score | None, verdict: Verdict) -> PromotionRecord:
+    def _record(
+        self, result: TuningResult, champion: Score | None, verdict: Verdict, contest: ContestResult | None
+    ) -> PromotionRecord:
         return PromotionRecord(
             tuning_job=result.job_name,
             tuning_status=result.status,
@@ -156,6 +204,7 @@ class Promoter:
             challenger=asdict(result.candidate) if result.candidate else None,
             champion=asdict(champion) if champion else None,
             training_data=result.training_data,
+            contest=contest.to_json() if contest else None,
         )
 
 

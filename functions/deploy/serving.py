@@ -60,6 +60,8 @@ class ServingPlan:
     stack: str
     # The SSM parameter that also keeps the champion's score; "" when only the config's tags do.
     champion_parameter: str
+    # What the contest's batch transform jobs run on (settings: contestInstanceType).
+    contest_instance_type: str
 
     @property
     def serverless(self) -> bool:

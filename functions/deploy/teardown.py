@@ -1,7 +1,8 @@
 """Remove what the deploy function created at run time, when `pulumi destroy` removes the stack.
 
 Pulumi does not know the endpoint, its configs, its models or its autoscaling target: the deploy
-function made them. Running tuning jobs are stopped too, so nothing keeps billing. Data in the bucket
+function made them. Running tuning jobs and contest transform jobs are stopped too, so nothing keeps
+billing. Data in the bucket
 (uploads, training data, model artifacts, captures, records) is left alone.
 """
 
@@ -46,6 +47,7 @@ def _settled_status(sagemaker: Any, endpoint_name: str, sleep: Callable[[float],
 @dataclass
 class Removed:
     stopped_tuning_jobs: list[str] = field(default_factory=list)
+    stopped_transform_jobs: list[str] = field(default_factory=list)
     endpoint: str | None = None
     endpoint_configs: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
@@ -68,6 +70,14 @@ def remove_runtime_resources(
             if name.startswith(stack_prefix):
                 sagemaker.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
                 removed.stopped_tuning_jobs.append(name)
+    for page in sagemaker.get_paginator("list_transform_jobs").paginate(
+        NameContains=stack_prefix, StatusEquals="InProgress"
+    ):
+        for summary in page["TransformJobSummaries"]:
+            name = summary["TransformJobName"]
+            if name.startswith(stack_prefix):
+                sagemaker.stop_transform_job(TransformJobName=name)
+                removed.stopped_transform_jobs.append(name)
     # Deleting the endpoint would deregister its target only with permissions the deploy role does not
     # have (DeleteScalingPolicy), so the target goes first.
     detach_autoscaling(autoscaling, plan)

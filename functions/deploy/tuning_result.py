@@ -24,15 +24,22 @@ class TuningResult:
     # Why there is no candidate, for the record and the alarm.
     problem: str | None
     training_data: str | None
+    # The validation channel's S3DataSource (S3DataType S3Prefix or ManifestFile, S3Uri): the rows a
+    # contest scores both models on.
+    validation_data: dict[str, Any] | None
 
 
 def read_tuning_result(sagemaker: Any, job_name: str) -> TuningResult:
     job = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=job_name)
     status = job["HyperParameterTuningJobStatus"]
-    training_data = _train_channel(job)
+    train = _channel(job, "train")
+    training_data = str(train["S3Uri"]) if train else None
+    validation_data = _channel(job, "validation")
     if status != COMPLETED:
         reason = job.get("FailureReason") or "no reason given"
-        return TuningResult(job_name, status, None, f"tuning job {status}: {reason}", training_data)
+        return TuningResult(
+            job_name, status, None, f"tuning job {status}: {reason}", training_data, validation_data
+        )
     best = job.get("BestTrainingJob")
     objective = (best or {}).get("FinalHyperParameterTuningJobObjectiveMetric")
     if not best or best.get("TrainingJobStatus") != COMPLETED or not objective:
@@ -44,6 +51,7 @@ def read_tuning_result(sagemaker: Any, job_name: str) -> TuningResult:
             None,
             f"no training job completed with an objective value ({summary})",
             training_data,
+            validation_data,
         )
     training_job = sagemaker.describe_training_job(TrainingJobName=best["TrainingJobName"])
     score = Score(
@@ -59,13 +67,14 @@ def read_tuning_result(sagemaker: Any, job_name: str) -> TuningResult:
         image=training_job["AlgorithmSpecification"]["TrainingImage"],
         model_data_url=training_job["ModelArtifacts"]["S3ModelArtifacts"],
     )
-    return TuningResult(job_name, status, candidate, None, training_data)
+    return TuningResult(job_name, status, candidate, None, training_data, validation_data)
 
 
-def _train_channel(job: dict[str, Any]) -> str | None:
-    """S3 URI of the run's training channel: its schema.json sits beside the channel's folder."""
+def _channel(job: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The S3DataSource of the tuning job's channel `name`. The training channel's S3Uri names the run:
+    its schema.json sits beside the channel's folder."""
     channels = job.get("TrainingJobDefinition", {}).get("InputDataConfig", [])
     for channel in channels:
-        if channel.get("ChannelName") == "train":
-            return str(channel["DataSource"]["S3DataSource"]["S3Uri"])
+        if channel.get("ChannelName") == name:
+            return dict(channel["DataSource"]["S3DataSource"])
     return None

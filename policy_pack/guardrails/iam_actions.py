@@ -18,6 +18,7 @@ NO_RESOURCE_TYPE = frozenset(
         "sagemaker:ListHyperParameterTuningJobs",
         "sagemaker:ListEndpointConfigs",
         "sagemaker:ListModels",
+        "sagemaker:ListTransformJobs",
         # AWS X-Ray: what AWSXRayDaemonWriteAccess grants for active tracing.
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",

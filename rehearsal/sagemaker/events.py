@@ -29,6 +29,10 @@ SOURCE = "aws.sagemaker"
 TRAINING_JOB_STATE_CHANGE = "SageMaker Training Job State Change"
 TUNING_JOB_STATE_CHANGE = "SageMaker HyperParameter Tuning Job State Change"
 ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
+# Not among the guide's samples: the detail-type and fields of the EventBridge schema
+# aws.sagemaker@SageMakerTransformJobStateChange (as the AWS CDK's generated SageMakerTransformJobStateChange
+# pattern lists them: TransformJobName, TransformJobStatus, ModelName, TransformInput, ...).
+TRANSFORM_JOB_STATE_CHANGE = "SageMaker Transform Job State Change"
 
 
 def envelope(

@@ -28,7 +28,7 @@ from __future__ import annotations
 import io
 import random
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -593,6 +593,11 @@ class Hosting:
                 ) from None
         return fleet
 
+    def serving_container(self, model: Model, environment: Mapping[str, str]) -> HostedModel:
+        """The model's serving container as a batch transform job starts it: the artifact read as the
+        model's role, `environment` added to the container's; raises ProvisioningFailed or ModelLoadFailed."""
+        return _load(model, self._download(model), environment)
+
     def _download(self, model: Model) -> bytes:
         url = next((c["ModelDataUrl"] for c in model.containers if c.get("ModelDataUrl")), None)
         if url is None:
@@ -863,10 +868,11 @@ class Hosting:
             self._set_status(endpoint, status)
 
 
-def _load(model: Model, archive: bytes) -> HostedModel:
-    """The serving container started on `archive`, with the model container's Environment."""
-    environment: dict[str, str] = next((c.get("Environment", {}) for c in model.containers), {})
-    return HostedModel.from_archive(archive, environment=environment)
+def _load(model: Model, archive: bytes, environment: Mapping[str, str] | None = None) -> HostedModel:
+    """The serving container started on `archive`, with the model container's Environment and, for a
+    batch transform, the job's on top."""
+    own: dict[str, str] = next((c.get("Environment", {}) for c in model.containers), {})
+    return HostedModel.from_archive(archive, environment={**own, **(environment or {})})
 
 
 def _share(size: dict[str, Any], instances: int) -> float:

@@ -11,13 +11,15 @@ and answers it from:
   XGBoost container's way on the channels in S3, and the Describe/List/Stop operations show it;
 - `Hosting` (hosting.py): models, endpoint configs, endpoints with their minutes-long changes, blue/green
   updates baked under their rollback alarms, and InvokeEndpoint on the trained model;
+- `BatchTransform` (batch.py): CreateTransformJob runs the job's model, served as hosting serves it, over
+  its input in S3, and writes one `.out` object per input object;
 - `AutoScaling` (autoscaling.py): scalable targets and policies of endpoint variants;
 - tags (ListTags, AddTags, DeleteTags) of all of them.
 
-Every tuning-job, training-job and endpoint status change is published as the EventBridge event SageMaker
-sends (events.py). Time: live, each change after its AWS duration compressed by `time_scale`; or, with
-`manual_clock`, only when a test moves the clock (`tick`, `sleep`) or finishes a change itself (`settle`,
-`roll_back`), so its assertions see exactly the state it arranged.
+Every tuning-job, training-job, transform-job and endpoint status change is published as the EventBridge
+event SageMaker sends (events.py). Time: live, each change after its AWS duration compressed by
+`time_scale`; or, with `manual_clock`, only when a test moves the clock (`tick`, `sleep`) or finishes a
+change itself (`settle`, `roll_back`), so its assertions see exactly the state it arranged.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 from rehearsal.clock import TimeScale
 from rehearsal.sagemaker.api import AUTOSCALING, RUNTIME, SAGEMAKER, ServiceError, read_request
 from rehearsal.sagemaker.autoscaling import SERVICE_PRINCIPAL, AutoScaling, tracking_alarm_names
+from rehearsal.sagemaker.batch import BatchTransform, TransformJob
 from rehearsal.sagemaker.events import EventDelivery
 from rehearsal.sagemaker.hosting import Endpoint, EndpointConfig, Hosting, Model
 from rehearsal.sagemaker.schedule import Scheduler
@@ -79,6 +82,7 @@ class LocalSageMaker:
         self.autoscaling = AutoScaling(self._ctx, variant_kind=self._variant_kind)
         self.hosting = Hosting(self._ctx, alarm_state=alarm_state, autoscaled=self.autoscaling.has_target)
         self.training = Training(self._ctx, time_scale=time_scale or TimeScale(), on_trial=on_trial)
+        self.batch = BatchTransform(self._ctx, self.hosting)
         # Every call answered, in order: (operation, parameters as received).
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._calls_lock = threading.Lock()
@@ -116,7 +120,7 @@ class LocalSageMaker:
     def _handler(self, service: str, operation: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
         method = _snake(operation)
         components: tuple[object, ...] = {
-            SAGEMAKER: (self.training, self.hosting, self),
+            SAGEMAKER: (self.training, self.hosting, self.batch, self),
             RUNTIME: (self.hosting,),
             AUTOSCALING: (self.autoscaling,),
         }.get(service, ())
@@ -272,6 +276,10 @@ class LocalSageMaker:
     @property
     def training_jobs(self) -> dict[str, TrainingJob]:
         return self.training.training_jobs
+
+    @property
+    def transform_jobs(self) -> dict[str, TransformJob]:
+        return self.batch.transform_jobs
 
     @property
     def models(self) -> dict[str, Model]:
@@ -481,6 +489,10 @@ _OPERATIONS: dict[str, frozenset[str]] = {
             "update_endpoint",
             "delete_endpoint",
             "list_endpoints",
+            "create_transform_job",
+            "describe_transform_job",
+            "list_transform_jobs",
+            "stop_transform_job",
             "list_tags",
             "add_tags",
             "delete_tags",
@@ -521,6 +533,9 @@ _RESOURCE: dict[str, tuple[str, str]] = {
     "UpdateEndpoint": ("endpoint", "EndpointName"),
     "DeleteEndpoint": ("endpoint", "EndpointName"),
     "InvokeEndpoint": ("endpoint", "EndpointName"),
+    "CreateTransformJob": ("transform-job", "TransformJobName"),
+    "DescribeTransformJob": ("transform-job", "TransformJobName"),
+    "StopTransformJob": ("transform-job", "TransformJobName"),
     "ListTags": ("", "ResourceArn"),
     "AddTags": ("", "ResourceArn"),
     "DeleteTags": ("", "ResourceArn"),

@@ -40,6 +40,9 @@ def environment(run: StackRun) -> dict[str, str]:
     return function(run)["environment"]["variables"]
 
 
+RULES = ("tuning", "transform", "endpoint")
+
+
 def prefix(run: StackRun) -> str:
     return load_settings(run.config, stack=run.stack).tuning_job_prefix
 
@@ -82,6 +85,41 @@ def test_tuning_rule_ignores_running_jobs_and_other_stacks(run: StackRun, job: s
     assert not matches(run, "deploy-tuning-rule", tuning_event(job.format(prefix=prefix(run)), status))
 
 
+def transform_event(job: str, status: str) -> dict[str, Any]:
+    """A transform job's state change as the local SageMaker sends it (the events SageMaker publishes for
+    the EventBridge schema aws.sagemaker@SageMakerTransformJobStateChange)."""
+    return {
+        "version": "0",
+        "id": "3f9a5b6e-0000-4000-8000-000000000000",
+        "detail-type": "SageMaker Transform Job State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": "2026-11-01T12:00:00Z",
+        "region": "eu-west-1",
+        "resources": [f"arn:aws:sagemaker:eu-west-1:123456789012:transform-job/{job}"],
+        "detail": {"TransformJobName": job, "TransformJobStatus": status},
+    }
+
+
+@pytest.mark.parametrize("status", ["Completed", "Failed", "Stopped"])
+def test_transform_rule_takes_this_stacks_finished_contest_jobs(run: StackRun, status: str) -> None:
+    job = f"{prefix(run)}-0123456789abcdef0123456-challenger"
+    assert matches(run, "deploy-transform-rule", transform_event(job, status))
+    assert not matches(run, "deploy-tuning-rule", transform_event(job, status))
+
+
+@pytest.mark.parametrize(
+    ("job", "status"),
+    [
+        ("{prefix}-0123456789abcdef0123456-challenger", "InProgress"),
+        ("{prefix}-0123456789abcdef0123456-challenger", "Stopping"),
+        ("other-0000-0123456789abcdef01234-challenger", "Completed"),
+    ],
+)
+def test_transform_rule_ignores_running_jobs_and_other_stacks(run: StackRun, job: str, status: str) -> None:
+    assert not matches(run, "deploy-transform-rule", transform_event(job.format(prefix=prefix(run)), status))
+
+
 def test_endpoint_rule_takes_only_this_stacks_endpoint(run: StackRun) -> None:
     plan = json.loads(environment(run)["SERVING_PLAN"])
     assert matches(run, "deploy-endpoint-rule", endpoint_event(plan["endpoint_name"]))
@@ -89,7 +127,7 @@ def test_endpoint_rule_takes_only_this_stacks_endpoint(run: StackRun) -> None:
     assert not matches(run, "deploy-tuning-rule", endpoint_event(plan["endpoint_name"]))
 
 
-@pytest.mark.parametrize("kind", ["tuning", "endpoint"])
+@pytest.mark.parametrize("kind", RULES)
 def test_each_rule_targets_the_function_with_retries_and_the_dead_letter_queue(
     run: StackRun, kind: str
 ) -> None:
@@ -103,11 +141,11 @@ def test_each_rule_targets_the_function_with_retries_and_the_dead_letter_queue(
     assert target["deadLetterConfig"]["arn"] == run.named("deploy-dlq").outputs["arn"]
 
 
-def test_function_may_be_invoked_only_by_its_two_rules(run: StackRun) -> None:
+def test_function_may_be_invoked_only_by_its_three_rules(run: StackRun) -> None:
     name = run.named("deploy-function").outputs["name"]
     permissions = [p.inputs for p in run.of_type(PERMISSION) if p.inputs["function"] == name]
-    rules = {run.named(f"deploy-{kind}-rule").outputs["arn"] for kind in ("tuning", "endpoint")}
-    assert {p["sourceArn"] for p in permissions} == rules and len(permissions) == 2
+    rules = {run.named(f"deploy-{kind}-rule").outputs["arn"] for kind in RULES}
+    assert {p["sourceArn"] for p in permissions} == rules and len(permissions) == len(RULES)
     for permission in permissions:
         assert (permission["principal"], permission["action"]) == (
             "events.amazonaws.com",
@@ -136,7 +174,7 @@ def test_dead_letter_queue_is_encrypted_keeps_14_days_and_takes_only_the_rules_e
     assert sender["Principal"] == {"Service": "events.amazonaws.com"}
     assert sender["Action"] == ["sqs:SendMessage"]
     assert sender["Resource"] == [queue.outputs["arn"]]
-    rules = [run.named(f"deploy-{kind}-rule").outputs["arn"] for kind in ("tuning", "endpoint")]
+    rules = [run.named(f"deploy-{kind}-rule").outputs["arn"] for kind in RULES]
     assert sender["Condition"] == {"ArnEquals": {"aws:SourceArn": rules}}
     assert denies_insecure_transport(policy, {queue.outputs["arn"]}, {"sqs:SendMessage"})
 
@@ -276,7 +314,7 @@ def test_cleanup_invocation_runs_the_teardown_when_deleted(run: StackRun) -> Non
     dependencies = set(cleanup.dependencies)
     for needed in ("deploy-role-policy", "deploy-logs"):
         assert run.named(needed).urn in dependencies, needed
-    for kind in ("tuning", "endpoint"):
+    for kind in RULES:
         for delivery in (f"deploy-{kind}-target", f"deploy-{kind}-invoke"):
             assert run.named(delivery).urn in dependencies, delivery
 

@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 
 from deploy.contest import Score
+from deploy.contest_jobs import contest_jobs, transform_request
 from deploy.deferral import DEFERRED
 from deploy.environment import DeployEnvironment, load_environment
-from deploy.serving import Candidate, endpoint_config_request
+from deploy.serving import Candidate, ServingPlan, endpoint_config_request
 from deploy.serving_record import SERVING_RECORD
 from rehearsal.iam_policy import Policy
 from settings import load_settings
@@ -44,6 +45,8 @@ APIGATEWAY = "apigateway.amazonaws.com"
 # `/aws/sagemaker/...` namespaces.
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 ENDPOINT_LOG_GROUPS = "/aws/sagemaker/Endpoints"
+TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
+VALIDATION = {"S3DataType": "S3Prefix", "S3Uri": "s3://b/processed/d/r/validation/"}
 SAGEMAKER_METRIC_NAMESPACES = "/aws/sagemaker/*"
 # Application Auto Scaling user guide, "Service-linked roles": the role scaling a SageMaker variant.
 SCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
@@ -214,6 +217,21 @@ class Stack:
         )
 
 
+def contest_prefix(stack: Stack) -> str:
+    """Where the deploy function's contest transform jobs write, whichever the tuning job: the folder
+    above `<tuning job>/` of a job's output (deploy.contest_jobs)."""
+    deploy = stack.deploy()
+    tuning = f"{deploy.tuning_job_prefix}-x"
+    challenger, _ = contest_jobs(deploy.plan, deploy.records_prefix, tuning, "a", "b")
+    return s3_location(challenger.output)[1].split(f"{tuning}/")[0]
+
+
+def contest_key(plan: ServingPlan) -> str:
+    """The KMS key the contest's transform requests name for their output."""
+    job = contest_jobs(plan, "deployments/", "t", "a", "b")[0]
+    return str(transform_request(plan, job, VALIDATION, "t")["TransformOutput"]["KmsKeyId"])
+
+
 def s3_location(uri: str) -> tuple[str, str]:
     """(bucket, key prefix) of `s3://bucket/prefix`."""
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -298,9 +316,28 @@ def deploy_table(stack: Stack) -> Table:
                 "sagemaker:ListHyperParameterTuningJobs",
                 "sagemaker:ListEndpointConfigs",
                 "sagemaker:ListModels",
+                "sagemaker:ListTransformJobs",
             ],
             ["*"],
         ),
+        # The contest's transform jobs, named after their tuning job; teardown stops running ones.
+        "ScoreOnSameRows": Allowed(
+            [
+                "sagemaker:CreateTransformJob",
+                "sagemaker:DescribeTransformJob",
+                "sagemaker:StopTransformJob",
+                "sagemaker:AddTags",
+            ],
+            [stack.sagemaker(f"transform-job/{prefix}-*")],
+        ),
+        # The validation rows (the transform writes them under `processed/`) and both predictions of them.
+        "ReadContestRows": Allowed(
+            ["s3:GetObject"], [f"{bucket}/{PROCESSED_PREFIX}*", f"{bucket}/{contest_prefix(stack)}*"]
+        ),
+        "FindValidationRows": Allowed(
+            ["s3:ListBucket"], [bucket], {"StringLike": {"s3:prefix": [f"{PROCESSED_PREFIX}*"]}}
+        ),
+        "DecryptContestRows": Allowed(["kms:Decrypt"], [plan.key_arn]),
         "HostModels": Allowed(
             [
                 "sagemaker:CreateModel",
@@ -404,9 +441,9 @@ def predict_table(stack: Stack) -> Table:
     }
 
 
-def algorithm_container(stack: Stack, log_group: str) -> Table:
+def algorithm_container(stack: Stack, *log_groups: str) -> Table:
     """What SageMaker needs to run the built-in algorithm's image with the role."""
-    group = stack.log_group(log_group)
+    groups = [stack.log_group(name) for name in log_groups]
     return {
         # GetAuthorizationToken and PutMetricData have no resource type (Service Authorization Reference).
         "AuthenticateToRegistry": Allowed(["ecr:GetAuthorizationToken"], ["*"]),
@@ -416,7 +453,7 @@ def algorithm_container(stack: Stack, log_group: str) -> Table:
         ),
         "WriteContainerLogs": Allowed(
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            [group, f"{group}:*"],
+            [arn for group in groups for arn in (group, f"{group}:*")],
         ),
         "PutContainerMetrics": Allowed(
             ["cloudwatch:PutMetricData"],
@@ -454,8 +491,16 @@ def model_table(stack: Stack) -> Table:
     table = {
         "ReadModelArtifacts": Allowed(["s3:GetObject"], [f"{bucket}/{models}*"]),
         "DecryptModelArtifacts": Allowed(["kms:Decrypt"], [plan.key_arn]),
-        **algorithm_container(stack, f"{ENDPOINT_LOG_GROUPS}/{plan.endpoint_name}"),
+        **algorithm_container(stack, f"{ENDPOINT_LOG_GROUPS}/{plan.endpoint_name}", TRANSFORM_LOG_GROUP),
         "ReadRollbackAlarm": Allowed(["cloudwatch:DescribeAlarms"], [stack.alarm(plan.rollback_alarm)]),
+        # Contest transform jobs run as the model's role: the validation rows in, predictions out under the
+        # key their requests name.
+        "ReadValidationRows": Allowed(["s3:GetObject"], [f"{bucket}/{PROCESSED_PREFIX}*"]),
+        "ListValidationRows": Allowed(
+            ["s3:ListBucket"], [bucket], {"StringLike": {"s3:prefix": [f"{PROCESSED_PREFIX}*"]}}
+        ),
+        "WriteContestPredictions": Allowed(["s3:PutObject"], [f"{bucket}/{contest_prefix(stack)}*"]),
+        "EncryptContestPredictions": Allowed(["kms:GenerateDataKey", "kms:Encrypt"], [contest_key(plan)]),
     }
     # Captured data goes where the deploy function's endpoint configs tell SageMaker to put it, if anywhere.
     probe = Candidate("t", Score("t-001", "validation:auc", "Maximize", 0.5, "d"), "image", "s3://b/m")

@@ -99,6 +99,9 @@ def test_shipped_stack_files_are_valid(stack: str) -> None:
         ("minLabeledRows", "1000000001"),
         ("minLabeledRows", "some"),
         ("xgboostVersion", "2.0-1"),
+        # A hosting-only type: batch transform has no serverless or ml.t2 instances.
+        ("contestInstanceType", "ml.t2.medium"),
+        ("contestInstanceType", "m5.large"),
     ],
 )
 def test_bad_value_is_refused_naming_key_value_and_what_is_allowed(key: str, value: str) -> None:
@@ -439,6 +442,12 @@ def test_descriptions_say_how_auto_problem_types_and_the_split_are_decided() -> 
 
 
 # --- the prediction API ----------------------------------------------------------------------------------
+
+
+def test_contest_instance_type_defaults_to_ml_m5_large_and_is_read() -> None:
+    assert load_settings(REGION, stack="test").endpoint.contest_instance_type == "ml.m5.large"
+    chosen = load_settings(raw(contestInstanceType="ml.c5.xlarge"), stack="test")
+    assert chosen.endpoint.contest_instance_type == "ml.c5.xlarge"
 
 
 def test_prediction_api_defaults() -> None:

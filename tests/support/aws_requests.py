@@ -300,10 +300,11 @@ def _s3_copy(request: Request, arns: _Arns) -> list[Permission]:
 # SageMaker. Service Authorization Reference, Amazon SageMaker
 # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html): every
 # action below is named after its API operation; CreateHyperParameterTuningJob, CreateModel and
-# CreateEndpointConfig list iam:PassRole and sagemaker:AddTags as dependent actions, CreateEndpoint
-# sagemaker:AddTags; CreateEndpoint and UpdateEndpoint require both the endpoint* and the endpoint-config*
-# resource; InvokeEndpoint (runtime API) is sagemaker:InvokeEndpoint on endpoint*. iam:PassRole: Service
-# Authorization Reference, IAM (role* resource, condition key iam:PassedToService).
+# CreateEndpointConfig list iam:PassRole and sagemaker:AddTags as dependent actions, CreateEndpoint and
+# CreateTransformJob (on transform-job*) sagemaker:AddTags; CreateEndpoint and UpdateEndpoint require
+# both the endpoint* and the endpoint-config* resource; InvokeEndpoint (runtime API) is
+# sagemaker:InvokeEndpoint on endpoint*. iam:PassRole: Service Authorization Reference, IAM (role*
+# resource, condition key iam:PassedToService).
 
 _SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
 
@@ -540,6 +541,10 @@ _TABLE: dict[tuple[str, str], _Rule] = {
     ("sagemaker", "ListHyperParameterTuningJobs"): _sagemaker_anywhere,
     ("sagemaker", "ListEndpointConfigs"): _sagemaker_anywhere,
     ("sagemaker", "ListModels"): _sagemaker_anywhere,
+    ("sagemaker", "CreateTransformJob"): _sagemaker_create("transform-job", "TransformJobName"),
+    ("sagemaker", "DescribeTransformJob"): _sagemaker_on("transform-job", "TransformJobName"),
+    ("sagemaker", "StopTransformJob"): _sagemaker_on("transform-job", "TransformJobName"),
+    ("sagemaker", "ListTransformJobs"): _sagemaker_anywhere,
     ("application-autoscaling", "RegisterScalableTarget"): _register_scalable_target,
     ("application-autoscaling", "PutScalingPolicy"): _put_scaling_policy,
     ("application-autoscaling", "DeregisterScalableTarget"): _deregister_scalable_target,
