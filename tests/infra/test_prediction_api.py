@@ -96,7 +96,9 @@ def test_every_method_requires_an_api_key(authorized_run: StackRun) -> None:
 
 def test_new_stacks_and_prod_require_iam_signatures_not_only_the_api_key() -> None:
     # No stack file names the key but prod's: a new stack gets the default, which must not be "key only".
-    assert load_settings({"aws:region": "eu-west-1"}, stack="new").api.authorization == "iam"
+    tags = json.dumps({"tags": {"project": PROJECT, "stack": "new"}})
+    new = {"aws:region": "eu-west-1", "aws:defaultTags": tags}
+    assert load_settings(new, stack="new").api.authorization == "iam"
     assert synth("prod").config["serverless-ml-pipeline:apiAuthorization"] == "iam"
     for stack in STACKS:
         assert {m["authorization"] for m in methods(synth(stack)).values()} == {"AWS_IAM"}
