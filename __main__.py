@@ -160,7 +160,7 @@ dashboard = Dashboard(
         aws=aws_context,
         project=settings.project,
         stack=settings.stack,
-        queue_name=bus.queue.name,
+        queue_names={"uploads": bus.queue.name, "tuning requests": tuning_requests.queue.name},
         dead_letter_queue_names={
             "ingest dead letters": bus.dead_letter_queue.name,
             "tuning request dead letters": tuning_requests.dead_letter_queue.name,

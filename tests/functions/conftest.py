@@ -105,7 +105,8 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # The two functions agree on what they share (bucket, queue); each also has its own variables.
     common = TRANSFORM_ENVIRONMENT.keys() & TUNE_ENVIRONMENT.keys() - {"POWERTOOLS_SERVICE_NAME"}
     assert all(TRANSFORM_ENVIRONMENT[k] == TUNE_ENVIRONMENT[k] for k in common), common
-    for name, value in (credentials | TRANSFORM_ENVIRONMENT | TUNE_ENVIRONMENT).items():
+    # The transform's service name: its clients' user agent names it (the tune handler sets its own).
+    for name, value in (credentials | TUNE_ENVIRONMENT | TRANSFORM_ENVIRONMENT).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("TUNING_QUIET_SECONDS", QUIET_SECONDS)
     # One attempt per request: a test of a failing call sees the failure without the SDK's back-off.
@@ -131,10 +132,15 @@ def tune_handler(
     """The tune function's handler imported afresh inside moto, its SageMaker client on the local
     SageMaker for the tuning jobs it starts."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", local_sagemaker.url)
+    # Its clients are made at import, and name the function by POWERTOOLS_SERVICE_NAME.
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", TUNE_ENVIRONMENT["POWERTOOLS_SERVICE_NAME"])
     shared.aws.client.cache_clear()
     import tune.handler
 
-    return importlib.reload(tune.handler)
+    module = importlib.reload(tune.handler)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", TRANSFORM_ENVIRONMENT["POWERTOOLS_SERVICE_NAME"])
+    shared.aws.client.cache_clear()
+    return module
 
 
 @pytest.fixture

@@ -105,9 +105,12 @@ def test_a_burst_of_100_uploads_starts_one_tuning_job_over_every_run(
 ) -> None:
     upload_burst(pipeline, "churn", 100)
     requests = pipeline.tuning_requests()
-    assert len(requests) == 100, "each run asks once"
+    # Each run asks once, or more if SQS delivered its upload's notification again (the harness, like
+    # SQS, redelivers a notification whose visibility timeout passed).
+    asked = {json.loads(m["Body"])["run"] for m in requests}
+    assert len(asked) == 100 <= len(requests)
 
-    assert pipeline.tune(requests) == [{"batchItemFailures": []}] * 10
+    assert all(answer == {"batchItemFailures": []} for answer in pipeline.tune(requests))
 
     (job,) = pipeline.tuning_jobs()
     runs = manifests(pipeline, "churn")
@@ -123,12 +126,12 @@ def test_a_burst_of_100_uploads_starts_one_tuning_job_over_every_run(
     assert sorted(record["runs"]) == sorted(m["run"] for m in runs) and record["excluded"] == []
     # The other 99 requests were superseded by a later run or found the job started: nothing else.
     told = outcomes(log_lines)
-    assert told.count("tuning started") == 1 and len(told) == 100
+    assert told.count("tuning started") == 1 and len(told) == len(requests)
     assert set(told) <= {"tuning started", "tuning superseded", "tuning already started"}
     # Every line of a request says whose it is, as Powertools writes it (appended keys included).
     formatter = pipeline.tune_handler.logger.registered_formatter
     lines = [json.loads(formatter.format(r)) for r in caplog.records if r.getMessage().startswith("tuning ")]
-    assert len(lines) == 100
+    assert len(lines) == len(requests)
     for line in lines:
         assert line["dataset"] == "churn" and line["run"] in record["runs"]
     (started,) = [line for line in lines if line["message"] == "tuning started"]
