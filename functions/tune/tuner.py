@@ -161,6 +161,9 @@ class DatasetTuner:
         dataset, bucket = chosen.dataset, self.environment.bucket
         folder = job_prefix(dataset, job)
         channels = {}
+        # Keys relative to the dataset's folder: `<run>/<channel>/part-*.csv`. Kept under the channel's
+        # directory as for an S3Prefix channel, a file is then three levels deep, the most the built-in
+        # container reads (sagemaker-xgboost-container release-3.0.5 data_utils.py:41, MAX_FOLDER_DEPTH).
         for channel, keys in (("train", chosen.train_files), ("validation", chosen.validation_files)):
             key = f"{folder}{channel}.manifest"
             document = channel_manifest(bucket, dataset_prefix(dataset), keys)
