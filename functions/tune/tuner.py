@@ -135,7 +135,7 @@ class DatasetTuner:
 
     def completed_runs(self, dataset: str) -> dict[str, datetime]:
         """Every run of the dataset with a manifest (the transform writes it last), and when it was
-        stored: one listing, however many runs there are."""
+        stored: one paginated listing of the dataset's folder, not a read per run."""
         completed = {}
         for key, stored in self.store.listing(dataset_prefix(dataset)).items():
             folder, _, name = key.partition("/")
