@@ -11,6 +11,8 @@ from components.powertools import powertools_layer_arn
 from components.prediction_api import PredictionApi, PredictionApiArgs
 from components.training import Training, TrainingArgs
 from components.transform_function import TransformFunction, TransformFunctionArgs
+from components.tune_function import TuneFunction, TuneFunctionArgs
+from components.tuning_queue import TuningQueue, TuningQueueArgs
 from settings import InvalidStackConfig, load_settings, read_stack_config
 
 try:
@@ -47,6 +49,10 @@ training = Training(
         key_arn=bus.key.arn,
     ),
 )
+tuning_requests = TuningQueue(
+    "tuning-requests",
+    TuningQueueArgs(key_arn=bus.key.arn, max_receive_count=settings.queue.max_receive_count),
+)
 transform = TransformFunction(
     "transform",
     TransformFunctionArgs(
@@ -60,6 +66,22 @@ transform = TransformFunction(
         queue_arn=bus.queue.arn,
         key=bus.stack_key,
         dataset=settings.dataset,
+        training=settings.training,
+        tuning_queue_arn=tuning_requests.queue.arn,
+        tuning_queue_url=tuning_requests.queue.url,
+    ),
+)
+tune = TuneFunction(
+    "tune",
+    TuneFunctionArgs(
+        runtime=settings.functions,
+        training=settings.training,
+        layer_arns=[powertools],
+        bucket_name=bus.bucket.bucket,
+        bucket_arn=bus.bucket.arn,
+        requests=tuning_requests,
+        transform_role_arn=transform.role.arn,
+        key=bus.stack_key,
         tuning_job_prefix=settings.tuning_job_prefix,
         tuning_jobs_arn=aws_context.arn(
             "sagemaker", f"hyper-parameter-tuning-job/{settings.tuning_job_prefix}-*"
@@ -108,6 +130,7 @@ api = PredictionApi(
 # The stack's functions by the part they serve: alarmed by monitoring, graphed by the dashboard.
 function_names = {
     "transform": transform.function.name,
+    "tune": tune.function.name,
     "deploy": deployment.function.name,
     "predict": api.function.name,
 }
@@ -120,6 +143,7 @@ monitoring = Monitoring(
         alarm_email=settings.alarm_email,
         dead_letter_queue_names={
             "dead-letters": bus.dead_letter_queue.name,
+            "tuning-dead-letters": tuning_requests.dead_letter_queue.name,
             "deploy-dead-letters": deployment.dead_letter_queue.name,
         },
         function_names=function_names,
@@ -137,9 +161,10 @@ dashboard = Dashboard(
         aws=aws_context,
         project=settings.project,
         stack=settings.stack,
-        queue_name=bus.queue.name,
+        queue_names={"uploads": bus.queue.name, "tuning requests": tuning_requests.queue.name},
         dead_letter_queue_names={
             "ingest dead letters": bus.dead_letter_queue.name,
+            "tuning request dead letters": tuning_requests.dead_letter_queue.name,
             "deploy dead letters": deployment.dead_letter_queue.name,
         },
         function_names=function_names,
@@ -157,6 +182,9 @@ pulumi.export("upload_prefix", settings.data.raw_prefix)
 pulumi.export("queue_url", bus.queue.url)
 pulumi.export("dead_letter_queue_url", bus.dead_letter_queue.url)
 pulumi.export("transform_function", transform.function.name)
+pulumi.export("tuning_queue_url", tuning_requests.queue.url)
+pulumi.export("tuning_dead_letter_queue_url", tuning_requests.dead_letter_queue.url)
+pulumi.export("tune_function", tune.function.name)
 pulumi.export("alarm_topic_arn", monitoring.topic.arn)
 pulumi.export("training_role_arn", training.role.arn)
 pulumi.export("endpoint_name", settings.endpoint_name)
@@ -177,6 +205,7 @@ pulumi.export(
     "log_groups",
     {
         "transform": transform.log_group.name,
+        "tune": tune.log_group.name,
         "deploy": deployment.log_group.name,
         "predict": api.log_group.name,
         "api_access": api.access_log_group.name,

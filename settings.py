@@ -81,6 +81,7 @@ SQS_BATCHING_WINDOW_SECONDS = (0, 300)
 SQS_MAX_CONCURRENCY = (2, 1000)
 SQS_MAX_RECEIVE_COUNT = (1, 1000)
 SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
+SQS_MAX_DELAY_SECONDS = 900
 # Lambda developer guide, "Using Lambda with Amazon SQS": the queue's visibility timeout should be at
 # least six times the function timeout plus the batching window, so a throttled batch can be retried
 # before its messages reappear.
@@ -127,12 +128,12 @@ WARM_POOL_SECONDS = (0, 3600)
 # SageMaker developer guide, "Managed spot training": built-in algorithms that do not checkpoint "are
 # currently limited to a MaxWaitTimeInSeconds of 3600 seconds"; tuning jobs here do not checkpoint.
 SPOT_MAX_WAIT_SECONDS = 3600
-# The tuning request template travels in the transform function's environment, which Lambda limits to
+# The tuning request template travels in the tune function's environment, which Lambda limits to
 # 4 KB in all ("Working with Lambda environment variables"). The rest of it (the template without its
-# ranges, and the other variables, MIN_LABELED_ROWS included) takes 1.2 KB with the defaults and about
-# 1.36 KB with every other key at its longest (measured by test_ranges_at_the_settings_limit_still_fit_
-# lambdas_environment in tests/infra/test_training.py), which leaves some 240 bytes for names longer than
-# the defaults: stack, targetColumn, rawPrefix, rawSuffix.
+# ranges, and the other variables, TUNING_JOBS_PER_DAY included) takes 1.1 KB with the defaults and about
+# 1.3 KB with every other key at its longest (measured by test_ranges_at_the_settings_limit_still_fit_
+# lambdas_environment in tests/infra/test_training.py), which leaves some 300 bytes for a stack name and
+# bucket name longer than the defaults.
 TUNING_RANGES_MAX_BYTES = 2500
 ENDPOINT_MODES = ("serverless", "instances")
 # ServerlessConfig (SageMaker API reference): memory 1,024-6,144 MB in 1 GB steps, concurrency 1-200.
@@ -485,6 +486,21 @@ TUNING_MAX_JOBS = _integer("tuningMaxJobs", 20, (1, 500), "Training jobs per tun
 TUNING_MAX_PARALLEL_JOBS = _integer(
     "tuningMaxParallelJobs", 2, (1, 100), "Training jobs of one tuning job that run at once."
 )
+TUNING_QUIET_SECONDS = _integer(
+    "tuningQuietSeconds",
+    300,
+    # SendMessage DelaySeconds: at most 900 (SQS API reference, SendMessage).
+    (0, SQS_MAX_DELAY_SECONDS),
+    "Quiet period: a dataset is tuned once no upload of it has completed for this long, over every run so "
+    "far, so a burst of uploads starts one tuning job, not one per file.",
+)
+TUNING_JOBS_PER_DAY = _integer(
+    "tuningJobsPerDay",
+    4,
+    (1, 1000),
+    "Most tuning jobs started per dataset per UTC day; a request beyond it is deferred to the next UTC day "
+    "(recorded in processed/<dataset>/<job>/tuning.json).",
+)
 TUNING_STRATEGY = _choice(
     "tuningStrategy",
     "Bayesian",
@@ -727,6 +743,8 @@ OPTIONS: tuple[Option[Any], ...] = (
     TRAINING_MAX_RUNTIME,
     TUNING_MAX_JOBS,
     TUNING_MAX_PARALLEL_JOBS,
+    TUNING_QUIET_SECONDS,
+    TUNING_JOBS_PER_DAY,
     TUNING_STRATEGY,
     TUNING_RANGES,
     TUNING_OBJECTIVE_METRIC,
@@ -829,6 +847,9 @@ class TrainingSettings:
     max_runtime_seconds: int
     max_jobs: int
     max_parallel_jobs: int
+    # How long a dataset's tuning request waits for more uploads, and its tuning jobs per UTC day.
+    quiet_seconds: int
+    jobs_per_day: int
     strategy: str
     ranges: dict[str, Range]
     # None: the default metric of the problem type the transform finds.
@@ -1131,6 +1152,8 @@ def _training_settings(read: _Reader, own: Mapping[str, str], *, problem_type: s
         max_runtime_seconds=max_runtime,
         max_jobs=read(TUNING_MAX_JOBS),
         max_parallel_jobs=read(TUNING_MAX_PARALLEL_JOBS),
+        quiet_seconds=read(TUNING_QUIET_SECONDS),
+        jobs_per_day=read(TUNING_JOBS_PER_DAY),
         strategy=read(TUNING_STRATEGY),
         ranges=read(TUNING_RANGES),
         objective_metric=None if (metric := read(TUNING_OBJECTIVE_METRIC)) == "auto" else metric,

@@ -117,7 +117,8 @@ class DashboardArgs:
     aws: AwsContext
     project: str
     stack: str
-    queue_name: pulumi.Input[str]
+    # Label -> name of each work queue (uploads, tuning requests).
+    queue_names: dict[str, pulumi.Input[str]]
     # Label -> name of each dead-letter queue.
     dead_letter_queue_names: dict[str, pulumi.Input[str]]
     # Label -> name of each function.
@@ -148,11 +149,18 @@ def graphs(args: DashboardArgs) -> list[Graph]:
     endpoint: dict[str, pulumi.Input[str]] = {"EndpointName": args.endpoint_name, "VariantName": VARIANT}
     api = {"ApiName": args.api_name, "Stage": args.api_stage}
     return [
+        # Delayed: tuning requests waiting out the quiet period (SQS developer guide, "Available CloudWatch
+        # metrics for Amazon SQS": ApproximateNumberOfMessagesDelayed).
         Graph(
-            "Ingest queue: messages waiting, age of the oldest (s)",
+            "Queues: messages waiting, delayed, age of the oldest (s)",
             [
-                sqs("ApproximateNumberOfMessagesVisible", args.queue_name, "Maximum", "messages waiting"),
-                sqs("ApproximateAgeOfOldestMessage", args.queue_name, "Maximum", "oldest (s)", "right"),
+                metric
+                for label, queue in args.queue_names.items()
+                for metric in (
+                    sqs("ApproximateNumberOfMessagesVisible", queue, "Maximum", f"{label} waiting"),
+                    sqs("ApproximateNumberOfMessagesDelayed", queue, "Maximum", f"{label} delayed"),
+                    sqs("ApproximateAgeOfOldestMessage", queue, "Maximum", f"{label} oldest (s)", "right"),
+                )
             ],
         ),
         Graph(

@@ -11,7 +11,7 @@ from components.event_bus import StackKey
 from components.policy_documents import render
 from components.python_function import PythonFunctionArgs, python_function
 from components.transform_policies import transform_policy
-from settings import DatasetSettings, FunctionRuntime, TransformSettings
+from settings import DatasetSettings, FunctionRuntime, TrainingSettings, TransformSettings
 
 HANDLER = "transform.handler.lambda_handler"
 
@@ -29,20 +29,21 @@ class TransformFunctionArgs:
     # The stack key: the role decrypts with it, the log groups are encrypted with it.
     key: StackKey
     dataset: DatasetSettings
-    tuning_job_prefix: str
-    tuning_jobs_arn: pulumi.Input[str]
-    tuning_request_template: pulumi.Input[str]
-    training_role_arn: pulumi.Input[str]
+    # The quiet period and the objective metric (each upload's problem type is checked against it).
+    training: TrainingSettings
+    tuning_queue_arn: pulumi.Input[str]
+    tuning_queue_url: pulumi.Input[str]
 
 
 class TransformFunction(pulumi.ComponentResource):
     """Creates the transform Lambda function with:
 
     - its own role, allowed exactly what the function and its SQS trigger use: read upload versions,
-      read and write `processed/`, write `rejected/`, receive/delete on its queue, the data key, create
-      this stack's tuning jobs and pass them the training role, its own log group;
+      read and write `processed/`, write `rejected/`, receive/delete on its queue, send to the
+      tuning-request queue, the data key, its own log group;
     - the dataset settings (target column, problem type, split, rejection threshold, category limit,
-      fewest labeled rows, part file size) and the stack's tuning request template in its environment;
+      fewest labeled rows, part file size), the stack's objective metric, the tuning-request queue and
+      `tuningQuietSeconds` (each run's request is delayed by it) in its environment;
     - a log group kept for `logRetentionDays` and encrypted with the stack key, written as structured
       JSON at `logLevel`;
     - the SQS event source mapping with partial batch responses (`ReportBatchItemFailures`), batch size,
@@ -73,8 +74,7 @@ class TransformFunction(pulumi.ComponentResource):
                     queue_arn=args.queue_arn,
                     key_arn=args.key.arn,
                     log_group_arn=log_group_arn,
-                    tuning_jobs_arn=args.tuning_jobs_arn,
-                    training_role_arn=args.training_role_arn,
+                    tuning_queue_arn=args.tuning_queue_arn,
                 ),
                 environment={
                     "DATA_BUCKET": args.bucket_name,
@@ -87,8 +87,9 @@ class TransformFunction(pulumi.ComponentResource):
                     "MAX_CATEGORIES": str(args.dataset.max_categories),
                     "MIN_LABELED_ROWS": str(args.dataset.min_labeled_rows),
                     "PART_FILE_MB": str(args.dataset.part_file_mb),
-                    "TUNING_JOB_PREFIX": args.tuning_job_prefix,
-                    "TUNING_REQUEST_TEMPLATE": args.tuning_request_template,
+                    "TUNING_OBJECTIVE_METRIC": args.training.objective_metric or "auto",
+                    "TUNING_QUEUE_URL": args.tuning_queue_url,
+                    "TUNING_QUIET_SECONDS": str(args.training.quiet_seconds),
                     "TIMEOUT_SECONDS": str(transform.timeout_seconds),
                 },
             ),

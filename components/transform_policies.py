@@ -19,11 +19,10 @@ def transform_policy(
     queue_arn: str,
     key_arn: str,
     log_group_arn: str,
-    tuning_jobs_arn: str,
-    training_role_arn: str,
+    tuning_queue_arn: str,
 ) -> Document:
-    """Read uploads, keep datasets and results, consume the upload queue, use the data key, start tuning
-    jobs with the training role, write its own logs."""
+    """Read uploads, keep datasets and results, consume the upload queue, request tuning, use the data key,
+    write its own logs."""
     processed = f"{bucket_arn}/{PROCESSED_PREFIX}*"
     return document(
         # A notification from a versioned bucket names the version read (GetObjectVersion); one without a
@@ -36,20 +35,10 @@ def transform_policy(
         allow("WriteResults", ["s3:PutObject"], [processed, f"{bucket_arn}/{REJECTED_PREFIX}*"]),
         allow("DiscardUnfinishedResults", ["s3:AbortMultipartUpload"], [processed]),
         allow("ConsumeUploadQueue", QUEUE_CONSUMER_ACTIONS, [queue_arn]),
-        # Decrypt: queue messages, uploads and multipart parts; GenerateDataKey: results under SSE-KMS.
+        # Decrypt: queue messages, uploads and multipart parts; GenerateDataKey: results under SSE-KMS and
+        # messages to the encrypted tuning-request queue (SQS developer guide, "Key management").
         allow("UseDataKey", ["kms:Decrypt", "kms:GenerateDataKey"], [key_arn]),
-        # Creating a tagged resource also needs AddTags on it (SageMaker developer guide, "Provide
-        # permissions for tagging SageMaker AI resources").
-        allow(
-            "StartTuningJobs",
-            ["sagemaker:CreateHyperParameterTuningJob", "sagemaker:AddTags"],
-            [tuning_jobs_arn],
-        ),
-        allow(
-            "PassTrainingRole",
-            ["iam:PassRole"],
-            [training_role_arn],
-            Condition={"StringEquals": {"iam:PassedToService": SAGEMAKER}},
-        ),
+        # The tune function starts the tuning jobs: the transform only asks.
+        allow("RequestTuning", ["sqs:SendMessage"], [tuning_queue_arn]),
         allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
     )

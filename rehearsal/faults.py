@@ -5,7 +5,7 @@
 - transform-always-fails: every invocation fails; after `queueMaxReceiveCount` receives the message is in
   the dead-letter queue, the upload untouched, no run written, no tuning job.
 - duplicate-delivery: the upload's notification is delivered twice (SNS and SQS deliver at least once):
-  one run, one tuning job.
+  one run; the second delivery asks for tuning again, and the tune function starts no second job.
 - training-fails: the training role cannot read its data: the tuning job fails, the deploy function
   records it, no endpoint.
 - worse-challenger: a second upload of the same rows with most of the training rows left out: its
@@ -120,11 +120,17 @@ def _deliver_again(context: FaultContext) -> None:
     first = stack.lambda_.invocations(_transform_name(context))[0]
     body = first.event["Records"][0]["body"]
     before = len(stack.lambda_.invocations(_transform_name(context)))
+    tune = stack.output("tune_function")
+    tunings = len(stack.lambda_.invocations(tune))
     stack.aws.client("sqs").send_message(QueueUrl=stack.output("queue_url"), MessageBody=body)
     stack.wait_for(
         "the second delivery", lambda: len(stack.lambda_.invocations(_transform_name(context))) > before, 60
     )
     stack.wait_for("the queue to drain", lambda: stack.queue_depth("queue_url") == 0, 60)
+    # The second delivery asks for tuning again, after the quiet period: the tune function must have
+    # answered that request before the jobs are counted.
+    stack.wait_for("the second tuning request", lambda: len(stack.lambda_.invocations(tune)) > tunings, 60)
+    stack.wait_for("the tuning queue to drain", lambda: stack.queue_depth("tuning_queue_url") == 0, 60)
     jobs = context.pipeline.sagemaker.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
     _check(len(jobs) == 1, f"a duplicate delivery started {len(jobs)} tuning jobs")
     context.pipeline.progress("the same notification delivered twice: one run, one tuning job")

@@ -20,9 +20,11 @@ from rehearsal.local_stack import API_CLIENT_USER, LocalStack, StackOptions
 from rehearsal.rehearse import Pipeline, Progress, Rehearsal, feature_importance, records_from_csv
 from rehearsal.report import best_trial, summary_table, write_report
 from rehearsal.samples import SampleDataset, sample_dataset, user_dataset
+from settings import TUNING_QUIET_SECONDS
 
 CONFIG = "serverless-ml-pipeline"
 SAMPLE_RECORDS = 3
+REHEARSAL_QUIET_SECONDS = 1
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class RehearsalOptions:
         fault = self.staged_fault
         config = {
             f"{CONFIG}:tuningMaxJobs": str(self.trials),
+            # SQS delays each tuning request by the quiet period in real seconds, which the rehearsal's
+            # time scale does not compress: one second here, said so in the progress lines.
+            f"{CONFIG}:tuningQuietSeconds": str(REHEARSAL_QUIET_SECONDS),
             **(fault.config if fault else {}),
             **self.config,
         }
@@ -116,6 +121,11 @@ def _rehearse_in(
             return result
 
         step = time.perf_counter()
+        quiet = stack.lambda_.spec(stack.output("transform_function")).environment["TUNING_QUIET_SECONDS"]
+        progress(
+            f"quiet period: {quiet} s (the rehearsal's tuningQuietSeconds; the stack default is "
+            f"{TUNING_QUIET_SECONDS.default} s)"
+        )
         pipeline.tune(outcome)
         result.timings["tuning"] = time.perf_counter() - step
 

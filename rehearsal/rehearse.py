@@ -22,6 +22,7 @@ import xgboost
 from deploy.contest import Outcome
 from rehearsal.local_stack import LocalStack
 from rehearsal.sagemaker.container.training import MODEL_NAME, train
+from rehearsal.sagemaker.training import channel_objects
 from rehearsal.samples import SampleDataset, Upload
 from shared.dataset_schema import DatasetSchema
 
@@ -128,10 +129,23 @@ class Pipeline:
         return outcome
 
     def tune(self, outcome: RunOutcome) -> RunOutcome:
-        """Wait for the tuning job the transform started, reporting each trial as it ends."""
+        """Wait for the tuning job the tune function starts over the run once the quiet period has passed
+        (its record, `processed/<dataset>/<job>/tuning.json`, names the runs it covers), reporting each
+        trial as it ends."""
         manifest = outcome.manifest
         assert manifest is not None
-        name = str(manifest["tuningJobName"])
+        dataset, run = manifest["dataset"], manifest["run"]
+
+        def started() -> str | None:
+            for key in self.stack.keys(f"processed/{dataset}/"):
+                if key.endswith("/tuning.json"):
+                    record = self.stack.read_json(key)
+                    if record and record["status"] == "started" and run in record["runs"]:
+                        return str(record["tuningJob"])
+            return None
+
+        name = self.stack.wait_for(f"the tuning job over run {run}", started, self.timeout)
+        self.progress(f"tune: {name} over run {run}, started once the quiet period passed")
         outcome.tuning_job = name
         reported: set[str] = set()
 
@@ -234,14 +248,11 @@ class Pipeline:
         channels = {}
         s3 = self.stack.aws.client("s3")
         for channel in definition["InputDataConfig"]:
-            uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-            bucket, prefix = uri.removeprefix("s3://").split("/", 1)
             target = directory / channel["ChannelName"]
-            target.mkdir(parents=True, exist_ok=True)
-            for key in self.stack.keys(prefix) if bucket == self.stack.bucket else []:
-                (target / key.rsplit("/", 1)[-1]).write_bytes(
-                    s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-                )
+            for bucket, key, relative in channel_objects(s3, channel["DataSource"]["S3DataSource"]):
+                local = target / relative
+                local.parent.mkdir(parents=True, exist_ok=True)
+                local.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
             channels[channel["ChannelName"]] = target
         static = {
             k: v for k, v in definition["StaticHyperParameters"].items() if not k.startswith("sagemaker_")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from shared.dataset_schema import ProblemType
 from shared.environment import invalid, require
@@ -25,8 +23,11 @@ MAX_REJECTED_ROWS_PERCENT = "MAX_REJECTED_ROWS_PERCENT"
 MAX_CATEGORIES = "MAX_CATEGORIES"
 MIN_LABELED_ROWS = "MIN_LABELED_ROWS"
 PART_FILE_MB = "PART_FILE_MB"
-TUNING_JOB_PREFIX = "TUNING_JOB_PREFIX"
-TUNING_REQUEST_TEMPLATE = "TUNING_REQUEST_TEMPLATE"
+# The stack's tuningObjectiveMetric, "auto" when it leaves the metric to the dataset's problem type.
+TUNING_OBJECTIVE_METRIC = "TUNING_OBJECTIVE_METRIC"
+# Where a complete run asks for tuning, and how long the request waits for more uploads of the dataset.
+TUNING_QUEUE_URL = "TUNING_QUEUE_URL"
+TUNING_QUIET_SECONDS = "TUNING_QUIET_SECONDS"
 # The function's configured timeout: the Lambda context tells only the time left.
 TIMEOUT_SECONDS = "TIMEOUT_SECONDS"
 VARIABLES = (
@@ -40,8 +41,9 @@ VARIABLES = (
     MAX_CATEGORIES,
     MIN_LABELED_ROWS,
     PART_FILE_MB,
-    TUNING_JOB_PREFIX,
-    TUNING_REQUEST_TEMPLATE,
+    TUNING_OBJECTIVE_METRIC,
+    TUNING_QUEUE_URL,
+    TUNING_QUIET_SECONDS,
     TIMEOUT_SECONDS,
 )
 AUTO = "auto"
@@ -53,8 +55,10 @@ class TransformEnvironment:
     uploads: UploadFilter
     options: TransformOptions
     part_file_bytes: int
-    tuning_job_prefix: str
-    tuning_template: dict[str, Any]
+    # None: each dataset is tuned on its problem type's default metric.
+    tuning_objective_metric: str | None
+    tuning_queue_url: str
+    tuning_quiet_seconds: int
     timeout_seconds: int
 
 
@@ -79,8 +83,11 @@ def load_environment(env: Mapping[str, str] = os.environ) -> TransformEnvironmen
             uploads=UploadFilter(bucket=env[DATA_BUCKET], prefix=env[RAW_PREFIX], suffix=env[RAW_SUFFIX]),
             options=options,
             part_file_bytes=int(env[PART_FILE_MB]) * 1024 * 1024,
-            tuning_job_prefix=env[TUNING_JOB_PREFIX],
-            tuning_template=json.loads(env[TUNING_REQUEST_TEMPLATE]),
+            tuning_objective_metric=None
+            if env[TUNING_OBJECTIVE_METRIC] == AUTO
+            else env[TUNING_OBJECTIVE_METRIC],
+            tuning_queue_url=env[TUNING_QUEUE_URL],
+            tuning_quiet_seconds=int(env[TUNING_QUIET_SECONDS]),
             timeout_seconds=int(env[TIMEOUT_SECONDS]),
         )
     except ValueError as error:

@@ -6,6 +6,7 @@ the queue's maxReceiveCount deliveries, lands in the dead-letter queue; the rest
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -15,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.aws import client
+from shared.dataset_store import LayoutError, dataset_of
 from shared.s3_events import MalformedMessage, S3ObjectRef, parse_queue_message
 from transform.environment import load_environment
 from transform.upload import Status, UploadTransformer
@@ -22,13 +24,17 @@ from transform.upload import Status, UploadTransformer
 logger = Logger(service="transform")
 processor = BatchProcessor(event_type=EventType.SQS)
 environment = load_environment()
-transformer = UploadTransformer(environment, s3=client("s3"), sagemaker=client("sagemaker"))
+transformer = UploadTransformer(environment, s3=client("s3"), sqs=client("sqs"))
 
 
 def accept_upload(ref: S3ObjectRef, context: LambdaContext) -> None:
     """Take one uploaded CSV into the pipeline."""
     seconds_left = context.get_remaining_time_in_millis() / 1000
+    # A key that names no dataset is the transformer's to reject, saying why.
+    with contextlib.suppress(LayoutError):
+        logger.append_keys(dataset=dataset_of(ref.key, environment.uploads.prefix))
     result = transformer.run(ref, seconds_left, int(context.memory_limit_in_mb))
+    logger.append_keys(run=result.run)
     log = logger.warning if result.status in (Status.REJECTED, Status.GONE) else logger.info
     log(
         f"upload {result.status}",
@@ -36,13 +42,13 @@ def accept_upload(ref: S3ObjectRef, context: LambdaContext) -> None:
         key=ref.key,
         version_id=ref.version_id,
         detail=result.detail,
-        run=result.run,
-        tuning_job=result.tuning_job,
-        tuning_started=result.tuning_started,
+        tuning_requested=result.tuning_requested,
     )
 
 
 def handle_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    # Keys of the previous record must not leak onto this one's lines.
+    logger.remove_keys(["dataset", "run"])
     try:
         notification = parse_queue_message(record.body)
     except MalformedMessage as error:

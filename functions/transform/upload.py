@@ -1,4 +1,7 @@
-"""Take one uploaded CSV through the pipeline: transform it, record the run, start its tuning job.
+"""Take one uploaded CSV through the pipeline: transform it, record the run, ask for tuning.
+
+The run's tuning request goes to the tune function's queue delayed by the quiet period
+(`tuningQuietSeconds`): the tune function starts one job for a burst of uploads, not one per file.
 
 Outcomes are permanent or raised: a file that cannot become training data gets a rejection report and
 the message succeeds (retrying cannot fix data); an AWS error (throttling, a timeout) raises, so SQS
@@ -15,17 +18,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.aws import S3Client, SageMakerClient, error_code, require_parameters
+from shared.aws import S3Client, error_code, require_parameters
 from shared.dataset_schema import DatasetSchema
+from shared.dataset_store import DatasetStore, LayoutError, RunLocation, dataset_of, rejection_key
 from shared.s3_events import S3ObjectRef
+from shared.tuning_requests import TuningRequest
 from transform.dataset_settings import (
     DatasetSettings,
     InvalidDatasetSettings,
     parse_dataset_settings,
     settings_key,
 )
-from transform.dataset_store import DatasetStore, LayoutError, RunLocation, dataset_of, rejection_key
 from transform.environment import TransformEnvironment
+from transform.identity import UploadIdentity
 from transform.part_files import PartFiles
 from transform.pipeline import (
     DeadlineReached,
@@ -34,7 +39,6 @@ from transform.pipeline import (
     TransformOutcome,
     transform_csv,
 )
-from transform.tuning import UploadIdentity, start_tuning, tuning_request
 
 # Throughput of one pass over an upload that the size limit assumes with one full vCPU: about half of what
 # `tools/benchmark.py` measures on one core for a later upload (one pass), leaving room for wide text
@@ -67,8 +71,7 @@ class UploadResult:
     status: Status
     detail: str
     run: str | None = None
-    tuning_job: str | None = None
-    tuning_started: bool = False
+    tuning_requested: bool = False
 
 
 def max_object_bytes(seconds_left: float, memory_mb: int, *, passes: int = 1) -> int:
@@ -107,12 +110,12 @@ class UploadVersion:
 
 
 class UploadTransformer:
-    def __init__(self, environment: TransformEnvironment, s3: S3Client, sagemaker: SageMakerClient) -> None:
+    def __init__(self, environment: TransformEnvironment, s3: S3Client, sqs: Any) -> None:
         # Conditional writes (If-None-Match) keep a dataset's first schema; botocore has them since 1.35.
         require_parameters(s3, "PutObject", "IfNoneMatch")
         self._env = environment
         self._s3 = s3
-        self._sagemaker = sagemaker
+        self._sqs = sqs
         self._store = DatasetStore(s3, environment.bucket)
 
     def run(self, ref: S3ObjectRef, seconds_left: float, memory_mb: int) -> UploadResult:
@@ -139,14 +142,10 @@ class UploadTransformer:
                 last_modified=response["LastModified"],
             )
             location = RunLocation(dataset, identity.run_id)
-            job_name = identity.tuning_job_name(self._env.tuning_job_prefix)
-            manifest = self._store.read_json(location.manifest_key)
-            if manifest is not None:
-                schema = self._run_schema(location)
-                train_files = len(manifest["files"]["train"])
-                return self._tune(
-                    location, job_name, schema, train_files, Status.ALREADY_TRANSFORMED, "the run exists"
-                )
+            if self._store.read_json(location.manifest_key) is not None:
+                # A redelivery: the first delivery may have stopped before its request was sent, and a
+                # request twice starts nothing twice.
+                return self._request_tuning(location, Status.ALREADY_TRANSFORMED, "the run exists")
             stored = self._store.read_schema(location.dataset)
             passes = 1 if stored is not None else FIRST_UPLOAD_PASSES
             size = int(response["ContentLength"])
@@ -169,7 +168,7 @@ class UploadTransformer:
                 # Fits a whole invocation, not what is left of this one (a batch's later message).
                 raise NotEnoughTimeLeft(f"{seconds_left:.0f} s left is too little for {size:,} bytes: retry")
             started_late = seconds_left < LATE_START * self._env.timeout_seconds
-            return self._transform(ref, identity, location, job_name, source, stored, deadline, started_late)
+            return self._transform(ref, identity, location, source, stored, deadline, started_late)
         finally:
             source.close()
 
@@ -178,7 +177,6 @@ class UploadTransformer:
         ref: S3ObjectRef,
         identity: UploadIdentity,
         location: RunLocation,
-        job_name: str,
         source: UploadVersion,
         stored: DatasetSchema | None,
         deadline: float,
@@ -237,11 +235,11 @@ class UploadTransformer:
             )
             self._store.write_json(rejection_key(ref.key), report)
         manifest = run_manifest(
-            _source(ref, identity), location, outcome, train_files, validation_files, job_name, settings
+            _source(ref, identity), location, outcome, train_files, validation_files, settings
         )
         self._store.write_json(location.manifest_key, manifest)
         detail = f"{outcome.train_rows} training and {outcome.validation_rows} validation rows"
-        return self._tune(location, job_name, outcome.schema, len(train_files), Status.TRANSFORMED, detail)
+        return self._request_tuning(location, Status.TRANSFORMED, detail)
 
     def _dataset_settings(self, dataset: str) -> DatasetSettings:
         data = self._store.read_bytes(settings_key(self._env.uploads.prefix, dataset))
@@ -250,44 +248,26 @@ class UploadTransformer:
     def _check_objective(self, schema: DatasetSchema) -> None:
         """A stack's tuningObjectiveMetric is checked against the stack's problemType; a dataset of another
         problem type (its dataset.json, or what auto found) cannot be tuned on it."""
-        objective = self._env.tuning_template["HyperParameterTuningJobConfig"].get(
-            "HyperParameterTuningJobObjective"
-        )
+        metric = self._env.tuning_objective_metric
         stack_problem = self._env.options.inference.problem_type
         problem = schema.target.problem_type
-        if objective is not None and stack_problem is not None and problem is not stack_problem:
+        if metric is not None and stack_problem is not None and problem is not stack_problem:
             raise FileRejected(
                 f"the dataset is a {problem} problem, but the stack tunes every dataset on "
-                f"{objective['MetricName']}, a {stack_problem} metric (tuningObjectiveMetric): set "
+                f"{metric}, a {stack_problem} metric (tuningObjectiveMetric): set "
                 f"problemType {stack_problem.value} in its dataset.json, or deploy it to a stack of its kind"
             )
 
-    def _run_schema(self, location: RunLocation) -> DatasetSchema:
-        document = self._store.read_json(location.schema_key)
-        if document is None:
-            raise RuntimeError(f"run {location.prefix} has a manifest but no schema.json")
-        return DatasetSchema.from_document(document)
-
-    def _tune(
-        self,
-        location: RunLocation,
-        job_name: str,
-        schema: DatasetSchema,
-        train_files: int,
-        status: Status,
-        detail: str,
-    ) -> UploadResult:
-        request = tuning_request(
-            self._env.tuning_template,
-            job_name=job_name,
-            schema=schema,
-            bucket=self._env.bucket,
-            run_prefix=location.prefix,
-            train_files=train_files,
-            tags={"dataset": location.dataset, "run": location.run},
+    def _request_tuning(self, location: RunLocation, status: Status, detail: str) -> UploadResult:
+        """Ask the tune function to consider the dataset once the quiet period has passed without a newer
+        run (SQS DelaySeconds; the message is invisible until then)."""
+        request = TuningRequest(location.dataset, location.run)
+        self._sqs.send_message(
+            QueueUrl=self._env.tuning_queue_url,
+            MessageBody=request.to_json(),
+            DelaySeconds=self._env.tuning_quiet_seconds,
         )
-        started = start_tuning(self._sagemaker, request)
-        return UploadResult(status, detail, location.run, job_name, started)
+        return UploadResult(status, detail, location.run, tuning_requested=True)
 
     def _reject(
         self, ref: S3ObjectRef, identity: UploadIdentity | None, rejection: FileRejected
@@ -355,10 +335,9 @@ def run_manifest(
     outcome: TransformOutcome,
     train_files: list[str],
     validation_files: list[str],
-    tuning_job: str,
     settings: DatasetSettings,
 ) -> dict[str, Any]:
-    """`processed/<dataset>/<run>/manifest.json`: what the run read, wrote and started."""
+    """`processed/<dataset>/<run>/manifest.json`: what the run read and wrote."""
     return {
         "dataset": location.dataset,
         "run": location.run,
@@ -379,5 +358,4 @@ def run_manifest(
         "classCounts": outcome.class_counts,
         "unknownCategoryCounts": outcome.unknown_categories,
         "files": {"train": train_files, "validation": validation_files},
-        "tuningJobName": tuning_job,
     }

@@ -1,4 +1,4 @@
-"""SageMaker training, which the program does not declare as resources: the transform function starts
+"""SageMaker training, which the program does not declare as resources: the tune function starts
 each tuning job at run time from a request template the program renders into its environment. The
 template is what every training job of the stack is made from, so it is checked where it is declared."""
 

@@ -3,10 +3,10 @@ thread of its own, which launches training jobs as the search proposes them, up 
 MaxParallelTrainingJobs at once, each on a thread that does what a SageMaker training job does with the
 built-in XGBoost container:
 
-1. Starting, Downloading: every object under each channel's S3Prefix is downloaded, as the job's RoleArn,
-   into a directory per channel (the container's /opt/ml/input/data/<channel>). A ShardedByS3Key channel
-   is read whole: the local job is every instance at once, and the instances' shards together are the
-   channel.
+1. Starting, Downloading: every object under each channel's S3Prefix, or every object its ManifestFile
+   lists, is downloaded, as the job's RoleArn, into a directory per channel (the container's
+   /opt/ml/input/data/<channel>), at its key relative to the prefix. A ShardedByS3Key channel is read
+   whole: the local job is every instance at once, and the instances' shards together are the channel.
 2. Training: the container trains on StaticHyperParameters, the trial's values and
    `_tuning_objective_metric` (the hyperparameter SageMaker adds for a tuning job's objective,
    sagemaker-xgboost-container train_utils.py). After each round the tuner sees the objective; with early
@@ -24,6 +24,7 @@ sequence number and eight random hex digits ("dev-6147-0001-003-1a2b3c4d"; Creat
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import tempfile
@@ -400,9 +401,10 @@ class Training:
             )
         for channel in definition.get("InputDataConfig", []):
             source = channel["DataSource"].get("S3DataSource")
-            if source is None or source["S3DataType"] != "S3Prefix":
+            if source is None or source["S3DataType"] not in ("S3Prefix", "ManifestFile"):
                 raise validation(
-                    f"Channel {channel['ChannelName']}: the local SageMaker reads S3Prefix data sources only."
+                    f"Channel {channel['ChannelName']}: the local SageMaker reads S3Prefix and ManifestFile "
+                    "data sources only."
                 )
         return dict(definition)
 
@@ -625,26 +627,22 @@ class Training:
         channels: dict[str, Path] = {}
         for channel in job.definition.get("InputDataConfig", []):
             name = channel["ChannelName"]
-            uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-            bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+            source = channel["DataSource"]["S3DataSource"]
+            uri = source["S3Uri"]
             target = workdir / name
             target.mkdir(parents=True)
-            found = 0
             try:
-                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-                    for item in page.get("Contents", []):
-                        key = item["Key"]
-                        if key.endswith("/"):
-                            continue
-                        local = target / key[len(prefix) :].lstrip("/")
-                        local.parent.mkdir(parents=True, exist_ok=True)
-                        local.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-                        found += 1
+                listed = channel_objects(s3, source)
+                for bucket, key, relative in listed:
+                    local = target / relative.lstrip("/")
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    local.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
             except ClientError as error:
                 raise ChannelUnreadable(
                     f"ClientError: Data download failed:Failed to download data. {error}"
                 ) from None
-            if not found:
+            if not listed:
+                bucket = uri.removeprefix("s3://").partition("/")[0]
                 # The message SageMaker fails a job with when a channel's prefix holds nothing.
                 raise ChannelUnreadable(
                     f'ClientError: Data download failed:No S3 objects found under S3 URL "{uri}" given in '
@@ -727,3 +725,36 @@ class Training:
             detail["FailureReason"] = job.failure_reason
         detail["Tags"] = tag_object(self._ctx.tags.get(job.arn, []))
         self._ctx.emit(TRAINING_JOB_STATE_CHANGE, job.arn, detail)
+
+
+def channel_objects(s3: Any, source: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(bucket, key, path relative to the prefix) of every object a channel's S3DataSource names."""
+    if source["S3DataType"] == "ManifestFile":
+        return _manifest_objects(s3, source["S3Uri"])
+    return _prefix_objects(s3, source["S3Uri"])
+
+
+def _prefix_objects(s3: Any, uri: str) -> list[tuple[str, str, str]]:
+    """(bucket, key, path relative to the prefix) of every object under an S3Prefix channel's URI."""
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    found = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            if not item["Key"].endswith("/"):
+                found.append((bucket, item["Key"], item["Key"][len(prefix) :]))
+    return found
+
+
+def _manifest_objects(s3: Any, uri: str) -> list[tuple[str, str, str]]:
+    """(bucket, key, path relative to the prefix) of every object a ManifestFile channel lists: a JSON
+    list whose first element is {"prefix": <S3 URI>}, each other element a key relative to it (SageMaker
+    API reference, S3DataSource, S3Uri: "SageMaker appends the suffix elements to the prefix")."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    if not (isinstance(manifest, list) and manifest and isinstance(manifest[0], dict)):
+        raise ChannelUnreadable(f"ClientError: the manifest {uri} is not a list starting with a prefix")
+    prefix_uri = manifest[0].get("prefix", "")
+    if not prefix_uri.startswith("s3://"):
+        raise ChannelUnreadable(f"ClientError: the manifest {uri} has no valid prefix: {prefix_uri!r}")
+    prefix_bucket, _, prefix = prefix_uri.removeprefix("s3://").partition("/")
+    return [(prefix_bucket, f"{prefix}{relative}", relative) for relative in manifest[1:]]

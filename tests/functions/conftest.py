@@ -1,10 +1,15 @@
 """Function tests run the handlers in-process against moto, with the environment the program sets.
 
-The transform's environment is the one the Pulumi program gives the function in the dev stack (run under
-mocks), bucket name and tuning request template included: moto gets a bucket of that name. SageMaker
-(tuning, training, hosting, its runtime) and Application Auto Scaling, which moto does not emulate as the
-functions need, are the rehearsal's local SageMaker over HTTP (`local_sagemaker`), reading and writing
-moto's S3: the one stand-in for SageMaker, for the transform's tuning jobs as for the deploy function.
+The transform's and the tune function's environments are the ones the Pulumi program gives them in the
+dev stack (run under mocks), bucket name, tuning-request queue and tuning request template included: moto
+gets a bucket and a queue of those names. SageMaker (tuning, training, hosting, its runtime) and
+Application Auto Scaling, which moto does not emulate as the functions need, are the rehearsal's local
+SageMaker over HTTP (`local_sagemaker`), reading and writing moto's S3: the one stand-in for SageMaker, for
+the tune function's tuning jobs as for the deploy function.
+
+The transform delays each tuning request by the quiet period, and moto keeps a delayed message invisible
+for as long: the function tests run the transform with a quiet period of 0 (`QUIET_SECONDS`), except the
+test that the delay is the program's.
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ DATA_BUCKET = TRANSFORM_ENVIRONMENT["DATA_BUCKET"]
 RAW_PREFIX = TRANSFORM_ENVIRONMENT["RAW_PREFIX"]
 RAW_SUFFIX = TRANSFORM_ENVIRONMENT["RAW_SUFFIX"]
 TARGET = TRANSFORM_ENVIRONMENT["TARGET_COLUMN"]
+TUNE_ENVIRONMENT: dict[str, str] = PROGRAM.named("tune-function").inputs["environment"]["variables"]
+TUNING_QUEUE_NAME = PROGRAM.named("tuning-requests-queue").outputs["name"]
+QUIET_SECONDS = "0"
 
 
 # Every request the functions' own clients made in this session's tests, for the IAM-exactness tests.
@@ -94,8 +102,13 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
     }
-    for name, value in (credentials | TRANSFORM_ENVIRONMENT).items():
+    # The two functions agree on what they share (bucket, queue); each also has its own variables.
+    common = TRANSFORM_ENVIRONMENT.keys() & TUNE_ENVIRONMENT.keys() - {"POWERTOOLS_SERVICE_NAME"}
+    assert all(TRANSFORM_ENVIRONMENT[k] == TUNE_ENVIRONMENT[k] for k in common), common
+    # The transform's service name: its clients' user agent names it (the tune handler sets its own).
+    for name, value in (credentials | TUNE_ENVIRONMENT | TRANSFORM_ENVIRONMENT).items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TUNING_QUIET_SECONDS", QUIET_SECONDS)
     # One attempt per request: a test of a failing call sees the failure without the SDK's back-off.
     monkeypatch.setattr(
         shared.aws, "CLIENT_CONFIG", shared.aws.CLIENT_CONFIG.merge(Config(retries={"max_attempts": 1}))
@@ -104,16 +117,39 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def transform_handler(
-    aws: None, local_sagemaker: SageMakerServer, monkeypatch: pytest.MonkeyPatch
-) -> ModuleType:
-    """The handler module imported afresh inside moto, so its clients talk to moto, and to the local
-    SageMaker for the tuning jobs it starts."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", local_sagemaker.url)
+def transform_handler(aws: None, tuning_queue: str) -> ModuleType:
+    """The handler module imported afresh inside moto, so its clients talk to moto."""
     shared.aws.client.cache_clear()
     import transform.handler
 
     return importlib.reload(transform.handler)
+
+
+@pytest.fixture
+def tune_handler(
+    aws: None, tuning_queue: str, local_sagemaker: SageMakerServer, monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
+    """The tune function's handler imported afresh inside moto, its SageMaker client on the local
+    SageMaker for the tuning jobs it starts."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", local_sagemaker.url)
+    # Its clients are made at import, and name the function by POWERTOOLS_SERVICE_NAME.
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", TUNE_ENVIRONMENT["POWERTOOLS_SERVICE_NAME"])
+    shared.aws.client.cache_clear()
+    import tune.handler
+
+    module = importlib.reload(tune.handler)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", TRANSFORM_ENVIRONMENT["POWERTOOLS_SERVICE_NAME"])
+    shared.aws.client.cache_clear()
+    return module
+
+
+@pytest.fixture
+def tuning_queue(aws: None) -> str:
+    """The tuning-request queue in moto, under the program's name (so the functions' URL is its URL)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url: str = sqs.create_queue(QueueName=TUNING_QUEUE_NAME)["QueueUrl"]
+    assert url == TUNE_ENVIRONMENT["TUNING_QUEUE_URL"]
+    return url
 
 
 @dataclass
@@ -270,6 +306,8 @@ class Pipeline:
     path: UploadPath
     handler: ModuleType
     sagemaker: Any
+    tune_handler: ModuleType
+    tuning_queue: str
 
     def upload(self, key: str, body: bytes) -> list[dict[str, Any]]:
         """Put the object and return the queue messages its notification produced."""
@@ -294,7 +332,45 @@ class Pipeline:
     def json(self, key: str) -> Any:
         return json.loads(self.read(key))
 
+    def tuning_requests(self) -> list[dict[str, Any]]:
+        """The tuning requests waiting in the queue (received: the next `tune` does not see them)."""
+        messages = []
+        while batch := self.path.sqs.receive_message(QueueUrl=self.tuning_queue, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            messages += batch
+        return messages
+
+    def tune(self, messages: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Deliver tuning requests to the tune function, ten at a time as its trigger does: `messages`, or
+        every visible one of the queue (the quiet period has passed); as the trigger does, delete those it
+        did not report failed. Its answers, in order."""
+        pending = self.tuning_requests() if messages is None else messages
+        answers = []
+        for start in range(0, len(pending), 10):
+            batch = pending[start : start + 10]
+            event = sqs_event_from_messages(batch, queue_arn=self._tuning_queue_arn)
+            answer = self.tune_handler.lambda_handler(event, LambdaContext())
+            failed = {failure["itemIdentifier"] for failure in answer["batchItemFailures"]}
+            for message in batch:
+                if message["MessageId"] not in failed:
+                    # A duplicate of a message deleted already: SQS accepts a stale handle.
+                    self.path.sqs.delete_message(
+                        QueueUrl=self.tuning_queue, ReceiptHandle=message["ReceiptHandle"]
+                    )
+            answers.append(answer)
+        return answers
+
+    @property
+    def _tuning_queue_arn(self) -> str:
+        attributes = self.path.sqs.get_queue_attributes(
+            QueueUrl=self.tuning_queue, AttributeNames=["QueueArn"]
+        )
+        return str(attributes["Attributes"]["QueueArn"])
+
     def tuning_jobs(self) -> list[str]:
+        """The tuning jobs started once the tuning requests sent so far have been handled."""
+        self.tune()
         summaries = self.sagemaker.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
         return [job["HyperParameterTuningJobName"] for job in summaries]
 
@@ -308,12 +384,16 @@ class Pipeline:
 
 @pytest.fixture
 def pipeline(
-    upload_path: UploadPath, transform_handler: ModuleType, local_sagemaker: SageMakerServer
+    upload_path: UploadPath,
+    transform_handler: ModuleType,
+    tune_handler: ModuleType,
+    tuning_queue: str,
+    local_sagemaker: SageMakerServer,
 ) -> Pipeline:
     upload_path.receive()  # the s3:TestEvent of the notification configuration
     # The test's own client, not the function's: what the test reads is not the function's requests.
     sagemaker = boto3.client("sagemaker", region_name=REGION, endpoint_url=local_sagemaker.url)
-    return Pipeline(upload_path, transform_handler, sagemaker)
+    return Pipeline(upload_path, transform_handler, sagemaker, tune_handler, tuning_queue)
 
 
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}

@@ -33,7 +33,7 @@ from rehearsal.sagemaker.container.training import train
 from rehearsal.sagemaker.hosting import CREATE_SECONDS, Endpoint
 from rehearsal.sagemaker.server import SageMakerServer
 from rehearsal.sagemaker.service import LocalSageMaker
-from tests.functions.conftest import DATA_BUCKET, PROGRAM, REGION, TRANSFORM_ENVIRONMENT
+from tests.functions.conftest import DATA_BUCKET, PROGRAM, REGION, TUNE_ENVIRONMENT
 from tests.support.lambda_events import LambdaContext
 from tests.support.stacks import synth
 
@@ -63,7 +63,7 @@ PREFIX = DEPLOY_ENVIRONMENT["TUNING_JOB_PREFIX"]
 ENDPOINT = DEV_PLAN["endpoint_name"]
 CREATIONS = ["CreateModel", "CreateEndpointConfig", "CreateEndpoint", "UpdateEndpoint"]
 # The stack's part of every CreateHyperParameterTuningJob request (role, image, limits, ranges, output).
-TUNING_TEMPLATE: dict[str, Any] = json.loads(TRANSFORM_ENVIRONMENT["TUNING_REQUEST_TEMPLATE"])
+TUNING_TEMPLATE: dict[str, Any] = json.loads(TUNE_ENVIRONMENT["TUNING_REQUEST_TEMPLATE"])
 MAX_JOBS = TUNING_TEMPLATE["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"]
 TUNED = {"eta": "0.1", "max_depth": "6", "num_round": "120"}
 

@@ -33,6 +33,7 @@ REGION = PROGRAM.config["aws:region"]
 # Function -> its role's inline policy resource in the program.
 ROLE_POLICIES = {
     "transform": "transform-role-policy",
+    "tune": "tune-role-policy",
     "deploy": "deploy-role-policy",
     "predict": "predict-role-policy",
 }
@@ -50,6 +51,11 @@ PLATFORM_GRANTS = {
         "WriteOwnLogs": WRITE_OWN_LOGS,
         **SENDS_TRACES,
     },
+    "tune": {
+        "ConsumeTuningRequests": "Lambda's SQS poller receives, deletes and reads the queue's attributes",
+        "WriteOwnLogs": WRITE_OWN_LOGS,
+        **SENDS_TRACES,
+    },
     "deploy": {
         "SendFailedEvents": "Lambda sends events the function failed on to its on-failure destination",
         "WriteOwnLogs": WRITE_OWN_LOGS,
@@ -63,6 +69,7 @@ PLATFORM_GRANTS = {
 # policy's permissions, of which the runtime uses the two uploads, the SDK's sampling reads not).
 PLATFORM_ACTIONS = {
     "ConsumeUploadQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+    "ConsumeTuningRequests": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
     "SendFailedEvents": {"sqs:SendMessage"},
     "WriteOwnLogs": {"logs:CreateLogStream", "logs:PutLogEvents"},
     "SendTraces": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
 import io
 import json
@@ -17,9 +16,9 @@ from botocore.exceptions import ClientError
 
 import transform.upload
 from shared.dataset_schema import DatasetSchema, ProblemType
+from shared.dataset_store import DatasetStore
 from tests.functions.conftest import DATA_BUCKET, PROGRAM, TARGET, Pipeline, churn_csv
 from tests.support.lambda_events import LambdaContext
-from transform.dataset_store import DatasetStore
 
 
 def manifest_of(pipeline: Pipeline, dataset: str) -> dict[str, Any]:
@@ -31,7 +30,9 @@ def encoded_rows(pipeline: Pipeline, keys: list[str]) -> list[list[str]]:
     return [row for key in keys for row in csv.reader(io.StringIO(pipeline.read(key).decode()))]
 
 
-def test_first_upload_becomes_part_files_schema_manifest_and_one_tuning_job(pipeline: Pipeline) -> None:
+def test_first_upload_becomes_part_files_schema_manifest_and_one_tuning_job_over_them(
+    pipeline: Pipeline,
+) -> None:
     body = churn_csv(400)
     response = pipeline.deliver(pipeline.upload("raw/churn/2026-11.csv", body))
 
@@ -91,10 +92,8 @@ def test_first_upload_becomes_part_files_schema_manifest_and_one_tuning_job(pipe
     )
     assert decoded == expected
 
-    assert pipeline.tuning_jobs() == [manifest["tuningJobName"]]
-    job = pipeline.sagemaker.describe_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName=manifest["tuningJobName"]
-    )
+    (job_name,) = pipeline.tuning_jobs()
+    job = pipeline.sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=job_name)
     assert job["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] == {
         "Type": "Maximize",
         "MetricName": "validation:auc",
@@ -102,13 +101,19 @@ def test_first_upload_becomes_part_files_schema_manifest_and_one_tuning_job(pipe
     definition = job["TrainingJobDefinition"]
     assert definition["RoleArn"] == PROGRAM.named("training-role").outputs["arn"]
     assert definition["StaticHyperParameters"]["objective"] == "binary:logistic"
-    channels = {
-        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in definition["InputDataConfig"]
+    sources = {c["ChannelName"]: c["DataSource"]["S3DataSource"] for c in definition["InputDataConfig"]}
+    assert {name: source["S3DataType"] for name, source in sources.items()} == {
+        "train": "ManifestFile",
+        "validation": "ManifestFile",
     }
-    assert channels == {
-        "train": f"s3://{DATA_BUCKET}/{run}train/",
-        "validation": f"s3://{DATA_BUCKET}/{run}validation/",
-    }
+    # Each channel's manifest lists the run's part files, relative to the dataset's folder.
+    for channel, keys in manifest["files"].items():
+        uri = sources[channel]["S3Uri"]
+        assert uri == f"s3://{DATA_BUCKET}/processed/churn/{job_name}/{channel}.manifest"
+        listed = pipeline.json(uri.removeprefix(f"s3://{DATA_BUCKET}/"))
+        assert listed == [{"prefix": f"s3://{DATA_BUCKET}/processed/churn/"}] + [
+            key.removeprefix("processed/churn/") for key in keys
+        ]
     assert pipeline.unfinished_uploads() == []
     assert [pipeline.read("raw/churn/2026-11.csv")] == [body] and len(
         pipeline.versions("raw/churn/2026-11.csv")
@@ -124,8 +129,13 @@ def test_redelivered_message_starts_no_second_tuning_job_and_rewrites_nothing(
 
     assert pipeline.deliver(messages) == {"batchItemFailures": []}
 
-    assert len(pipeline.tuning_jobs()) == 1
     assert {key: pipeline.versions(key) for key in pipeline.keys("processed/")} == first
+    # The redelivery asks for tuning again (the first delivery may have stopped before asking); the two
+    # requests cover the same run: one job.
+    requests = pipeline.tuning_requests()
+    assert len(requests) == 2
+    assert pipeline.tune(requests) == [{"batchItemFailures": []}]
+    assert len(pipeline.tuning_jobs()) == 1
     outcomes = [line["message"] for line in log_lines() if str(line["message"]).startswith("upload ")]
     assert outcomes == ["upload transformed", "upload already transformed"]
 
@@ -150,7 +160,8 @@ def test_later_upload_is_encoded_through_the_stored_schema(pipeline: Pipeline) -
         row[3] for row in encoded_rows(pipeline, later["files"]["train"] + later["files"]["validation"])
     }
     assert "0" in city_codes, "an unknown category is written as code 0"
-    assert len(pipeline.tuning_jobs()) == 2
+    # Both runs' requests were waiting when the quiet period ended: one job over both.
+    assert len(pipeline.tuning_jobs()) == 1
 
 
 BAD_FIRST_UPLOADS = {
@@ -352,18 +363,19 @@ def test_throttled_write_fails_the_message_for_redelivery_and_leaves_no_half_run
     assert len(pipeline.tuning_jobs()) == 1
 
 
-def test_throttled_tuning_start_is_retried_from_the_finished_run(pipeline: Pipeline) -> None:
+def test_throttled_tuning_request_is_sent_again_from_the_finished_run(pipeline: Pipeline) -> None:
     messages = pipeline.upload("raw/churn/a.csv", churn_csv(300))
 
     with (
-        throttled(pipeline.handler.transformer._sagemaker, "CreateHyperParameterTuningJob"),
+        throttled(pipeline.handler.transformer._sqs, "SendMessage"),
         pytest.raises(BatchProcessingError, match="SlowDown"),
     ):
         pipeline.deliver(messages)
     assert manifest_of(pipeline, "churn")["rows"]["read"] == 300, "the run itself is complete"
+    assert pipeline.tuning_requests() == []
 
     assert pipeline.deliver(messages) == {"batchItemFailures": []}
-    assert pipeline.tuning_jobs() == [manifest_of(pipeline, "churn")["tuningJobName"]]
+    assert len(pipeline.tuning_jobs()) == 1
 
 
 def test_two_first_uploads_racing_keep_one_schema_and_the_loser_retries_through_it(
@@ -469,20 +481,17 @@ def test_a_dataset_of_another_problem_type_than_the_stacks_tuning_metric_is_refu
 ) -> None:
     # A stack that tunes on validation:rmse (tuningObjectiveMetric, with problemType regression).
     stack = pipeline.handler.environment
-    template = copy.deepcopy(stack.tuning_template)
-    template["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] = {
-        "Type": "Minimize",
-        "MetricName": "validation:rmse",
-    }
     inference = replace(stack.options.inference, problem_type=ProblemType.REGRESSION)
     environment = replace(
-        stack, tuning_template=template, options=replace(stack.options, inference=inference)
+        stack,
+        tuning_objective_metric="validation:rmse",
+        options=replace(stack.options, inference=inference),
     )
     own = pipeline.handler.transformer
     monkeypatch.setattr(
         pipeline.handler,
         "transformer",
-        transform.upload.UploadTransformer(environment, own._s3, own._sagemaker),
+        transform.upload.UploadTransformer(environment, own._s3, own._sqs),
     )
     pipeline.upload("raw/penguins/dataset.json", b'{"targetColumn": "species", "problemType": "multiclass"}')
     body = species_csv(300)

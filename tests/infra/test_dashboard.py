@@ -50,8 +50,11 @@ def lines(body: dict[str, Any]) -> set[Line]:
 
 def expected_lines(run: StackRun) -> set[Line]:
     """What the issue asks the dashboard to show, with the names this synth gave the resources."""
-    name = {r: run.named(r).outputs["name"] for r in ("ingest-queue", "ingest-dlq", "deploy-dlq")}
-    functions = [run.named(f"{f}-function").outputs["name"] for f in ("transform", "deploy", "predict")]
+    queues = ("ingest-queue", "ingest-dlq", "tuning-requests-queue", "tuning-requests-dlq", "deploy-dlq")
+    name = {r: run.named(r).outputs["name"] for r in queues}
+    functions = [
+        run.named(f"{f}-function").outputs["name"] for f in ("transform", "tune", "deploy", "predict")
+    ]
     deploy_env = run.named("deploy-function").inputs["environment"]["variables"]
     plan = json.loads(deploy_env["SERVING_PLAN"])
     endpoint = frozenset({("EndpointName", plan["endpoint_name"]), ("VariantName", VARIANT)})
@@ -69,9 +72,17 @@ def expected_lines(run: StackRun) -> set[Line]:
         return frozenset({("QueueName", name[q])})
 
     return {
-        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue("ingest-queue"), "Maximum"),
-        ("AWS/SQS", "ApproximateAgeOfOldestMessage", queue("ingest-queue"), "Maximum"),
+        *(
+            ("AWS/SQS", metric, queue(work), "Maximum")
+            for work in ("ingest-queue", "tuning-requests-queue")
+            for metric in (
+                "ApproximateNumberOfMessagesVisible",
+                "ApproximateNumberOfMessagesDelayed",
+                "ApproximateAgeOfOldestMessage",
+            )
+        ),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue("ingest-dlq"), "Maximum"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue("tuning-requests-dlq"), "Maximum"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue("deploy-dlq"), "Maximum"),
         *(
             ("AWS/Lambda", metric, frozenset({("FunctionName", function)}), stat)

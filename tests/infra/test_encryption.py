@@ -9,9 +9,10 @@ from tests.support.stacks import STACKS, synth
 from tools.mockrun import MOCK_ACCOUNT_ID, Resource, StackRun
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-# The function logs of the three functions, and the prediction API's access and execution logs.
+# The function logs of the four functions, and the prediction API's access and execution logs.
 LOG_GROUPS = {
     "transform-logs",
+    "tune-logs",
     "deploy-logs",
     "predict-logs",
     "predict-access-logs",

@@ -33,7 +33,12 @@ def alarm_named(run: StackRun, suffix: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("suffix", "queue"), [("dead-letters", "ingest-dlq"), ("deploy-dead-letters", "deploy-dlq")]
+    ("suffix", "queue"),
+    [
+        ("dead-letters", "ingest-dlq"),
+        ("tuning-dead-letters", "tuning-requests-dlq"),
+        ("deploy-dead-letters", "deploy-dlq"),
+    ],
 )
 def test_dead_letters_raise_an_alarm(run: StackRun, suffix: str, queue: str) -> None:
     alarm = alarm_named(run, suffix)
@@ -42,7 +47,7 @@ def test_dead_letters_raise_an_alarm(run: StackRun, suffix: str, queue: str) -> 
     assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
 
 
-@pytest.mark.parametrize("function", ["transform", "deploy", "predict"])
+@pytest.mark.parametrize("function", ["transform", "tune", "deploy", "predict"])
 @pytest.mark.parametrize("metric", ["Errors", "Throttles"])
 def test_function_errors_and_throttles_raise_alarms(run: StackRun, function: str, metric: str) -> None:
     alarm = alarm_named(run, f"{function}-{metric.lower()}")
@@ -100,9 +105,9 @@ def test_api_server_errors_raise_an_alarm(run: StackRun) -> None:
 
 def test_every_alarm_notifies_the_alarm_topic_on_alarm_and_recovery(run: StackRun) -> None:
     alarms = run.of_type(ALARM)
-    # Two dead-letter queues, errors and throttles of three functions, models not deployed, endpoint
+    # Three dead-letter queues, errors and throttles of four functions, models not deployed, endpoint
     # errors and latency.
-    assert len(alarms) == 12
+    assert len(alarms) == 15
     for alarm in alarms:
         assert alarm.inputs["alarmActions"] == [alarm_topic(run)]
         assert alarm.inputs["okActions"] == [alarm_topic(run)]

@@ -28,10 +28,10 @@ from deploy.serving import Candidate, ServingPlan, endpoint_config_request
 from deploy.serving_record import SERVING_RECORD
 from rehearsal.iam_policy import Policy
 from settings import load_settings
+from shared.dataset_store import PROCESSED_PREFIX, REJECTED_PREFIX
 from tests.support.policies import as_list
 from tests.support.stacks import STACKS, synth
 from tools.mockrun import MOCK_ACCOUNT_ID, Resource, StackRun
-from transform.dataset_store import PROCESSED_PREFIX, REJECTED_PREFIX
 
 ROLE = "aws:iam/role:Role"
 MANAGED_POLICY = "aws:iam/policy:Policy"
@@ -202,8 +202,8 @@ class Stack:
         return str(key.outputs["arn"])
 
     def tuning_request(self) -> dict[str, Any]:
-        """The part of every CreateHyperParameterTuningJob the transform sends (its environment)."""
-        return dict(json.loads(self.env("transform-function")["TUNING_REQUEST_TEMPLATE"]))
+        """The part of every CreateHyperParameterTuningJob the tune function sends (its environment)."""
+        return dict(json.loads(self.env("tune-function")["TUNING_REQUEST_TEMPLATE"]))
 
     def deploy(self) -> DeployEnvironment:
         return load_environment(self.env("deploy-function"))
@@ -254,7 +254,6 @@ def transform_table(stack: Stack) -> Table:
     env = stack.env("transform-function")
     bucket = stack.bucket_arn(env["DATA_BUCKET"])
     processed = f"{bucket}/{PROCESSED_PREFIX}*"
-    definition = stack.tuning_request()["TrainingJobDefinition"]
     return {
         "ReadUploads": Allowed(["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket}/{env['RAW_PREFIX']}*"]),
         "ReadDatasets": Allowed(["s3:GetObject"], [processed]),
@@ -266,6 +265,37 @@ def transform_table(stack: Stack) -> Table:
             ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
             [stack.run.named("transform-trigger").inputs["eventSourceArn"]],
         ),
+        # The queue its environment names for the tuning requests of complete runs.
+        "RequestTuning": Allowed(["sqs:SendMessage"], [queue_with_url(stack, env["TUNING_QUEUE_URL"])]),
+        "UseDataKey": Allowed(["kms:Decrypt", "kms:GenerateDataKey"], [stack.stack_key_arn()]),
+        "WriteOwnLogs": Allowed(
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"{stack.function_log_group_arn('transform-function')}:*"],
+        ),
+        **traced_function(stack),
+    }
+
+
+def queue_with_url(stack: Stack, url: str) -> str:
+    (queue,) = [q for q in stack.run.of_type("aws:sqs/queue:Queue") if q.outputs["url"] == url]
+    return str(queue.outputs["arn"])
+
+
+def tune_table(stack: Stack) -> Table:
+    env = stack.env("tune-function")
+    bucket = stack.bucket_arn(env["DATA_BUCKET"])
+    processed = f"{bucket}/{PROCESSED_PREFIX}*"
+    requests = stack.run.named("tune-trigger").inputs["eventSourceArn"]
+    definition = stack.tuning_request()["TrainingJobDefinition"]
+    return {
+        "ReadDatasets": Allowed(["s3:GetObject"], [processed]),
+        "ListRuns": Allowed(["s3:ListBucket"], [bucket]),
+        "WriteTuningSets": Allowed(["s3:PutObject"], [processed]),
+        "ConsumeTuningRequests": Allowed(
+            ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], [requests]
+        ),
+        # Deferred requests go back to the queue its environment names: the one it consumes.
+        "DeferTuningRequests": Allowed(["sqs:SendMessage"], [queue_with_url(stack, env["TUNING_QUEUE_URL"])]),
         "UseDataKey": Allowed(["kms:Decrypt", "kms:GenerateDataKey"], [stack.stack_key_arn()]),
         "StartTuningJobs": Allowed(
             ["sagemaker:CreateHyperParameterTuningJob", "sagemaker:AddTags"],
@@ -279,7 +309,7 @@ def transform_table(stack: Stack) -> Table:
         ),
         "WriteOwnLogs": Allowed(
             ["logs:CreateLogStream", "logs:PutLogEvents"],
-            [f"{stack.function_log_group_arn('transform-function')}:*"],
+            [f"{stack.function_log_group_arn('tune-function')}:*"],
         ),
         **traced_function(stack),
     }
@@ -468,7 +498,8 @@ def training_table(stack: Stack) -> Table:
     bucket_name, models = s3_location(definition["OutputDataConfig"]["S3OutputPath"])
     bucket = stack.bucket_arn(bucket_name)
     return {
-        # The transform writes the channels under `processed/`.
+        # The transform writes the part files and the tune function the channel manifests under
+        # `processed/`.
         "ReadTrainingData": Allowed(["s3:GetObject"], [f"{bucket}/{PROCESSED_PREFIX}*"]),
         "ListTrainingData": Allowed(
             ["s3:ListBucket"], [bucket], {"StringLike": {"s3:prefix": [f"{PROCESSED_PREFIX}*"]}}
@@ -525,6 +556,7 @@ class RoleSpec:
 
 ROLES: dict[str, RoleSpec] = {
     "transform": RoleSpec(lambda s: s.function("transform-function").inputs["role"], LAMBDA, transform_table),
+    "tune": RoleSpec(lambda s: s.function("tune-function").inputs["role"], LAMBDA, tune_table),
     "deploy": RoleSpec(lambda s: s.function("deploy-function").inputs["role"], LAMBDA, deploy_table),
     "predict": RoleSpec(lambda s: s.function("predict-function").inputs["role"], LAMBDA, predict_table),
     # The role every tuning request names for its training jobs.

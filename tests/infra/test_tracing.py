@@ -113,7 +113,9 @@ def _without(run: StackRun, name: str, change: Any) -> StackRun:
     return dataclasses.replace(run, resources=resources)
 
 
-@pytest.mark.parametrize("function", ["transform-function", "deploy-function", "predict-function"])
+@pytest.mark.parametrize(
+    "function", ["transform-function", "tune-function", "deploy-function", "predict-function"]
+)
 def test_a_prod_function_without_tracing_is_caught(function: str) -> None:
     run = synth("prod")
     untraced = _without(run, function, lambda inputs: inputs.pop("tracingConfig"))
@@ -147,5 +149,5 @@ def test_a_missing_or_widened_send_permission_and_an_untraced_stage_are_caught()
         assert "role grants" in problem
     untraced_stage = _without(run, "predict-stage", lambda inputs: inputs.update(xrayTracingEnabled=False))
     assert tracing_problems(untraced_stage, on=True) == ["predict-stage: X-Ray tracing False"]
-    # Judged as a stack with tracing off, each of the three functions traces and holds the permission.
-    assert len(tracing_problems(run, on=False)) == 3 * 2
+    # Judged as a stack with tracing off, each of the four functions traces and holds the permission.
+    assert len(tracing_problems(run, on=False)) == 4 * 2

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,8 @@ from shared.dataset_schema import DatasetSchema, Feature, FeatureKind, ProblemTy
 from tests.support.policies import as_list, granted, statements
 from tests.support.stacks import STACKS, config_for, synth
 from tools.mockrun import MOCK_ACCOUNT_ID, ProgramFailed, StackRun, run_program
-from transform.dataset_store import RunLocation
-from transform.tuning import UploadIdentity, tuning_request
+from tune.plan import tuning_job_name
+from tune.tuning import tuning_request
 from xgboost_images import xgboost_image
 
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
@@ -73,7 +72,8 @@ def partition_for(region: str) -> str:
 
 
 def environment(run: StackRun) -> dict[str, str]:
-    return run.named("transform-function").inputs["environment"]["variables"]
+    """The environment of the function that starts the tuning jobs."""
+    return run.named("tune-function").inputs["environment"]["variables"]
 
 
 def template(run: StackRun) -> dict[str, Any]:
@@ -194,7 +194,7 @@ def test_image_pulls_are_limited_to_the_repository_of_the_configured_image() -> 
     assert pulls == {expected_repository_arn(image, "aws")}
 
 
-# --- 3. the template in the transform's environment -------------------------------------------------
+# --- 3. the template in the tune function's environment -------------------------------------------------
 
 
 def test_template_runs_jobs_as_the_training_role_with_the_configured_image(run: StackRun) -> None:
@@ -268,7 +268,7 @@ def test_function_environment_fits_lambdas_4_kb_limit(run: StackRun) -> None:
     assert size < LAMBDA_ENVIRONMENT_LIMIT_BYTES, f"environment is {size} bytes"
 
 
-# --- 4. the request the transform sends --------------------------------------------------------------
+# --- 4. the request the tune function sends --------------------------------------------------------------
 
 SCHEMAS = {
     ProblemType.BINARY: DatasetSchema(
@@ -303,30 +303,31 @@ EXPECTED_OBJECTIVES = {
 DATASET = "churn"
 
 
-def upload(run: StackRun) -> UploadIdentity:
-    return UploadIdentity(
-        bucket=run.named("ingest-data").outputs["bucket"],
-        key=f"{settings_of(run).data.raw_prefix}{DATASET}/2025-06.csv",
-        version_id="3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
-        etag="9b2cf535f27731c974343645a3985328",
-        last_modified=datetime(2025, 6, 1, 12, 30, tzinfo=UTC),
-    )
+RUNS = ("20250601T123000Z-0123456789ab", "20250601T123500Z-ba9876543210")
+
+
+def job_name(run: StackRun) -> str:
+    return tuning_job_name(settings_of(run).tuning_job_prefix, DATASET, RUNS)
+
+
+def manifest_uri(run: StackRun, channel: str) -> str:
+    bucket = run.named("ingest-data").outputs["bucket"]
+    return f"s3://{bucket}/processed/{DATASET}/{job_name(run)}/{channel}.manifest"
 
 
 def request_for(run: StackRun, problem: ProblemType, train_files: int = 4) -> dict[str, Any]:
-    """The request the function's own code builds for one upload, from the template the program gave it."""
+    """The request the tune function's own code builds for a training set, from the template the program
+    gave it."""
     schema = SCHEMAS[problem]
     schema.validate()
-    identity = upload(run)
-    location = RunLocation(DATASET, identity.run_id)
     return tuning_request(
         template(run),
-        job_name=identity.tuning_job_name(settings_of(run).tuning_job_prefix),
+        job_name=job_name(run),
         schema=schema,
-        bucket=identity.bucket,
-        run_prefix=location.prefix,
+        train_manifest_uri=manifest_uri(run, "train"),
+        validation_manifest_uri=manifest_uri(run, "validation"),
         train_files=train_files,
-        tags={"dataset": location.dataset, "run": location.run},
+        tags={"dataset": DATASET, "runs": str(len(RUNS)), "lastRun": RUNS[-1]},
     )
 
 
@@ -371,9 +372,6 @@ def test_request_optimises_the_metric_of_the_problem_type(run: StackRun, problem
 
 
 def expected_channels(run: StackRun, *, sharded: bool) -> list[dict[str, Any]]:
-    identity = upload(run)
-    prefix = RunLocation(DATASET, identity.run_id).prefix
-
     def channel(name: str, distribution: str) -> dict[str, Any]:
         return {
             "ChannelName": name,
@@ -381,8 +379,8 @@ def expected_channels(run: StackRun, *, sharded: bool) -> list[dict[str, Any]]:
             "CompressionType": "None",
             "DataSource": {
                 "S3DataSource": {
-                    "S3DataType": "S3Prefix",
-                    "S3Uri": f"s3://{identity.bucket}/{prefix}{name}/",
+                    "S3DataType": "ManifestFile",
+                    "S3Uri": manifest_uri(run, name),
                     "S3DataDistributionType": distribution,
                 }
             },
@@ -395,7 +393,9 @@ def expected_channels(run: StackRun, *, sharded: bool) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("problem", PROBLEMS, ids=str)
-def test_request_reads_the_runs_train_and_validation_csvs(run: StackRun, problem: ProblemType) -> None:
+def test_request_reads_the_training_sets_train_and_validation_manifests(
+    run: StackRun, problem: ProblemType
+) -> None:
     request = request_for(run, problem)
     assert request["TrainingJobDefinition"]["InputDataConfig"] == expected_channels(run, sharded=False)
 
@@ -419,7 +419,7 @@ def test_fewer_training_files_than_instances_are_replicated_so_no_instance_is_pa
 
 
 @pytest.mark.parametrize("problem", PROBLEMS, ids=str)
-def test_request_names_a_job_the_transform_role_may_create_and_pass_the_role_to(
+def test_request_names_a_job_the_tune_role_may_create_and_pass_the_role_to(
     run: StackRun, problem: ProblemType
 ) -> None:
     # A name outside the role's ARN pattern makes every upload fail with AccessDenied at the last step.
@@ -431,8 +431,10 @@ def test_request_names_a_job_the_transform_role_may_create_and_pass_the_role_to(
         CREATE_TUNING_JOB.input_shape.members["HyperParameterTuningJobName"].metadata["pattern"], name
     )
     assert name.startswith(f"{settings.tuning_job_prefix}-")
-    assert name == upload(run).tuning_job_name(settings.tuning_job_prefix), "redeliveries must reuse the name"
-    transform = Policy.parse(run.named("transform-role-policy").json_input("policy"))
+    assert name == tuning_job_name(settings.tuning_job_prefix, DATASET, RUNS[::-1]), (
+        "redeliveries must reuse the name, in whatever order the runs are listed"
+    )
+    transform = Policy.parse(run.named("tune-role-policy").json_input("policy"))
     job_arn = (
         f"arn:{partition_for(settings.region)}:sagemaker:{settings.region}:{MOCK_ACCOUNT_ID}:"
         f"hyper-parameter-tuning-job/{name}"
@@ -470,11 +472,11 @@ def test_training_role_can_read_the_channels_and_write_the_output_of_the_request
     assert all(policy.allows(action, repository) for action in IMAGE_PULL_ACTIONS)
 
 
-def test_dev_binary_request_as_the_transform_sends_it(capsys: pytest.CaptureFixture[str]) -> None:
+def test_dev_binary_request_as_the_tune_function_sends_it(capsys: pytest.CaptureFixture[str]) -> None:
     request = request_for(synth("dev"), ProblemType.BINARY)
     # Shown in every test run, past pytest's capture, so a reader sees the real request once.
     with capsys.disabled():
-        print("\n--- CreateHyperParameterTuningJob request of a dev upload (binary) ---")
+        print("\n--- CreateHyperParameterTuningJob request of a dev training set (binary, two runs) ---")
         print(json.dumps(request, indent=1, default=str))
     assert validation_errors(request) == ""
     assert set(request) == {
@@ -486,7 +488,8 @@ def test_dev_binary_request_as_the_transform_sends_it(capsys: pytest.CaptureFixt
     assert {t["Key"]: t["Value"] for t in request["Tags"]} == {
         "stack": "dev",
         "dataset": DATASET,
-        "run": upload(synth("dev")).run_id,
+        "runs": "2",
+        "lastRun": RUNS[-1],
     }
 
 
@@ -508,7 +511,7 @@ ALL_RANGES = {
     "subsample": {"min": 0.5, "max": 1, "scaling": "Linear"},
 }
 # Hyperband over every range, spot with a long wait, an objective override and two instances: the
-# largest template the transform's environment has to carry.
+# largest template the tune function's environment has to carry.
 RICHEST = {
     "tuningStrategy": "Hyperband",
     "tuningRanges": json.dumps(ALL_RANGES),
@@ -852,10 +855,9 @@ def near_limit_ranges() -> dict[str, Any]:
 
 @pytest.mark.parametrize("strategy", ["Random", "Hyperband"])
 def test_ranges_at_the_settings_limit_still_fit_lambdas_environment(strategy: str) -> None:
-    # TUNING_RANGES_MAX_BYTES assumes the rest of the transform's environment stays below 4 KB minus it;
-    # every other value here is at its longest the settings allow (names such as the stack, targetColumn
-    # and rawPrefix at their defaults), minLabeledRows included. Hyperband swaps num_round's range for
-    # its StrategyConfig.
+    # TUNING_RANGES_MAX_BYTES assumes the rest of the tune function's environment stays below 4 KB minus
+    # it; every other value here is at its longest the settings allow (names such as the stack at their
+    # defaults), tuningJobsPerDay included. Hyperband swaps num_round's range for its StrategyConfig.
     ranges = near_limit_ranges()
     rendered = len(json.dumps(parameter_ranges(parse_ranges(json.dumps(ranges))), separators=(",", ":")))
     assert TUNING_RANGES_MAX_BYTES - 50 < rendered <= TUNING_RANGES_MAX_BYTES, rendered
@@ -879,9 +881,10 @@ def test_ranges_at_the_settings_limit_still_fit_lambdas_environment(strategy: st
         maxCategories="100000",
         minLabeledRows="1000000000",
         partFileMb="5000",
+        tuningJobsPerDay="1000",
     )
     variables = environment(run)
-    assert variables["MIN_LABELED_ROWS"] == "1000000000"
+    assert variables["TUNING_JOBS_PER_DAY"] == "1000"
     size = sum(len(k.encode()) + len(v.encode()) for k, v in variables.items())
     assert size < LAMBDA_ENVIRONMENT_LIMIT_BYTES, f"environment is {size} bytes"
     assert validation_errors(request_for(run, ProblemType.MULTICLASS)) == ""

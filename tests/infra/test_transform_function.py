@@ -119,7 +119,7 @@ def test_role_allows_exactly_what_the_function_and_its_trigger_use(run: StackRun
     log_group = run.named("transform-logs").outputs["arn"]
     raw = f"{bucket}/{settings.data.raw_prefix}*"
     processed = f"{bucket}/processed/*"
-    tuning_jobs = f"arn:aws:sagemaker:{run.config['aws:region']}:123456789012:hyper-parameter-tuning-job/"
+    tuning_requests = run.named("tuning-requests-queue").outputs["arn"]
     assert granted(role_policy.json_input("policy")) == {
         ("s3:GetObject", raw),
         ("s3:GetObjectVersion", raw),
@@ -128,9 +128,8 @@ def test_role_allows_exactly_what_the_function_and_its_trigger_use(run: StackRun
         ("s3:PutObject", processed),
         ("s3:PutObject", f"{bucket}/rejected/*"),
         ("s3:AbortMultipartUpload", processed),
-        ("sagemaker:CreateHyperParameterTuningJob", f"{tuning_jobs}{settings.tuning_job_prefix}-*"),
-        ("sagemaker:AddTags", f"{tuning_jobs}{settings.tuning_job_prefix}-*"),
-        ("iam:PassRole", run.named("training-role").outputs["arn"]),
+        # It asks for tuning; the tune function starts the jobs and passes the training role.
+        ("sqs:SendMessage", tuning_requests),
         ("sqs:ReceiveMessage", queue),
         ("sqs:DeleteMessage", queue),
         ("sqs:GetQueueAttributes", queue),
@@ -144,9 +143,6 @@ def test_role_allows_exactly_what_the_function_and_its_trigger_use(run: StackRun
         else set()
     )
     conditions = {s["Sid"]: s.get("Condition") for s in statements(role_policy.json_input("policy"))}
-    assert conditions.pop("PassTrainingRole") == {
-        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
-    }, "the training role may be passed to SageMaker only"
     assert set(conditions.values()) == {None}
     assert all(s["Effect"] == "Allow" for s in statements(role_policy.json_input("policy")))
 
@@ -181,6 +177,18 @@ def test_environment_is_every_variable_the_transform_code_reads(run: StackRun) -
 
     variables = function(run)["environment"]["variables"]
     assert variables.keys() - {"POWERTOOLS_SERVICE_NAME"} == set(VARIABLES)
+
+
+def test_environment_names_the_tuning_queue_and_the_quiet_period(run: StackRun) -> None:
+    variables = function(run)["environment"]["variables"]
+    assert variables["TUNING_QUEUE_URL"] == run.named("tuning-requests-queue").outputs["url"]
+    assert variables["TUNING_QUIET_SECONDS"] == "300"
+    assert (
+        synth("dev", tuningQuietSeconds="900")
+        .named("transform-function")
+        .inputs["environment"]["variables"]["TUNING_QUIET_SECONDS"]
+        == "900"
+    )
 
 
 def test_min_labeled_rows_follows_config() -> None:

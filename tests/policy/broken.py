@@ -158,8 +158,8 @@ BROKEN: dict[str, Broken] = {
     ),
     "iam-pass-role-scoped": Broken(
         "dev",
-        "the transform may pass the training role to any service",
-        lambda run: changed(run, "transform-role-policy", _statement("PassTrainingRole", _drop("Condition"))),
+        "the tune function may pass the training role to any service",
+        lambda run: changed(run, "tune-role-policy", _statement("PassTrainingRole", _drop("Condition"))),
     ),
     "apigateway-method-auth": Broken(
         "dev",
@@ -185,14 +185,14 @@ BROKEN: dict[str, Broken] = {
         "dev",
         "training jobs write model artifacts without the stack key",
         lambda run: changed(
-            run, "transform-function", _tuning_template(lambda d: d["OutputDataConfig"].pop("KmsKeyId"))
+            run, "tune-function", _tuning_template(lambda d: d["OutputDataConfig"].pop("KmsKeyId"))
         ),
     ),
     "sagemaker-training-network-isolation": Broken(
         "dev",
         "training jobs may reach the network",
         lambda run: changed(
-            run, "transform-function", _tuning_template(lambda d: d.update(EnableNetworkIsolation=False))
+            run, "tune-function", _tuning_template(lambda d: d.update(EnableNetworkIsolation=False))
         ),
     ),
     "logs-retention": Broken(

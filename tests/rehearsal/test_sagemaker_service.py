@@ -417,6 +417,58 @@ def test_a_training_job_without_data_fails_with_sagemakers_reason(local: Local) 
     assert job["TrainingJobStatusCounters"]["NonRetryableError"] == 1 and "BestTrainingJob" not in job
 
 
+def with_manifests(local: Local, request: dict[str, Any], listed: dict[str, list[str]]) -> dict[str, Any]:
+    """The request with ManifestFile channels listing `listed[channel]`, keys relative to the dataset's
+    folder as the tune function writes them (`<run>/<channel>/part-*.csv`: the container reads folders
+    three deep, data_utils.py:41)."""
+    s3 = boto3.client("s3", region_name=REGION)
+    for channel in request["TrainingJobDefinition"]["InputDataConfig"]:
+        name = channel["ChannelName"]
+        key = f"processed/sales/{request['HyperParameterTuningJobName']}/{name}.manifest"
+        body = json.dumps([{"prefix": f"s3://{BUCKET}/processed/sales/"}, *listed[name]])
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
+        channel["DataSource"]["S3DataSource"] = {
+            "S3DataType": "ManifestFile",
+            "S3Uri": f"s3://{BUCKET}/{key}",
+        }
+    return request
+
+
+def run_files(channel: str) -> list[str]:
+    s3 = boto3.client("s3", region_name=REGION)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{RUN}{channel}/")["Contents"]]
+    return [key.removeprefix("processed/sales/") for key in keys]
+
+
+def test_a_training_job_reads_the_objects_its_manifest_lists(local: Local) -> None:
+    name = "dev-6147-0011"
+    request = with_manifests(
+        local, tuning_request(name), {"train": run_files("train"), "validation": run_files("validation")}
+    )
+    request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 1
+    local.sagemaker.create_hyper_parameter_tuning_job(**request)
+
+    status = local.service.wait_for_tuning_job(name)
+    (summary,) = training_jobs(local, name)
+    assert (status, summary["TrainingJobStatus"]) == ("Completed", "Completed"), summary.get("FailureReason")
+
+
+def test_a_manifest_listing_a_missing_object_fails_the_download(local: Local) -> None:
+    # Only the listed objects are read: one that is not there fails the job, whatever else the prefix holds.
+    name = "dev-6147-0012"
+    listed = {
+        "train": [*run_files("train"), "run-1/train/part-99999.csv"],
+        "validation": run_files("validation"),
+    }
+    request = with_manifests(local, tuning_request(name), listed)
+    request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 1
+    local.sagemaker.create_hyper_parameter_tuning_job(**request)
+
+    assert local.service.wait_for_tuning_job(name) == "Failed"
+    (summary,) = training_jobs(local, name)
+    assert summary["FailureReason"].startswith("ClientError: Data download failed:Failed to download data.")
+
+
 @pytest.mark.parametrize(
     ("change", "error", "message"),
     [

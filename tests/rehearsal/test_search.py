@@ -66,9 +66,9 @@ def values(search: TuningSearch, name: str) -> list[float]:
 
 @pytest.fixture(scope="module")
 def dev_request() -> dict[str, Any]:
-    environment = synth("dev").named("transform-function").inputs["environment"]["variables"]
+    environment = synth("dev").named("tune-function").inputs["environment"]["variables"]
     request: dict[str, Any] = json.loads(environment["TUNING_REQUEST_TEMPLATE"])
-    # The transform adds the objective of the dataset's problem type.
+    # The tune function adds the objective of the dataset's problem type.
     request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] = {
         "Type": "Maximize",
         "MetricName": "validation:auc",

@@ -7,13 +7,25 @@ processed/<dataset>/<run>/train/part-*.csv   encoded training rows
 processed/<dataset>/<run>/validation/...     encoded validation rows
 processed/<dataset>/<run>/schema.json        the schema the run used
 processed/<dataset>/<run>/manifest.json      written last: the run is complete once it exists
+processed/<dataset>/<job>/{train,validation}.manifest
+                                             a tuning job's channels: every part file of the runs it covers
+processed/<dataset>/<job>/schema.json        the schema the job trained on (beside its channels, as a
+                                             run's schema.json is beside its train/ folder)
+processed/<dataset>/<job>/tuning.json        the tuning decision: runs covered and left out, started or
+                                             deferred (and until when)
+processed/<dataset>/tuning/<day>/<job>.json  one object per tuning job started on that UTC day: the budget
 rejected/<upload key>.json                   why an upload, or some of its rows, were refused
+
+Run folders are named by `RUN_ID` and tuning job folders by the stack's job prefix, so neither is taken
+for the other, nor for the `tuning/` ledger.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,6 +36,10 @@ from shared.dataset_schema import DatasetSchema, SchemaError
 PROCESSED_PREFIX = "processed/"
 REJECTED_PREFIX = "rejected/"
 JSON_CONTENT_TYPE = "application/json"
+# Written last into a run's folder: the run is complete once it exists.
+MANIFEST_FILE = "manifest.json"
+# A run's folder: the upload's LastModified and 12 hex digits of its identity (transform/identity.py).
+RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{12}")
 
 
 class LayoutError(ValueError):
@@ -57,7 +73,7 @@ class RunLocation:
 
     @property
     def manifest_key(self) -> str:
-        return f"{self.prefix}manifest.json"
+        return f"{self.prefix}{MANIFEST_FILE}"
 
     @property
     def schema_key(self) -> str:
@@ -73,6 +89,10 @@ def dataset_of(key: str, raw_prefix: str) -> str:
             f"e.g. {raw_prefix}churn/{key.rpartition('/')[2]}"
         )
     return dataset
+
+
+def dataset_prefix(dataset: str) -> str:
+    return f"{PROCESSED_PREFIX}{dataset}/"
 
 
 def dataset_schema_key(dataset: str) -> str:
@@ -103,6 +123,12 @@ class DatasetStore:
         """The JSON document at `key`, None when there is none."""
         data = self.read_bytes(key)
         return None if data is None else json.loads(data)
+
+    def listing(self, prefix: str) -> dict[str, datetime]:
+        """Every key under `prefix`, without it, and when S3 stored it (ListObjectsV2, 1,000 a page)."""
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix)
+        items = (item for page in pages for item in page.get("Contents", []))
+        return {item["Key"][len(prefix) :]: item["LastModified"] for item in items}
 
     def read_schema(self, dataset: str) -> DatasetSchema | None:
         key = dataset_schema_key(dataset)
