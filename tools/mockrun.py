@@ -10,6 +10,7 @@ The synth command prints it; the tests assert on it.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import json
@@ -274,6 +275,14 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
         raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
     document = yaml.safe_load(path.read_text()) or {}
     return {key: _config_string(value) for key, value in (document.get("config") or {}).items()}
+
+
+def config_override(text: str) -> tuple[str, str]:
+    """A command line's `key=value` config override (argparse type)."""
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected key=value, e.g. tuningMaxJobs=4")
+    return key, value
 
 
 def with_overrides(config: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:

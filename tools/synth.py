@@ -21,7 +21,15 @@ from typing import Any
 
 from pulumi.runtime import rpc
 
-from tools.mockrun import PROJECT_DIR, Resource, StackRun, run_program, stack_config, with_overrides
+from tools.mockrun import (
+    PROJECT_DIR,
+    Resource,
+    StackRun,
+    config_override,
+    run_program,
+    stack_config,
+    with_overrides,
+)
 
 MAX_VALUE_WIDTH = 90
 REDACTED = "[secret]"
@@ -122,19 +130,12 @@ def synth_document(run: StackRun) -> dict[str, Any]:
     return document
 
 
-def _override(text: str) -> tuple[str, str]:
-    key, separator, value = text.partition("=")
-    if not separator or not key:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected key=value, e.g. tuningMaxJobs=4")
-    return key, value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stack", help="stack name; reads Pulumi.<stack>.yaml")
     parser.add_argument(
         "--config",
-        type=_override,
+        type=config_override,
         action="append",
         default=[],
         metavar="KEY=VALUE",
