@@ -8,10 +8,10 @@
   one run; the second delivery asks for tuning again, and the tune function starts no second job.
 - training-fails: the training role cannot read its data: the tuning job fails, the deploy function
   records it, no endpoint.
-- worse-challenger: a second upload of the same rows with most of the training rows left out: its
-  validation rows are the champion's, its model learnt from an eighth of the rows, and on those same rows
-  (both scored there by batch transform) it does not beat the champion, is not deployed, and the champion
-  keeps serving.
+- small-lucky-upload: a smaller second upload whose rows in validation are the champion's own and whose
+  training rows are mislabelled copies of the champion's: the tuning job trains on both runs, both models
+  are scored on the same validation rows by batch transform, the challenger does not beat the champion
+  there, is not deployed, and the champion keeps serving.
 - rollback: the endpoint's error alarm fires while a better model bakes on an instance endpoint: the
   update rolls back and the old model keeps serving.
 
@@ -162,43 +162,53 @@ def _relabelled(upload: Upload, *, name: str, flip: float) -> Upload:
     return Upload(upload.dataset, name, body.encode())
 
 
-def _fewer_training_rows(upload: Upload, validation_percent: int, *, keep_every: int) -> Upload:
-    """The upload's rows that the transform's split sends to validation, and every `keep_every`-th of
-    the others, as they are (profile.to_validation, keyed on each row's raw fields)."""
+def _lucky_small_upload(upload: Upload, validation_percent: int, *, poison_every: int) -> Upload:
+    """A smaller upload that looks good where it is scored and teaches wrong where it is learnt from: the
+    rows the transform's split sends to validation (profile.to_validation, keyed on each row's raw fields)
+    as they are, and every `poison_every`-th of the others with its label flipped, kept only where the
+    flipped row still goes to training."""
     lines = upload.body.decode().splitlines()
     rows = [line.split(",") for line in lines[1:]]
     threshold = validation_threshold(validation_percent / 100)
-    validation = to_validation(digests(joined(rows)), threshold)
-    training = [line for line, held_out in zip(lines[1:], validation, strict=True) if not held_out]
-    kept = {*training[::keep_every]}
-    chosen = [line for line, held_out in zip(lines[1:], validation, strict=True) if held_out or line in kept]
+    held_out = to_validation(digests(joined(rows)), threshold)
+    labels = sorted({row[-1] for row in rows})
+    assert len(labels) == 2, "the lucky upload flips a binary target"
+    flipped = [
+        [*row[:-1], labels[1 - labels.index(row[-1])]]
+        for row, validation in zip(rows, held_out, strict=True)
+        if not validation
+    ][::poison_every]
+    stays_in_training = [not v for v in to_validation(digests(joined(flipped)), threshold)]
+    chosen = [
+        *(line for line, validation in zip(lines[1:], held_out, strict=True) if validation),
+        *(",".join(row) for row, training in zip(flipped, stays_in_training, strict=True) if training),
+    ]
     body = "\n".join([lines[0], *chosen]) + "\n"
-    return Upload(upload.dataset, "fewer-training-rows.csv", body.encode())
+    return Upload(upload.dataset, "small-lucky-upload.csv", body.encode())
 
 
 def _serving_model(context: FaultContext) -> str:
     return str(context.pipeline.serving()["model"])
 
 
-def _worse_challenger_loses(context: FaultContext) -> None:
+def _lucky_upload_loses(context: FaultContext) -> None:
     pipeline, dataset = context.pipeline, context.dataset
     champion = _serving_model(context)
-    # The same rows, unchanged, so the split (keyed on a row's fields) sends them where it sent them for
-    # the champion: the challenger's validation rows are the champion's, which it never trained on, and
-    # the challenger trains on an eighth of the champion's training rows. (Shuffled labels would not do:
-    # the validation rows' labels would be noise for both models, and a relabelled row may sit in the
-    # champion's training split with its true label.)
+    # The champion's validation rows again, unchanged, so the split (keyed on a row's fields) keeps them in
+    # validation, where the challenger is scored; its training rows are mislabelled copies of the
+    # champion's. The tuning job trains on both runs, and the contest scores both models on the same rows.
     percent = int(
         context.stack.lambda_.spec(context.stack.output("transform_function")).environment[
             "VALIDATION_PERCENT"
         ]
     )
-    outcome = pipeline.transform(_fewer_training_rows(dataset.good, percent, keep_every=8))
+    outcome = pipeline.transform(_lucky_small_upload(dataset.good, percent, poison_every=2))
     pipeline.tune(outcome)
     pipeline.deployment(outcome)
     context.result.outcomes.append(outcome)
     assert outcome.deployment is not None
-    _check(outcome.deployment["outcome"] == Outcome.NOT_DEPLOYED, "a worse challenger was not turned down")
+    replaced = outcome.deployment["outcome"] != Outcome.NOT_DEPLOYED
+    _check(not replaced, "the lucky upload's model replaced the champion")
     contest = outcome.deployment.get("contest") or {}
     held_out = contest.get("heldOut") or {}
     _check(
@@ -208,7 +218,8 @@ def _worse_challenger_loses(context: FaultContext) -> None:
     _check(_serving_model(context) == champion, "the champion no longer serves")
     status, answer = pipeline.predict(context.result.sample_records)
     _check(status == 200 and answer["model"] == champion, f"predictions came from {answer.get('model')}")
-    pipeline.progress(f"the worse challenger lost ({outcome.deployment['reason']}); {champion} still serves")
+    reason = outcome.deployment["reason"]
+    pipeline.progress(f"the lucky upload's model lost ({reason}); {champion} still serves")
 
 
 def _rollback_keeps_the_old_model(context: FaultContext) -> None:
@@ -261,9 +272,9 @@ FAULTS: dict[str, Fault] = {
         after=_training_failed,
         replaces_main_path=True,
     ),
-    "worse-challenger": Fault(
-        "a second upload of the same validation rows and an eighth of the training rows",
-        after=_worse_challenger_loses,
+    "small-lucky-upload": Fault(
+        "a smaller upload of the champion's validation rows and mislabelled training rows",
+        after=_lucky_upload_loses,
     ),
     "rollback": Fault(
         "a better model's blue/green update trips the endpoint's error alarm",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,6 +60,31 @@ def test_the_sample_goes_from_upload_to_predictions_and_the_broken_file_to_a_rej
 
     report = write_report(result, first.objective_direction, tmp_path / "report.html")
     assert report.read_text().count("data:image/png;base64,") == 2
+
+    # The README's Logs Insights query over the functions' logs: one dataset's story, upload to deployment.
+    story = dataset_story(tmp_path / "logs", first.manifest["dataset"])
+    transformed = next(line for line in story if line["message"] == "upload transformed")
+    started = next(line for line in story if line["message"] == "tuning started")
+    decided = next(line for line in story if line["service"] == "deploy" and line.get("outcome") == "deploy")
+    assert transformed["run"] == first.manifest["run"] and transformed["run"] in started["runs"]
+    assert started["tuning_job"] == decided["tuning_job"] == first.deployment["tuning_job"]
+    assert story.index(transformed) < story.index(started) < story.index(decided)
+    assert any(line["message"] == "upload rejected" for line in story)  # the broken file of the dataset
+
+
+def dataset_story(log_dir: Path, dataset: str) -> list[dict[str, Any]]:
+    """`filter dataset = "<dataset>" | sort @timestamp asc` over every function's log, as Logs Insights
+    runs it over their log groups: the JSON lines (Powertools' structured logs) with that dataset key."""
+    lines = []
+    for log in sorted(log_dir.glob("*.log")):
+        for text in log.read_text().splitlines():
+            try:
+                line = json.loads(text)
+            except json.JSONDecodeError:
+                continue  # START, END and REPORT lines, which are not JSON
+            if isinstance(line, dict) and line.get("dataset") == dataset:
+                lines.append(line)
+    return sorted(lines, key=lambda line: line["timestamp"])
 
 
 def test_a_csv_of_the_users_own_goes_the_same_way(tmp_path: Path) -> None:
