@@ -162,11 +162,20 @@ def _relabelled(upload: Upload, *, name: str, flip: float) -> Upload:
     return Upload(upload.dataset, name, body.encode())
 
 
-def _lucky_small_upload(upload: Upload, validation_percent: int, *, poison_every: int) -> Upload:
+def _a_few_rows(upload: Upload, *, keep: int) -> Upload:
+    """`keep` of the upload's rows, drawn at random (the file may be sorted by class)."""
+    lines = upload.body.decode().splitlines()
+    rng = random.Random(11)  # noqa: S311 - a reproducible test dataset, not a secret
+    chosen = sorted(rng.sample(range(1, len(lines)), keep))
+    body = "\n".join([lines[0], *(lines[i] for i in chosen)]) + "\n"
+    return Upload(upload.dataset, "a-few-rows.csv", body.encode())
+
+
+def _lucky_small_upload(upload: Upload, validation_percent: int) -> Upload:
     """A smaller upload that looks good where it is scored and teaches wrong where it is learnt from: the
     rows the transform's split sends to validation (profile.to_validation, keyed on each row's raw fields)
-    as they are, and every `poison_every`-th of the others with its label flipped, kept only where the
-    flipped row still goes to training."""
+    as they are, and each of the others with its label flipped, kept only where the flipped row still
+    goes to training."""
     lines = upload.body.decode().splitlines()
     rows = [line.split(",") for line in lines[1:]]
     threshold = validation_threshold(validation_percent / 100)
@@ -177,7 +186,7 @@ def _lucky_small_upload(upload: Upload, validation_percent: int, *, poison_every
         [*row[:-1], labels[1 - labels.index(row[-1])]]
         for row, validation in zip(rows, held_out, strict=True)
         if not validation
-    ][::poison_every]
+    ]
     stays_in_training = [not v for v in to_validation(digests(joined(flipped)), threshold)]
     chosen = [
         *(line for line, validation in zip(lines[1:], held_out, strict=True) if validation),
@@ -202,7 +211,7 @@ def _lucky_upload_loses(context: FaultContext) -> None:
             "VALIDATION_PERCENT"
         ]
     )
-    outcome = pipeline.transform(_lucky_small_upload(dataset.good, percent, poison_every=2))
+    outcome = pipeline.transform(_lucky_small_upload(dataset.good, percent))
     pipeline.tune(outcome)
     pipeline.deployment(outcome)
     context.result.outcomes.append(outcome)
@@ -283,7 +292,11 @@ FAULTS: dict[str, Fault] = {
             "serverless-ml-pipeline:endpointMode": "instances",
             "serverless-ml-pipeline:endpointBakeSeconds": "3600",
         },
-        first_upload=lambda dataset: _relabelled(dataset.good, name="noisy-labels.csv", flip=0.6),
+        # A weak champion, from a few rows with noisy labels; the full table then trains, with them, a model
+        # that is better on the same rows (its validation split holds both uploads' validation rows).
+        first_upload=lambda dataset: _relabelled(
+            _a_few_rows(dataset.good, keep=80), name="a-few-noisy-rows.csv", flip=0.3
+        ),
         after=_rollback_keeps_the_old_model,
     ),
 }
