@@ -8,8 +8,8 @@
   one run; the second delivery asks for tuning again, and the tune function starts no second job.
 - training-fails: the training role cannot read its data: the tuning job fails, the deploy function
   records it, no endpoint.
-- small-lucky-upload: a smaller second upload whose rows in validation are the champion's own and whose
-  training rows are mislabelled copies of the champion's: the tuning job trains on both runs, both models
+- lucky-upload: a second upload whose rows in validation are the champion's own and whose training rows
+  are mislabelled copies of the champion's, twice each: the tuning job trains on both runs, both models
   are scored on the same validation rows by batch transform, the challenger does not beat the champion
   there, is not deployed, and the champion keeps serving.
 - rollback: the endpoint's error alarm fires while a better model bakes on an instance endpoint: the
@@ -171,11 +171,12 @@ def _a_few_rows(upload: Upload, *, keep: int) -> Upload:
     return Upload(upload.dataset, "a-few-rows.csv", body.encode())
 
 
-def _lucky_small_upload(upload: Upload, validation_percent: int) -> Upload:
-    """A smaller upload that looks good where it is scored and teaches wrong where it is learnt from: the
-    rows the transform's split sends to validation (profile.to_validation, keyed on each row's raw fields)
-    as they are, and each of the others with its label flipped, kept only where the flipped row still
-    goes to training."""
+def _lucky_upload(upload: Upload, validation_percent: int) -> Upload:
+    """An upload that looks good where it is scored and teaches wrong where it is learnt from: the rows
+    the transform's split sends to validation (profile.to_validation, keyed on each row's raw fields) as
+    they are, and each of the others twice with its label flipped, kept where the flipped row still goes
+    to training. Twice: once would only cancel the champion's rows it copies, in a job that trains on both
+    uploads, and leave a model as good as the champion."""
     lines = upload.body.decode().splitlines()
     rows = [line.split(",") for line in lines[1:]]
     threshold = validation_threshold(validation_percent / 100)
@@ -190,10 +191,15 @@ def _lucky_small_upload(upload: Upload, validation_percent: int) -> Upload:
     stays_in_training = [not v for v in to_validation(digests(joined(flipped)), threshold)]
     chosen = [
         *(line for line, validation in zip(lines[1:], held_out, strict=True) if validation),
-        *(",".join(row) for row, training in zip(flipped, stays_in_training, strict=True) if training),
+        *(
+            ",".join(row)
+            for row, training in zip(flipped, stays_in_training, strict=True)
+            if training
+            for _ in range(2)
+        ),
     ]
     body = "\n".join([lines[0], *chosen]) + "\n"
-    return Upload(upload.dataset, "small-lucky-upload.csv", body.encode())
+    return Upload(upload.dataset, "lucky-upload.csv", body.encode())
 
 
 def _serving_model(context: FaultContext) -> str:
@@ -211,7 +217,7 @@ def _lucky_upload_loses(context: FaultContext) -> None:
             "VALIDATION_PERCENT"
         ]
     )
-    outcome = pipeline.transform(_lucky_small_upload(dataset.good, percent))
+    outcome = pipeline.transform(_lucky_upload(dataset.good, percent))
     pipeline.tune(outcome)
     pipeline.deployment(outcome)
     context.result.outcomes.append(outcome)
@@ -281,8 +287,8 @@ FAULTS: dict[str, Fault] = {
         after=_training_failed,
         replaces_main_path=True,
     ),
-    "small-lucky-upload": Fault(
-        "a smaller upload of the champion's validation rows and mislabelled training rows",
+    "lucky-upload": Fault(
+        "an upload of the champion's validation rows and mislabelled training rows",
         after=_lucky_upload_loses,
     ),
     "rollback": Fault(
