@@ -137,13 +137,13 @@ def render(settings: Settings, alarms: int) -> str:
             for line in lines
         ]
 
-    job = per_tuning_job(settings)
+    idle, job = monthly(settings, alarms), per_tuning_job(settings)
     per_day = settings.training.jobs_per_day
     out = [f"stack {settings.stack} ({settings.region}), on-demand list prices (us-east-1, 2026)"]
     out += [
         "every month, idle:",
-        *table(monthly(settings, alarms)),
-        f"  total {total(monthly(settings, alarms))}",
+        *table(idle),
+        f"  total {total(idle)}",
     ]
     out += [
         f"each tuning job at most (one per dataset per quiet burst of {settings.training.quiet_seconds} s, "

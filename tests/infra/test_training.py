@@ -951,7 +951,7 @@ def test_program_refuses_bad_training_config_before_registering_any_resource() -
 @pytest.mark.parametrize("version", XGBOOST_VERSIONS)
 @pytest.mark.parametrize("region", ["eu-west-1", "cn-north-1", "us-gov-west-1"])
 def test_every_allowed_xgboost_version_has_an_image(version: str, region: str) -> None:
-    # A version the SDK does not know passes config validation but crashes the program in the SDK.
+    # Each partition's kind of region: the URI is ECR's, of that region and that version.
     parts = IMAGE_URI.fullmatch(xgboost_image(region, version))
     assert parts, version
     assert parts["region"] == region
